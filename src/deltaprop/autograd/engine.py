@@ -1,0 +1,123 @@
+"""Reverse-mode backward: an iterative walk over the graph, one gradient table.
+
+Memoization is the whole method: each node's output gradient is summed once from every consumer
+(the table), then its backward runs exactly once and hands gradients to its parents. Nodes are
+visited by falling rank (Chainer's scheme): a node's rank exceeds every parent's, so when a node
+comes off the heap every consumer has already contributed. No recursion, no visited set.
+"""
+
+from __future__ import annotations
+
+import heapq
+from itertools import count
+from typing import Any
+
+from ..backend import xp_of
+from ..config import state as _state
+from ..errors import GraphError, ShapeError
+from .function import Function, _check_finite
+from .tensor import Tensor
+
+
+def unbroadcast(grad, shape: tuple[int, ...], op: str = "op"):
+    """Sum ``grad`` down to ``shape``: undo NumPy broadcasting in one place for every op.
+
+    (2, 3, 4) -> (3, 1): sum axis 0 (leading), then axis 2 with keepdims.
+    """
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra < 0:
+        raise ShapeError(f"{op} backward: gradient of shape {grad.shape} for an input of {shape}")
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    if grad.shape != shape:
+        raise ShapeError(f"{op} backward: gradient of shape {grad.shape} for an input of {shape}")
+    return grad
+
+
+def _accumulate_leaf(leaf: Tensor, g, incoming) -> None:
+    """Add ``g`` into ``leaf.grad``. The stored array must be owned by the leaf: a gradient that
+    is the node's incoming one, a view, or read-only may be shared, so it is copied first;
+    later additions are then safely in place."""
+    current = leaf.grad
+    if current is None:
+        if g is incoming or g.base is not None or not g.flags.writeable:
+            g = g.copy()
+        if g.dtype != leaf.data.dtype:
+            g = g.astype(leaf.data.dtype)
+        leaf.grad = Tensor._wrap(g)
+    else:
+        current.data += g
+
+
+def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
+    """Fill ``.grad`` of every leaf that ``root`` depends on and that requires a gradient."""
+    if not root.requires_grad:
+        raise GraphError(
+            "backward(): the tensor does not require grad (no input had requires_grad=True, "
+            "or it was computed under no_grad)"
+        )
+    xp = xp_of(root.data)
+    if grad is None:
+        if root.data.size != 1:
+            raise GraphError(
+                f"backward(): grad can be omitted only for a one-element tensor, got shape "
+                f"{root.shape}; pass grad= of that shape"
+            )
+        g = xp.ones_like(root.data)
+    else:
+        g = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=root.data.dtype)
+        if g.shape != root.shape:
+            raise ShapeError(f"backward(): grad must have shape {root.shape}, got {g.shape}")
+
+    fn = root.creator
+    if fn is None:  # a leaf: its gradient is the seed itself
+        _accumulate_leaf(root, g, g)
+        return
+
+    debug = _state.debug
+    table = {fn: g}
+    tie = count()  # breaks rank ties without comparing Functions
+    heap = [(-fn.rank, next(tie), fn)]
+    push, pop = heapq.heappush, heapq.heappop
+    while heap:
+        fn = pop(heap)[2]
+        gy = table.pop(fn)
+        if fn.saved is None:
+            raise GraphError(
+                f"backward through {type(fn).__name__} a second time: its saved arrays were "
+                "freed; call backward(retain_graph=True) the first time"
+            )
+        grads = fn.backward(gy)
+        if type(grads) is not tuple:
+            grads = (grads,)
+        if not retain_graph:
+            fn.saved = None
+        for parent, gx in zip(fn.parents, grads):
+            if parent is None or gx is None:
+                continue
+            if type(parent) is Tensor or isinstance(parent, Tensor):
+                shape = parent.data.shape
+                if gx.shape != shape:
+                    gx = unbroadcast(gx, shape, type(fn).__name__)
+                if debug:
+                    _check_finite(gx, f"gradient from {type(fn).__name__}")
+                _accumulate_leaf(parent, gx, gy)
+            else:
+                if gx.shape != parent.shape:
+                    gx = unbroadcast(gx, parent.shape, type(fn).__name__)
+                if debug:
+                    _check_finite(gx, f"gradient from {type(fn).__name__}")
+                prev = table.get(parent)
+                if prev is None:
+                    table[parent] = gx
+                    push(heap, (-parent.rank, next(tie), parent))
+                else:
+                    table[parent] = prev + gx
+
+
+__all__ = ["backward", "unbroadcast", "Function"]

@@ -1,0 +1,100 @@
+"""Function: one node of the graph, and the memo of what its backward needs.
+
+A subclass writes ``forward(self, *arrays) -> array`` and ``backward(self, gy) -> grads`` (one
+gradient per input, or None where ``self.needs[i]`` is False). In forward it calls
+``self.save(...)`` with exactly what backward will read, and nothing else; the engine drops it
+once backward has run (unless ``retain_graph=True``).
+"""
+
+from __future__ import annotations
+
+from ..config import state as _state
+from ..errors import GraphError
+from .tensor import Tensor
+
+
+class Function:
+    """Base class of differentiable operations.
+
+    Slots (set by :meth:`apply`):
+        needs:   per input, whether a gradient must flow to it (read it in forward to skip saving
+                 what only an unneeded gradient would use).
+        parents: per input, the Function that made it, the leaf Tensor itself, or None when no
+                 gradient flows there. Input *tensors* are not kept, so their arrays can be freed.
+        saved:   the tuple given to :meth:`save`; None once backward has freed it.
+        shape:   shape of the output (the gradient arriving here must have it).
+        rank:    1 + the largest rank among parents; the engine processes nodes by falling rank.
+    """
+
+    __slots__ = ("needs", "parents", "saved", "shape", "rank")
+
+    def save(self, *arrays) -> None:
+        self.saved = arrays
+
+    def forward(self, *arrays):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, gy):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    @classmethod
+    def apply(cls, *inputs: Tensor, **attrs) -> Tensor:
+        """Run forward on the inputs' arrays and, if any input needs a gradient, record the node.
+
+        ``attrs`` are set as attributes (declared in the subclass's ``__slots__``) before
+        forward runs, e.g. ``Sum.apply(x, axis=1, keepdims=False)``.
+        """
+        fn = object.__new__(cls)
+        for key, value in attrs.items():
+            setattr(fn, key, value)
+        record = False
+        if _state.grad_enabled:
+            needs = tuple([t.requires_grad for t in inputs])
+            record = True in needs
+        if not record:
+            needs = (False,) * len(inputs)
+        fn.needs = needs
+        fn.saved = ()
+        y = fn.forward(*[t.data for t in inputs])
+        out = object.__new__(Tensor)
+        out.data = y
+        out.grad = None
+        out.name = None
+        if record:
+            rank = 0
+            parents = []
+            for t, need in zip(inputs, needs):
+                if need:
+                    c = t.creator
+                    if c is None:
+                        parents.append(t)
+                    else:
+                        parents.append(c)
+                        if c.rank > rank:
+                            rank = c.rank
+                else:
+                    parents.append(None)
+            fn.parents = tuple(parents)
+            fn.rank = rank + 1
+            fn.shape = y.shape
+            out.requires_grad = True
+            out.creator = fn
+        else:
+            out.requires_grad = False
+            out.creator = None
+        if _state.debug:
+            _check_finite(y, f"{cls.__name__} forward output")
+        return out
+
+
+def _check_finite(array, what: str) -> None:
+    from ..backend import xp_of
+
+    xp = xp_of(array)
+    if array.dtype.kind == "f" and not bool(xp.isfinite(array).all()):
+        bad = int((~xp.isfinite(array)).sum())
+        raise GraphError(f"debug mode: {what} has {bad} non-finite value(s) (NaN/Inf)")

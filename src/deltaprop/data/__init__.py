@@ -1,0 +1,27 @@
+"""Data: built-in data sets and files, validation, splits, and batching for the descent modes."""
+
+from .checks import check_features, check_labels, check_targets, check_X_y, infer_task
+from .datasets import DATASETS, Dataset, load_dataset, load_idx, make_spirals
+from .loader import DESCENTS, DataLoader, iterate_batches, n_batches, resolve_batch_size
+from .split import Standardizer, kfold_indices, train_test_split
+
+__all__ = [
+    "DATASETS",
+    "DESCENTS",
+    "DataLoader",
+    "Dataset",
+    "Standardizer",
+    "check_X_y",
+    "check_features",
+    "check_labels",
+    "check_targets",
+    "infer_task",
+    "iterate_batches",
+    "kfold_indices",
+    "load_dataset",
+    "load_idx",
+    "make_spirals",
+    "n_batches",
+    "resolve_batch_size",
+    "train_test_split",
+]

@@ -1,0 +1,238 @@
+"""Module, Parameter, Sequential: stateful structure with no backward code.
+
+Layers hold Parameters and call ops in ``forward``; gradients come from the engine. Parameters,
+buffers and sub-modules register in assignment order, so dotted names (``"0.weight"``) and the
+order of ``parameters()`` are fixed, which optimizers and model files rely on.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..autograd.tensor import Tensor
+from ..errors import ConfigError, ShapeError
+
+
+class Parameter(Tensor):
+    """A Tensor that a Module owns and an optimizer updates (requires_grad=True by default)."""
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, requires_grad: bool = True, dtype=None):
+        super().__init__(data, requires_grad=requires_grad, dtype=dtype)
+
+    def __repr__(self) -> str:
+        return "Parameter(" + super().__repr__() + ")"
+
+
+class Module:
+    """Base class of layers and models: subclasses set attributes in ``__init__`` and write
+    ``forward``. Parameters and sub-modules are plain attributes (fast to read in forward) and
+    are also recorded, in order, in ``_parameters`` / ``_modules``; buffers (running
+    statistics) are saved with the model but never optimized."""
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}: call super().__init__() first")
+        for registry in (self._parameters, self._modules, self._buffers):
+            registry.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def register_buffer(self, name: str, value: Any) -> None:
+        """Keep ``value`` (array or Tensor) as state that is saved but not trained."""
+        tensor = value if isinstance(value, Tensor) else Tensor(value)
+        self.__setattr__(name, tensor)
+        self._buffers[name] = tensor
+
+    def register_parameter(self, name: str, value: Parameter | None) -> None:
+        if value is None:
+            object.__setattr__(self, name, None)
+            return
+        self.__setattr__(name, value)
+
+    # --- running -----------------------------------------------------------------------------
+    def forward(self, *args, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def train(self, mode: bool = True) -> Module:
+        """Training mode (dropout drops, batch norm uses batch statistics)."""
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode: the same as ``train(False)``."""
+        return self.train(False)
+
+    # --- walking the tree --------------------------------------------------------------------
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """This module and every descendant, depth first, each once."""
+        seen: set[int] = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield name, module
+            children = list(module._modules.items())
+            for child_name, child in reversed(children):
+                stack.append((f"{name}.{child_name}" if name else child_name, child))
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def children(self) -> Iterator[Module]:
+        yield from self._modules.values()
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, Parameter) in registration order; a shared Parameter appears once."""
+        seen: set[int] = set()
+        for mod_name, module in self.named_modules(prefix):
+            for name, p in module._parameters.items():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield (f"{mod_name}.{name}" if mod_name else name), p
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self) -> Iterator[tuple[str, Tensor]]:
+        for mod_name, module in self.named_modules():
+            for name, b in module._buffers.items():
+                yield (f"{mod_name}.{name}" if mod_name else name), b
+
+    def zero_grad(self) -> None:
+        """Drop every parameter's gradient (the next backward writes fresh ones)."""
+        for p in self.parameters():
+            p.grad = None
+
+    def num_parameters(self) -> int:
+        return int(sum(p.data.size for p in self.parameters()))
+
+    # --- state -------------------------------------------------------------------------------
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
+        """Parameters and buffers by dotted name, as NumPy copies (safe to keep and save)."""
+        state: OrderedDict[str, np.ndarray] = OrderedDict()
+        for name, p in self.named_parameters():
+            state[name] = backend.to_numpy(p.data).copy()
+        for name, b in self.named_buffers():
+            state[name] = backend.to_numpy(b.data).copy()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+        """Copy values into this model's parameters and buffers.
+
+        All keys and shapes are checked before anything is written, so a failed load changes
+        nothing. With ``strict``, missing and unexpected keys are errors.
+        """
+        targets = dict(self.named_parameters())
+        targets.update(dict(self.named_buffers()))
+        if strict:
+            missing = [k for k in targets if k not in state]
+            unexpected = [k for k in state if k not in targets]
+            if missing or unexpected:
+                raise ConfigError(
+                    f"state_dict: keys do not match the model; missing {missing}, "
+                    f"unexpected {unexpected}"
+                )
+        staged = []
+        for name, value in state.items():
+            if name not in targets:
+                continue
+            target = targets[name]
+            array = value.data if isinstance(value, Tensor) else value
+            array = np.asarray(backend.to_numpy(array))
+            if array.shape != target.data.shape:
+                raise ShapeError(
+                    f"state_dict[{name!r}]: expected shape {target.data.shape}, got {array.shape}"
+                )
+            staged.append((target, array))
+        for target, array in staged:
+            xp = backend.xp_of(target.data)
+            target.data = xp.asarray(array, dtype=target.data.dtype).copy()
+
+    def to(self, device: str) -> Module:
+        """Move parameters and buffers to ``"cpu"`` or ``"gpu"`` in place."""
+        for t in list(self.parameters()) + [b for _, b in self.named_buffers()]:
+            t.data = backend.to_device(t.data, device)
+            t.grad = None
+        return self
+
+    # --- description -------------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments as JSON-able values, so a model file can rebuild the layer."""
+        return {}
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+
+    def __repr__(self) -> str:
+        if not self._modules:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        for name, m in self._modules.items():
+            body = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+class Sequential(Module):
+    """Layers applied in order: ``Sequential(Linear(4, 8), ReLU(), Linear(8, 2))``."""
+
+    def __init__(self, *layers: Module) -> None:
+        super().__init__()
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise ConfigError(
+                    f"layers[{i}]: expected a Module, got {type(layer).__name__}"
+                )
+            self.__setattr__(str(i), layer)
+        object.__setattr__(self, "_layers", list(layers))
+
+    def append(self, layer: Module) -> Sequential:
+        if not isinstance(layer, Module):
+            raise ConfigError(f"layer: expected a Module, got {type(layer).__name__}")
+        self.__setattr__(str(len(self._layers)), layer)
+        self._layers.append(layer)
+        return self
+
+    def forward(self, x):
+        for layer in self._layers:
+            x = layer(x)
+        return x
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return Sequential(*self._layers[i])
+        return self._layers[i]
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._layers)

@@ -1,0 +1,99 @@
+"""Matrix products: general ``matmul`` and the fused ``linear`` (x @ W + b) of every dense layer."""
+
+from __future__ import annotations
+
+from ..autograd.function import Function
+from ..autograd.tensor import Tensor, as_tensor
+from ..errors import ShapeError
+
+
+class MatMul(Function):
+    """a @ b with NumPy's rules (1-D operands, batched stacks broadcast)."""
+
+    __slots__ = ("a_vec", "b_vec")
+
+    def forward(self, a, b):
+        self.a_vec, self.b_vec = a.ndim == 1, b.ndim == 1
+        self.save(a if self.needs[1] else None, b if self.needs[0] else None)
+        return a @ b
+
+    def backward(self, gy):
+        a, b = self.saved
+        a_vec, b_vec = self.a_vec, self.b_vec
+        # Treat a 1-D a as one row and a 1-D b as one column, so one rule covers every case;
+        # the engine then sums broadcast batch axes away.
+        g = gy
+        if a_vec and b_vec:
+            g = gy.reshape(1, 1)
+        elif a_vec:
+            g = gy[..., None, :]
+        elif b_vec:
+            g = gy[..., None]
+        ga = gb = None
+        if self.needs[0]:
+            ga = g @ (b[:, None] if b_vec else b).swapaxes(-1, -2)
+            if a_vec:
+                ga = ga[..., 0, :]
+        if self.needs[1]:
+            gb = (a[None, :] if a_vec else a).swapaxes(-1, -2) @ g
+            if b_vec:
+                gb = gb[..., 0]
+        return ga, gb
+
+
+class Linear(Function):
+    """y = x @ W + b with x (..., in), W (in, out), b (out,).
+
+    Fused: one node instead of three, and the gradient of the data batch x is skipped when x
+    does not need one (the first layer).
+    """
+
+    __slots__ = ()
+
+    def forward(self, x, w, b=None):
+        need_x, need_w = self.needs[0], self.needs[1]
+        self.save(x if need_w else None, w if need_x else None)
+        y = x @ w
+        if b is not None:
+            y += b  # y is fresh from the matmul: adding in place saves an allocation
+        return y
+
+    def backward(self, gy):
+        x, w = self.saved
+        needs = self.needs
+        gx = gy @ w.T if needs[0] else None
+        gw = gb = None
+        if x is not None:
+            if x.ndim == 2:
+                gw = x.T @ gy
+            else:
+                gw = x.reshape(-1, x.shape[-1]).T @ gy.reshape(-1, gy.shape[-1])
+        if len(needs) > 2 and needs[2]:
+            gb = gy.sum(axis=0) if gy.ndim == 2 else gy.reshape(-1, gy.shape[-1]).sum(axis=0)
+        return gx, gw, gb
+
+
+def matmul(a, b) -> Tensor:
+    """a @ b (NumPy semantics: vectors, matrices and stacks of matrices)."""
+    a = as_tensor(a) if not isinstance(a, Tensor) else a
+    b = as_tensor(b, like=a)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError("matmul: operands must have at least one dimension (use * for scalars)")
+    k_a = a.shape[-1]
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise ShapeError(f"matmul: inner dimensions differ: {a.shape} @ {b.shape}")
+    return MatMul.apply(a, b)
+
+
+def linear(x, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x @ weight + bias for x (..., in_features), weight (in_features, out_features)."""
+    x = as_tensor(x, like=weight) if not isinstance(x, Tensor) else x
+    if x.ndim == 0 or x.shape[-1] != weight.shape[0]:
+        raise ShapeError(
+            f"linear: x must end in {weight.shape[0]} features (the layer's input size), "
+            f"got shape {x.shape}"
+        )
+    if bias is None:
+        return Linear.apply(x, weight)
+    return Linear.apply(x, weight, bias)

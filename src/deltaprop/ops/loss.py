@@ -1,0 +1,238 @@
+"""Losses as fused Functions: each forward is numerically stable and each backward is the closed
+form (softmax - onehot, sigmoid - target, ...), one node instead of a chain of small ones.
+
+``reduction`` is "mean" (default), "sum" or "none" (one value per example), as in PyTorch.
+"""
+
+from __future__ import annotations
+
+from ..autograd.function import Function
+from ..autograd.tensor import Tensor, as_tensor
+from ..backend import xp_of
+from ..errors import ConfigError, DataError, ShapeError
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(values, reduction):
+    if reduction == "mean":
+        return values.mean()
+    if reduction == "sum":
+        return values.sum()
+    return values
+
+
+class SoftmaxCrossEntropy(Function):
+    """-log softmax(logits)[target], logits (N, C), target int (N,) or probabilities (N, C).
+
+    The log-sum-exp shift makes it exact for any logit size; the gradient is softmax - target.
+    """
+
+    __slots__ = ("reduction", "sparse")
+
+    def forward(self, logits, target):
+        xp = xp_of(logits)
+        z = logits - logits.max(axis=1, keepdims=True)
+        e = xp.exp(z)
+        s = e.sum(axis=1, keepdims=True)
+        logp_norm = xp.log(s)
+        n = logits.shape[0]
+        if self.sparse:
+            picked = z[xp.arange(n), target]
+            values = logp_norm[:, 0] - picked
+            if self.needs[0]:
+                self.save(e / s, target)
+        else:
+            logp = z - logp_norm
+            values = -(target * logp).sum(axis=1)
+            self.save(e / s if self.needs[0] else None, target, logp if self.needs[1] else None)
+        return _reduce(values, self.reduction)
+
+    def backward(self, gy):
+        if self.sparse:
+            p, target = self.saved
+            n = p.shape[0]
+            g = p.copy()
+            g[xp_of(p).arange(n), target] -= 1
+            return _scaled(g, gy, n, self.reduction), None
+        p, target, logp = self.saved
+        n = target.shape[0]
+        g_logits = g_target = None
+        if p is not None:
+            g_logits = _scaled(p * target.sum(axis=1, keepdims=True) - target, gy, n, self.reduction)
+        if logp is not None:
+            g_target = _scaled(-logp, gy, n, self.reduction)
+        return g_logits, g_target
+
+
+def _scaled(g, gy, n, reduction):
+    """Multiply per-example gradient rows (N, ...) by the reduced loss's upstream gradient."""
+    if reduction == "mean":
+        return g * (gy / n)
+    if reduction == "sum":
+        return g * gy
+    return g * gy.reshape(gy.shape + (1,) * (g.ndim - gy.ndim))
+
+
+class NLL(Function):
+    """-logp[target] for log-probabilities (N, C) and int targets (N,)."""
+
+    __slots__ = ("reduction",)
+
+    def forward(self, logp, target):
+        xp = xp_of(logp)
+        n = logp.shape[0]
+        self.save(target, logp.shape)
+        return _reduce(-logp[xp.arange(n), target], self.reduction)
+
+    def backward(self, gy):
+        target, shape = self.saved
+        xp = xp_of(target)
+        g = xp.zeros(shape, dtype=gy.dtype)
+        g[xp.arange(shape[0]), target] = -1
+        return _scaled(g, gy, shape[0], self.reduction), None
+
+
+class BCEWithLogits(Function):
+    """Binary cross-entropy on logits: max(x,0) - x t + log(1 + e^-|x|), stable for any x."""
+
+    __slots__ = ("reduction",)
+
+    def forward(self, x, t):
+        xp = xp_of(x)
+        values = xp.maximum(x, 0) - x * t + xp.log1p(xp.exp(-xp.abs(x)))
+        self.save(x, t)
+        return _reduce(values, self.reduction)
+
+    def backward(self, gy):
+        x, t = self.saved
+        xp = xp_of(x)
+        n = x.size
+        gx = gt = None
+        if self.needs[0]:
+            gx = _elementwise_scaled(0.5 * (1 + xp.tanh(0.5 * x)) - t, gy, n, self.reduction)
+        if self.needs[1]:
+            gt = _elementwise_scaled(-x, gy, n, self.reduction)
+        return gx, gt
+
+
+class MSE(Function):
+    __slots__ = ("reduction",)
+
+    def forward(self, p, t):
+        d = p - t
+        self.save(d)
+        return _reduce(d * d, self.reduction)
+
+    def backward(self, gy):
+        (d,) = self.saved
+        g = _elementwise_scaled(2 * d, gy, d.size, self.reduction)
+        return (g if self.needs[0] else None), (-g if self.needs[1] else None)
+
+
+class Huber(Function):
+    """0.5 d^2 where |d| <= delta, delta (|d| - delta/2) beyond; the gradient is clip(d, ±delta)."""
+
+    __slots__ = ("delta", "reduction")
+
+    def forward(self, p, t):
+        xp = xp_of(p)
+        d = p - t
+        a = xp.abs(d)
+        values = xp.where(a <= self.delta, 0.5 * d * d, self.delta * (a - 0.5 * self.delta))
+        self.save(d)
+        return _reduce(values, self.reduction)
+
+    def backward(self, gy):
+        (d,) = self.saved
+        g = xp_of(d).clip(d, -self.delta, self.delta)
+        g = _elementwise_scaled(g, gy, d.size, self.reduction)
+        return (g if self.needs[0] else None), (-g if self.needs[1] else None)
+
+
+def _elementwise_scaled(g, gy, size, reduction):
+    if reduction == "mean":
+        return g * (gy / size)
+    return g * gy  # "sum": scalar gy; "none": gy has g's shape
+
+
+# --- functions -----------------------------------------------------------------------------
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise ConfigError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
+
+
+def cross_entropy(logits: Tensor, target, reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy from raw scores.
+
+    Args:
+        logits: (N, C) unnormalized scores.
+        target: (N,) integer class labels in 0..C-1, or (N, C) class probabilities.
+    """
+    _check_reduction(reduction)
+    logits = as_tensor(logits)
+    if logits.ndim != 2:
+        raise ShapeError(f"logits: expected shape (N, C), got {logits.shape}")
+    target = target if isinstance(target, Tensor) else as_tensor(target)
+    n, c = logits.shape
+    if target.ndim == 1 and target.dtype.kind in "iu":
+        if target.shape[0] != n:
+            raise ShapeError(f"target: expected {n} labels (one per row of logits), got {target.shape[0]}")
+        if n and (int(target.data.min()) < 0 or int(target.data.max()) >= c):
+            raise DataError(
+                f"target: expected class labels in 0..{c - 1}, got values in "
+                f"{int(target.data.min())}..{int(target.data.max())}"
+            )
+        return SoftmaxCrossEntropy.apply(logits, target, reduction=reduction, sparse=True)
+    if target.shape != logits.shape:
+        raise ShapeError(
+            f"target: expected integer labels of shape ({n},) or probabilities of shape "
+            f"{logits.shape}, got shape {target.shape} dtype {target.dtype}"
+        )
+    if target.dtype != logits.dtype:
+        target = as_tensor(target.data, like=logits) if not target.requires_grad else target
+    return SoftmaxCrossEntropy.apply(logits, target, reduction=reduction, sparse=False)
+
+
+def nll_loss(log_probs: Tensor, target, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of integer targets (N,) under log-probabilities (N, C)."""
+    _check_reduction(reduction)
+    target = target if isinstance(target, Tensor) else as_tensor(target)
+    if log_probs.ndim != 2 or target.shape != (log_probs.shape[0],):
+        raise ShapeError(
+            f"nll_loss: expected log_probs (N, C) and target (N,), got {log_probs.shape} and "
+            f"{target.shape}"
+        )
+    return NLL.apply(log_probs, target, reduction=reduction)
+
+
+def _same_shape(pred: Tensor, target, name: str) -> tuple[Tensor, Tensor]:
+    pred = as_tensor(pred)
+    target = as_tensor(target, like=pred)
+    if target.shape != pred.shape:
+        raise ShapeError(f"{name}: target shape {target.shape} differs from input shape {pred.shape}")
+    return pred, target
+
+
+def bce_with_logits(logits: Tensor, target, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of targets in [0, 1] given logits (any shape, same for both)."""
+    _check_reduction(reduction)
+    return BCEWithLogits.apply(*_same_shape(logits, target, "bce_with_logits"), reduction=reduction)
+
+
+def mse_loss(pred: Tensor, target, reduction: str = "mean") -> Tensor:
+    """Mean squared error."""
+    _check_reduction(reduction)
+    return MSE.apply(*_same_shape(pred, target, "mse_loss"), reduction=reduction)
+
+
+def huber_loss(pred: Tensor, target, delta: float = 1.0, reduction: str = "mean") -> Tensor:
+    """Huber loss: quadratic within ``delta``, linear beyond."""
+    _check_reduction(reduction)
+    if not delta > 0:
+        raise ConfigError(f"delta: expected a positive number, got {delta!r}")
+    return Huber.apply(
+        *_same_shape(pred, target, "huber_loss"), delta=float(delta), reduction=reduction
+    )
