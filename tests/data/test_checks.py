@@ -12,7 +12,14 @@ class TestCheckFeatures:
         assert check_features(np.ones((3, 2), dtype=np.int64)).dtype == np.float32
         assert check_features(np.ones((3, 2), dtype=bool)).dtype == np.float32
         assert check_features([[1, 2], [3, 4]]).dtype == np.float32
+        assert check_features([[1.5, 2.0]]).dtype == np.float32  # lists get the default dtype
         assert check_features(np.ones((3, 2), dtype=np.float16)).dtype == np.float32
+
+    def test_object_arrays(self):
+        assert check_features(np.array([[1, 2.5]], dtype=object)).dtype == np.float32
+        assert check_labels(np.array([0, 1], dtype=object)).tolist() == [0, 1]
+        with pytest.raises(DataError, match="X: expected numbers, got dtype object"):
+            check_features(np.array([["1", 2]], dtype=object))
 
     def test_no_copy_for_float32(self):
         X = np.ones((3, 2), dtype=np.float32)
@@ -69,11 +76,15 @@ class TestCheckLabels:
         assert check_labels(np.array([True, False])).tolist() == [1, 0]
 
     def test_negative(self):
-        with pytest.raises(DataError, match=r"y: expected integer class labels 0..k-1, got -1 at index 3"):
+        with pytest.raises(
+            DataError, match=r"y: expected integer class labels 0..k-1, got -1 at index 3"
+        ):
             check_labels([0, 1, 2, -1])
 
     def test_non_integer_float_and_nan(self):
-        with pytest.raises(DataError, match="y: expected integer class labels 0..k-1, got 0.5 at index 1"):
+        with pytest.raises(
+            DataError, match="y: expected integer class labels 0..k-1, got 0.5 at index 1"
+        ):
             check_labels([1.0, 0.5])
         with pytest.raises(DataError, match="labels: .*got nan at index 2"):
             check_labels([1.0, 0.0, np.nan], name="labels")
@@ -81,13 +92,16 @@ class TestCheckLabels:
             check_labels([np.inf])
 
     def test_strings(self):
-        with pytest.raises(DataError, match=r"y: expected integer class labels.*got dtype <U3.*'cat'"):
+        with pytest.raises(
+            DataError, match=r"y: expected integer class labels.*got dtype <U3.*'cat'"
+        ):
             check_labels(["cat", "dog"])
 
     def test_n_classes(self):
         assert check_labels([0, 1, 2], n_classes=3).tolist() == [0, 1, 2]
         with pytest.raises(
-            DataError, match=r"yv: expected integer class labels 0..2 \(n_classes=3\), got 3 at index 1"
+            DataError,
+            match=r"yv: expected integer class labels 0..2 \(n_classes=3\), got 3 at index 1",
         ):
             check_labels([0, 3], name="yv", n_classes=3)
 
@@ -106,7 +120,9 @@ class TestCheckTargets:
         assert check_targets(np.ones(3)).dtype == np.float64
 
     def test_bad(self):
-        with pytest.raises(DataError, match=r"t: expected finite values, got 1 NaN/Inf.*index \(1, 0\)"):
+        with pytest.raises(
+            DataError, match=r"t: expected finite values, got 1 NaN/Inf.*index \(1, 0\)"
+        ):
             check_targets([1.0, np.nan], name="t")
         with pytest.raises(DataError, match="y: expected at least one target"):
             check_targets([])
@@ -140,11 +156,15 @@ class TestCheckXy:
         assert y.shape == (3,)
 
     def test_length_mismatch(self):
-        with pytest.raises(DataError, match="X and y: expected the same number of rows, got 100 and 99"):
+        with pytest.raises(
+            DataError, match="X and y: expected the same number of rows, got 100 and 99"
+        ):
             check_X_y(np.ones((100, 2)), np.zeros(99, dtype=int))
 
     def test_bad_task(self):
-        with pytest.raises(ConfigError, match=r"task: expected one of \['classification', 'regression'\]"):
+        with pytest.raises(
+            ConfigError, match=r"task: expected one of \['classification', 'regression'\]"
+        ):
             check_X_y(np.ones((2, 2)), [0, 1], task="ranking")
 
     def test_allow_nd(self):

@@ -19,7 +19,8 @@ def write_idx(path, arr, code=0x08, gz=False):
 
 
 @pytest.mark.parametrize(
-    "name, shape, k", [("iris", (150, 4), 3), ("wine", (178, 13), 3), ("breast_cancer", (569, 30), 2)]
+    "name, shape, k",
+    [("iris", (150, 4), 3), ("wine", (178, 13), 3), ("breast_cancer", (569, 30), 2)],
 )
 def test_bundled(name, shape, k):
     ds = load_dataset(name)
@@ -119,7 +120,9 @@ class TestCSV:
     def test_non_numeric_feature(self, tmp_path):
         p = tmp_path / "bad.csv"
         p.write_text("a,b,y\n1,2,0\n1,oops,1\n")
-        with pytest.raises(DataError, match=r"bad.csv: row 2 \(line 3\), column 'b': expected a number, got 'oops'"):
+        with pytest.raises(
+            DataError, match=r"bad.csv: row 2 \(line 3\), column 'b': expected a number, got 'oops'"
+        ):
             load_dataset(p)
 
     def test_structure_errors(self, tmp_path):
@@ -140,18 +143,33 @@ class TestCSV:
         with pytest.raises(DataError, match="row 1, column 'y': the label is empty"):
             load_dataset(p)
         p.write_text("a,y\n1,0\n")
-        with pytest.raises(ConfigError, match=r"label: expected one of the columns \['a', 'y'\], got 'z'"):
+        with pytest.raises(
+            ConfigError, match=r"label: expected one of the columns \['a', 'y'\], got 'z'"
+        ):
             load_dataset(p, label="z")
         p.write_text("a,y\nnan,0\n")
         with pytest.raises(DataError, match="e.csv: X: expected finite values"):
             load_dataset(p)
         p.write_text("a,y\n1,-1\n")
-        with pytest.raises(DataError, match="e.csv: y: expected integer class labels 0..k-1, got -1"):
+        with pytest.raises(
+            DataError, match="e.csv: y: expected integer class labels 0..k-1, got -1"
+        ):
             load_dataset(p)
         with pytest.raises(ConfigError, match="n_samples/noise"):
             load_dataset(p, n_samples=3)
         with pytest.raises(ConfigError, match="task: expected one of"):
             load_dataset(p, task="ranking")
+        p.write_text("a,y\n1,cat\n")
+        with pytest.raises(DataError, match="y: expected numbers for regression, got text 'cat'"):
+            load_dataset(p, task="regression")
+
+    def test_builtin_name_wins_over_file(self, tmp_path, monkeypatch):
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "iris").write_text("a,y\n1,0\n")
+        assert load_dataset("iris").n_samples == 150
+        (tmp_path / "mydata").write_text("a,y\n1,0\n")
+        with pytest.raises(DataError, match="mydata: unknown file type"):
+            load_dataset("mydata")
 
 
 class TestNPZ:
@@ -181,6 +199,14 @@ class TestNPZ:
         np.savez(p, X=np.zeros((2, 2)), y=np.array([0, 1, 2]))
         with pytest.raises(DataError, match="expected as many labels as rows, got 2 rows and 3"):
             load_dataset(p)
+        np.savez(p, X=np.zeros((2, 2)), y=np.array([0, 2]), target_names=np.array(["a", "b"]))
+        with pytest.raises(
+            DataError, match=r"y: expected integer class labels 0..1 \(n_classes=2\)"
+        ):
+            load_dataset(p)
+        np.savez(p, X=np.zeros((0, 2)), y=np.array([]))
+        with pytest.raises(DataError, match="array 'X' is empty"):
+            load_dataset(p)
 
 
 class TestIDX:
@@ -194,7 +220,9 @@ class TestIDX:
 
     def test_gzip(self, tmp_path):
         a = np.arange(6, dtype=np.uint8)
-        np.testing.assert_array_equal(load_idx(write_idx(tmp_path / "l.idx1-ubyte.gz", a, gz=True)), a)
+        np.testing.assert_array_equal(
+            load_idx(write_idx(tmp_path / "l.idx1-ubyte.gz", a, gz=True)), a
+        )
 
     def test_load_dataset_mnist_style(self, tmp_path):
         imgs = np.array([[[0, 255], [51, 0]], [[255, 255], [0, 0]], [[1, 2], [3, 4]]], np.uint8)
@@ -230,6 +258,10 @@ class TestIDX:
             load_idx(tmp_path / "missing.idx")
         with pytest.raises(DataError, match="expected IDX images"):
             load_dataset(labels, label=labels)
+        empty = write_idx(tmp_path / "e.idx", np.zeros((0, 2, 2), np.uint8))
+        none = write_idx(tmp_path / "n.idx", np.zeros(0, np.uint8))
+        with pytest.raises(DataError, match="e.idx: X: expected at least one sample"):
+            load_dataset(empty, label=none)
 
 
 def test_file_errors(tmp_path):

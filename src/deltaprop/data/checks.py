@@ -7,10 +7,12 @@ are the only places a NaN, a ragged list or a label of -1 can be caught with a u
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
 
+from ..backend import to_numpy
 from ..errors import ConfigError, DataError, ShapeError
 
 TASKS = ("classification", "regression")
@@ -21,12 +23,21 @@ def _as_array(a: Any, name: str) -> np.ndarray:
     if a is None:
         raise DataError(f"{name}: expected an array, got None")
     try:
-        # Arrays that live on the GPU (CuPy) do not convert implicitly; bring them over first.
-        if hasattr(a, "get") and type(a).__module__.startswith("cupy"):
-            a = a.get()
-        return np.asarray(a)
+        arr = to_numpy(a)  # CuPy arrays do not convert implicitly; copy them over first
     except (ValueError, TypeError) as exc:
         raise DataError(f"{name}: expected a rectangular array of numbers, got {exc}") from exc
+    # Numbers that came through a mixed-type container; text stays text for the caller to report.
+    if arr.dtype == object and all(isinstance(v, numbers.Real) for v in arr.flat):
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def _show(arr: np.ndarray) -> str:
+    """repr of the first element as plain Python ('cat', not np.str_('cat'))."""
+    if arr.size == 0:
+        return "none"
+    v = arr.flat[0]
+    return repr(v.item() if isinstance(v, np.generic) else v)
 
 
 def _float_dtype(arr: np.ndarray, name: str, given: Any) -> np.dtype:
@@ -40,9 +51,8 @@ def _float_dtype(arr: np.ndarray, name: str, given: Any) -> np.dtype:
         return np.dtype(np.float32)
     if arr.dtype.kind == "c":
         raise DataError(f"{name}: expected real numbers, got complex values (dtype {arr.dtype})")
-    example = arr.flat[0] if arr.size else None
     raise DataError(
-        f"{name}: expected numbers, got dtype {arr.dtype} (first value {example!r}); "
+        f"{name}: expected numbers, got dtype {arr.dtype} (first value {_show(arr)}); "
         "convert text columns to numbers first"
     )
 
@@ -74,8 +84,8 @@ def check_features(
         allow_nd: accept arrays with more than two dimensions.
 
     Returns:
-        float64 if ``X`` is float64, else float32; same shape as ``X``. No copy when ``X`` is
-        already a float32/float64 ndarray.
+        float64 if ``X`` is a float64 array, else float32 (lists too); same shape as ``X``.
+        No copy when ``X`` is already a float32/float64 ndarray.
 
     Raises:
         ShapeError: wrong number of dimensions or features.
@@ -125,7 +135,7 @@ def check_labels(y: Any, name: str = "y", n_classes: int | None = None) -> np.nd
         expected = f"integer class labels 0..{n_classes - 1} (n_classes={n_classes})"
     if arr.dtype.kind not in "biuf":
         raise DataError(
-            f"{name}: expected {expected}, got dtype {arr.dtype} (first value {arr[0]!r}); "
+            f"{name}: expected {expected}, got dtype {arr.dtype} (first value {_show(arr)}); "
             "map text labels to integers first"
         )
     if arr.dtype.kind == "f":

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..backend import rng as _library_rng
 from ..errors import ConfigError, DataError
-from .checks import TASKS, check_features, check_labels, check_targets, infer_task
+from .checks import TASKS, _show, check_features, check_labels, check_targets, infer_task
 
 BUNDLED = ("digits", "iris", "wine", "breast_cancer")
 GENERATED = ("moons", "circles", "spirals", "xor")
@@ -140,18 +140,23 @@ def _builtin(name: str, n_samples: int | None, noise: float | None, seed: int | 
 
 def _finish(X, y, task, feature_names, target_names, name) -> Dataset:
     """Validate file data and build the Dataset (X float32 (n, d); y int64 or float32)."""
-    X = check_features(np.asarray(X).reshape(len(X), -1), name=f"{name}: X")
+    X = np.asarray(X)
+    d = int(np.prod(X.shape[1:], dtype=np.int64))  # images (n, h, w) -> (n, h * w)
+    X = check_features(X.reshape(X.shape[0], d), name=f"{name}: X")
     X = X.astype(np.float32, copy=False)
     y = np.asarray(y)
     if y.dtype.kind in "USO":  # text labels -> 0..k-1 in sorted order
+        if task == "regression":
+            raise DataError(f"{name}: y: expected numbers for regression, got text {_show(y)}")
         target_names, y = np.unique(y.astype(str), return_inverse=True)
         target_names = [str(t) for t in target_names]
     task = infer_task(y) if task is None else task
     if task not in TASKS:
         raise ConfigError(f"task: expected one of {list(TASKS)}, got {task!r}")
     if task == "classification":
-        y = check_labels(y, name=f"{name}: y")
-        n_classes = len(target_names) if target_names else int(y.max()) + 1
+        k = len(target_names) if target_names else None
+        y = check_labels(y, name=f"{name}: y", n_classes=k)
+        n_classes = k or int(y.max()) + 1
     else:
         y = check_targets(y, name=f"{name}: y").astype(np.float32, copy=False)
         y = y[:, 0] if y.shape[1] == 1 else y
@@ -180,28 +185,28 @@ def _read_csv(path: Path, label: str | None, task: str | None) -> Dataset:
         raise ConfigError(f"label: expected one of the columns {header}, got {label!r}")
     if len(header) < 2:
         raise DataError(f"{path}: expected at least one feature column and a label column")
-    X = np.empty((len(rows) - 1, len(header) - 1), dtype=np.float64)
-    labels: list[str] = []
     feat_cols = [j for j in range(len(header)) if j != col]
+    values: list[list[float]] = []
+    labels: list[str] = []
     for r, (line, row) in enumerate(rows[1:], start=1):
         if len(row) != len(header):
             raise DataError(
                 f"{path}: row {r} (line {line}): expected {len(header)} fields, got {len(row)}"
             )
+        try:
+            values.append([float(row[j]) for j in feat_cols])
+        except ValueError:  # find the culprit only on the slow path
+            j = next(j for j in feat_cols if not _is_number(row[j]))
+            raise DataError(
+                f"{path}: row {r} (line {line}), column {header[j]!r}: "
+                f"expected a number, got {row[j]!r}"
+            ) from None
         labels.append(row[col].strip())
-        for k, j in enumerate(feat_cols):
-            try:
-                X[r - 1, k] = float(row[j])
-            except ValueError:
-                raise DataError(
-                    f"{path}: row {r} (line {line}), column {header[j]!r}: "
-                    f"expected a number, got {row[j]!r}"
-                ) from None
     if "" in labels:
         r = labels.index("") + 1
         raise DataError(f"{path}: row {r}, column {header[col]!r}: the label is empty")
     y = np.array([float(v) for v in labels]) if all(map(_is_number, labels)) else np.array(labels)
-    return _finish(X, y, task, [header[j] for j in feat_cols], None, str(path))
+    return _finish(np.array(values), y, task, [header[j] for j in feat_cols], None, str(path))
 
 
 def _is_number(s: str) -> bool:
@@ -275,13 +280,13 @@ def _read_idx(path: Path, label: str | None) -> Dataset:
     images, labels = load_idx(path), load_idx(label)
     if images.ndim < 2:
         raise DataError(f"{path}: expected IDX images (n, rows, cols), got shape {images.shape}")
-    X = images.reshape(len(images), -1).astype(np.float32)
+    X = images.astype(np.float32)  # _finish flattens to (n, rows * cols)
     if images.dtype == np.uint8:
         X /= 255.0  # pixel bytes -> [0, 1]
     if images.ndim == 3:
         names = [f"pixel_{r}_{c}" for r in range(images.shape[1]) for c in range(images.shape[2])]
     else:
-        names = [f"x{i}" for i in range(X.shape[1])]
+        names = [f"x{i}" for i in range(int(np.prod(images.shape[1:])))]
     return _finish(X, labels.reshape(-1), "classification", names, None, str(path))
 
 
@@ -326,7 +331,8 @@ def load_dataset(
         ConfigError: unknown name (the message lists ``DATASETS``) or an option that does not
             apply. DataError: a missing or unreadable file, or bad values in it.
     """
-    if isinstance(name_or_path, str) and not os.path.exists(name_or_path):
+    if isinstance(name_or_path, str):
+        # Built-in names win over a file of the same name; "./iris" reaches the file.
         key = name_or_path.strip().lower().replace("-", "_")
         if key in DATASETS:
             if label is not None or task is not None:
@@ -334,7 +340,7 @@ def load_dataset(
                 raise ConfigError(f"{what}: only applies to data files, got it for {key!r}")
             return _builtin(key, n_samples, noise, seed)
         looks_like_path = os.sep in name_or_path or "/" in name_or_path or "." in name_or_path
-        if not looks_like_path:
+        if not looks_like_path and not os.path.exists(name_or_path):
             raise ConfigError(
                 f"dataset: expected one of {list(DATASETS)} or a .csv/.npz/IDX file path, "
                 f"got {name_or_path!r}"

@@ -15,10 +15,11 @@ REDUCTIONS = ("mean", "sum", "none")
 
 
 def _reduce(values, reduction):
+    # A full reduction gives a NumPy scalar; keep Tensor.data an array (0-D).
     if reduction == "mean":
-        return values.mean()
+        return xp_of(values).asarray(values.mean())
     if reduction == "sum":
-        return values.sum()
+        return xp_of(values).asarray(values.sum())
     return values
 
 
@@ -59,7 +60,9 @@ class SoftmaxCrossEntropy(Function):
         n = target.shape[0]
         g_logits = g_target = None
         if p is not None:
-            g_logits = _scaled(p * target.sum(axis=1, keepdims=True) - target, gy, n, self.reduction)
+            g_logits = _scaled(
+                p * target.sum(axis=1, keepdims=True) - target, gy, n, self.reduction
+            )
         if logp is not None:
             g_target = _scaled(-logp, gy, n, self.reduction)
         return g_logits, g_target
@@ -179,12 +182,10 @@ def cross_entropy(logits: Tensor, target, reduction: str = "mean") -> Tensor:
     n, c = logits.shape
     if target.ndim == 1 and target.dtype.kind in "iu":
         if target.shape[0] != n:
-            raise ShapeError(f"target: expected {n} labels (one per row of logits), got {target.shape[0]}")
-        if n and (int(target.data.min()) < 0 or int(target.data.max()) >= c):
-            raise DataError(
-                f"target: expected class labels in 0..{c - 1}, got values in "
-                f"{int(target.data.min())}..{int(target.data.max())}"
+            raise ShapeError(
+                f"target: expected {n} labels (one per row of logits), got {target.shape[0]}"
             )
+        _check_labels(target, c)
         return SoftmaxCrossEntropy.apply(logits, target, reduction=reduction, sparse=True)
     if target.shape != logits.shape:
         raise ShapeError(
@@ -196,6 +197,16 @@ def cross_entropy(logits: Tensor, target, reduction: str = "mean") -> Tensor:
     return SoftmaxCrossEntropy.apply(logits, target, reduction=reduction, sparse=False)
 
 
+def _check_labels(target: Tensor, c: int) -> None:
+    if target.dtype.kind not in "iu":
+        raise DataError(f"target: expected integer class labels, got dtype {target.dtype}")
+    if target.size and (int(target.data.min()) < 0 or int(target.data.max()) >= c):
+        raise DataError(
+            f"target: expected class labels in 0..{c - 1}, got values in "
+            f"{int(target.data.min())}..{int(target.data.max())}"
+        )
+
+
 def nll_loss(log_probs: Tensor, target, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of integer targets (N,) under log-probabilities (N, C)."""
     _check_reduction(reduction)
@@ -205,14 +216,19 @@ def nll_loss(log_probs: Tensor, target, reduction: str = "mean") -> Tensor:
             f"nll_loss: expected log_probs (N, C) and target (N,), got {log_probs.shape} and "
             f"{target.shape}"
         )
+    _check_labels(target, log_probs.shape[1])
     return NLL.apply(log_probs, target, reduction=reduction)
 
 
 def _same_shape(pred: Tensor, target, name: str) -> tuple[Tensor, Tensor]:
     pred = as_tensor(pred)
     target = as_tensor(target, like=pred)
+    if target.dtype != pred.dtype and not target.requires_grad:
+        target = Tensor._wrap(target.data.astype(pred.dtype))  # no silent float64 upcast
     if target.shape != pred.shape:
-        raise ShapeError(f"{name}: target shape {target.shape} differs from input shape {pred.shape}")
+        raise ShapeError(
+            f"{name}: target shape {target.shape} differs from input shape {pred.shape}"
+        )
     return pred, target
 
 

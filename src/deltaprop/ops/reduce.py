@@ -44,7 +44,7 @@ class Sum(Function):
 
     def forward(self, x):
         self.in_shape = x.shape
-        return x.sum(axis=self.axis, keepdims=self.keepdims)
+        return xp_of(x).asarray(x.sum(axis=self.axis, keepdims=self.keepdims))  # 0-D, not scalar
 
     def backward(self, gy):
         g = _expand(gy, self.in_shape, self.axis, self.keepdims)
@@ -56,7 +56,7 @@ class Mean(Function):
 
     def forward(self, x):
         self.in_shape = x.shape
-        return x.mean(axis=self.axis, keepdims=self.keepdims)
+        return xp_of(x).asarray(x.mean(axis=self.axis, keepdims=self.keepdims))
 
     def backward(self, gy):
         if self.axis is None:
@@ -88,7 +88,9 @@ class Max(Function):
             self.save(mask, count)
         if not self.keepdims:
             y = y.reshape(
-                () if self.axis is None else [d for i, d in enumerate(x.shape) if i not in self.axis]
+                ()
+                if self.axis is None
+                else [d for i, d in enumerate(x.shape) if i not in self.axis]
             )
         return y
 

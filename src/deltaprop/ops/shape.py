@@ -109,7 +109,9 @@ def reshape(x: Tensor, *shape) -> Tensor:
         # Resolve -1 now so that a bad shape fails here, with both shapes in the message.
         new_shape = xp_of(x.data).empty(x.shape, dtype=bool).reshape(shape).shape
     except ValueError:
-        raise ShapeError(f"reshape: cannot reshape a tensor of shape {x.shape} into {shape}")
+        raise ShapeError(
+            f"reshape: cannot reshape a tensor of shape {x.shape} into {shape}"
+        ) from None
     return Reshape.apply(x, new_shape=new_shape)
 
 
@@ -125,7 +127,8 @@ def transpose(x: Tensor, *axes) -> Tensor:
         axes = tuple(axes[0])
     x = as_tensor(x)
     if axes:
-        if sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
+        in_range = all(-x.ndim <= a < x.ndim for a in axes)  # else 5 % 2 would pass as 1
+        if not in_range or sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
             raise ShapeError(f"transpose: axes {axes} are not a permutation of {x.ndim} axes")
         axes = tuple(a % x.ndim for a in axes)
     return Transpose.apply(x, axes=axes or None)
@@ -145,7 +148,7 @@ def getitem(x: Tensor, index) -> Tensor:
 def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     """Join tensors along an existing axis."""
     ts = _tensors(tensors, "concatenate")
-    axis = axis % ts[0].ndim if ts[0].ndim else axis
+    axis = _axis(axis, ts[0].ndim, "concatenate")
     for t in ts[1:]:
         if t.ndim != ts[0].ndim or any(
             a != b for i, (a, b) in enumerate(zip(t.shape, ts[0].shape)) if i != axis
@@ -161,7 +164,14 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     ts = _tensors(tensors, "stack")
     if any(t.shape != ts[0].shape for t in ts):
         raise ShapeError(f"stack: expected tensors of one shape, got {[t.shape for t in ts]}")
-    return Stack.apply(*ts, axis=axis % (ts[0].ndim + 1))
+    return Stack.apply(*ts, axis=_axis(axis, ts[0].ndim + 1, "stack"))
+
+
+def _axis(axis: int, ndim: int, name: str) -> int:
+    """``axis`` as 0..ndim-1; out of range is an error (a plain ``%`` would wrap it silently)."""
+    if not -ndim <= axis < ndim:
+        raise ShapeError(f"{name}: axis {axis} is out of range for a result with {ndim} axes")
+    return axis % ndim
 
 
 def _tensors(tensors, name: str) -> list[Tensor]:
