@@ -208,9 +208,7 @@ class Sequential(Module):
             layers = tuple(layers[0])
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
-                raise ConfigError(
-                    f"layers[{i}]: expected a Module, got {type(layer).__name__}"
-                )
+                raise ConfigError(f"layers[{i}]: expected a Module, got {type(layer).__name__}")
             self.__setattr__(str(i), layer)
         object.__setattr__(self, "_layers", list(layers))
 

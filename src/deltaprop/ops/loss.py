@@ -178,7 +178,11 @@ def cross_entropy(logits: Tensor, target, reduction: str = "mean") -> Tensor:
     logits = as_tensor(logits)
     if logits.ndim != 2:
         raise ShapeError(f"logits: expected shape (N, C), got {logits.shape}")
-    target = target if isinstance(target, Tensor) else as_tensor(target)
+    if not isinstance(target, Tensor):
+        target = Tensor._wrap(xp_of(logits.data).asarray(target))
+    if target.dtype.kind == "f" and target.dtype != logits.dtype and not target.requires_grad:
+        # probabilities take the logits' dtype directly (no float32 round trip, no upcast)
+        target = Tensor._wrap(target.data.astype(logits.dtype))
     n, c = logits.shape
     if target.ndim == 1 and target.dtype.kind in "iu":
         if target.shape[0] != n:
@@ -192,8 +196,6 @@ def cross_entropy(logits: Tensor, target, reduction: str = "mean") -> Tensor:
             f"target: expected integer labels of shape ({n},) or probabilities of shape "
             f"{logits.shape}, got shape {target.shape} dtype {target.dtype}"
         )
-    if target.dtype != logits.dtype:
-        target = as_tensor(target.data, like=logits) if not target.requires_grad else target
     return SoftmaxCrossEntropy.apply(logits, target, reduction=reduction, sparse=False)
 
 

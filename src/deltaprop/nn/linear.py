@@ -1,0 +1,120 @@
+"""Linear: the dense layer, y = x @ W + b, with W shaped (in_features, out_features)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import backend, ops
+from ..autograd.tensor import Tensor
+from ..errors import ConfigError
+from . import init as _init
+from .module import Module, Parameter
+
+_DTYPES = ("float32", "float64")
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """``value`` as an int, or ConfigError naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ConfigError(f"{name}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def resolve_dtype(dtype: Any) -> str:
+    """``None`` -> the default float dtype's name; otherwise "float32" or "float64"."""
+    if dtype is None:
+        return np.dtype(backend.default_dtype()).name
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in _DTYPES:
+        raise ConfigError(f"dtype: expected one of {_DTYPES}, got {dtype!r}")
+    return name
+
+
+class Linear(Module):
+    """Fully connected layer: ``y = x @ weight + bias``.
+
+    Shapes: x (..., in_features) -> y (..., out_features); ``weight`` (in_features,
+    out_features) -- the transpose of PyTorch's (out, in) -- and ``bias`` (out_features,).
+
+    Args:
+        in_features, out_features: sizes of the input and output features.
+        bias: whether to add a learned bias.
+        init: name of the weight initializer (see :mod:`deltaprop.nn.init`). The default,
+            ``"torch_default"``, is PyTorch's own Linear default, U(-1/sqrt(in), 1/sqrt(in));
+            ``"he"`` (Kaiming normal) suits ReLU nets, ``"xavier"`` suits tanh/sigmoid ones.
+        bias_init: name of the bias initializer, ``"zeros"`` by default (PyTorch draws biases
+            from U(+-1/sqrt(in)) instead: ``bias_init="torch_default"``). Fan-based names use the
+            weight's fans. "All weights 1, all biases 0" is ``init="ones"``.
+        dtype: "float32" or "float64" (the default float dtype when None).
+        generator: a ``numpy.random.Generator`` for the initial values (deltaprop's
+            generator, seeded by ``dp.seed``, when None). Not part of the saved config.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        init: str = "torch_default",
+        bias_init: str = "zeros",
+        dtype=None,
+        generator: np.random.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_features = check_positive_int(in_features, "in_features")
+        self.out_features = check_positive_int(out_features, "out_features")
+        if not isinstance(bias, (bool, np.bool_)):
+            raise ConfigError(f"bias: expected True or False, got {bias!r}")
+        # Resolve names now so that a typo fails here, naming the argument.
+        self.init = _check_init(init, "init")
+        self.bias_init = _check_init(bias_init, "bias_init")
+        dtype_name = resolve_dtype(dtype)
+        fans = (self.in_features, self.out_features)
+        weight = _init.initialize(
+            (self.in_features, self.out_features),
+            self.init,
+            fans=fans,
+            generator=generator,
+            dtype=dtype_name,
+        )
+        self.weight = Parameter(weight, dtype=dtype_name)
+        if bias:
+            b = _init.initialize(
+                (self.out_features,), self.bias_init, fans=fans, generator=generator,
+                dtype=dtype_name,
+            )  # fmt: skip
+            self.bias = Parameter(b, dtype=dtype_name)
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ops.linear(x, self.weight, self.bias)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "bias": self.bias is not None,
+            "init": self.init,
+            "bias_init": self.bias_init,
+            "dtype": self.weight.dtype.name,
+        }
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )
+
+
+def _check_init(name: Any, argument: str) -> str:
+    try:
+        _init.canonical_name(name)
+    except ConfigError as e:
+        raise ConfigError(str(e).replace("init:", f"{argument}:", 1)) from None
+    return name
