@@ -6,7 +6,7 @@
 array([[ 2., -4.]], dtype=float32)
 """
 
-from . import ops  # noqa: F401  (attaches Tensor's operator methods)
+from . import data, nn, ops, optim, train  # noqa: F401  (ops attaches Tensor's methods)
 from .autograd import GradcheckError, Tensor, gradcheck, tensor
 from .backend import seed, set_default_dtype
 from .config import debug_mode, enable_grad, no_grad
@@ -19,7 +19,9 @@ from .errors import (
     ShapeError,
     TrainingError,
 )
+from .io import load, load_weights, read_metadata, save
 from .ops import concatenate, stack
+from .train import Trainer, callbacks
 
 __version__ = "0.1.0"
 
@@ -32,11 +34,17 @@ __all__ = [
     "ModelFileError",
     "ShapeError",
     "Tensor",
+    "Trainer",
     "TrainingError",
+    "callbacks",
     "concatenate",
     "debug_mode",
     "enable_grad",
     "gradcheck",
+    "load",
+    "load_weights",
+    "read_metadata",
+    "save",
     "no_grad",
     "seed",
     "set_default_dtype",

@@ -173,3 +173,14 @@ def test_bad_names_list_the_allowed_ones():
         init.he_normal((2, 2), nonlinearity="swish")
     with pytest.raises(ConfigError, match="target"):
         init.zeros("3x3")
+
+
+def test_constant_by_name_in_linear():
+    from deltaprop import nn as _nn
+
+    layer = _nn.Linear(3, 2, init="constant:0.25")
+    assert np.all(layer.weight.data == np.float32(0.25))
+    assert np.all(layer.bias.data == 0)
+    assert np.all(_nn.Linear(3, 2, init="constant").weight.data == 0)
+    with pytest.raises(ConfigError, match="init"):
+        _nn.Linear(3, 2, init="constant:abc")

@@ -157,8 +157,9 @@ def ones(target, *, dtype=None, generator=None):
     return constant(target, 1.0, dtype=dtype)
 
 
-def constant(target, value: float, *, dtype=None, generator=None):
-    """Every entry equal to ``value``."""
+def constant(target, value: float = 0.0, *, dtype=None, generator=None):
+    """Every entry equal to ``value`` (0 by default, as Keras's Constant). By name:
+    ``"constant:0.5"``."""
     return _fill(target, np.full(_target_shape(target), float(value)), dtype)
 
 
@@ -266,6 +267,7 @@ def torch_default(target, *, fans=None, generator=None, dtype=None):
 _BY_NAME: dict[str, Callable] = {
     "zeros": zeros,
     "ones": ones,
+    "constant": constant,
     "uniform": uniform,
     "normal": normal,
     "xavier_uniform": xavier_uniform,
@@ -302,9 +304,25 @@ def canonical_name(name: str) -> str:
         raise ConfigError(f"init: expected an initializer name, got {type(name).__name__}")
     key = name.strip().lower().replace("-", "_")
     key = ALIASES.get(key, key)
+    if key.startswith("constant:"):
+        _constant_value(name)
+        return "constant"
     if key not in _BY_NAME:
         raise ConfigError(f"init: unknown initializer {name!r}; expected one of {INITIALIZERS}")
     return key
+
+
+def _constant_value(name: str) -> float:
+    """The value of ``"constant:0.5"`` (0.0 for plain ``"constant"``)."""
+    _, _, text = name.partition(":")
+    if not text.strip():
+        return 0.0
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(
+            f"init: expected 'constant:<number>', e.g. 'constant:0.5', got {name!r}"
+        ) from None
 
 
 def get_initializer(name: str) -> Callable:
@@ -324,6 +342,8 @@ def initialize(target, name: str, *, fans=None, generator=None, dtype=None):
     the fan-based ones) lets a layer give a bias its weight's fans, as PyTorch does."""
     key = canonical_name(name)
     fn = _BY_NAME[key]
+    if key == "constant":
+        return fn(target, _constant_value(name), generator=generator, dtype=dtype)
     if key in _FAN_BASED:
         return fn(target, fans=fans, generator=generator, dtype=dtype)
     return fn(target, generator=generator, dtype=dtype)

@@ -1,0 +1,5 @@
+"""``python -m deltaprop`` is the ``deltaprop`` command."""
+
+from .cli import main
+
+raise SystemExit(main())
