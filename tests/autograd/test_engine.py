@@ -201,7 +201,7 @@ def test_inputs_without_requires_grad_get_no_gradient():
     y = DP.linear(x, w, b)
     node = y.creator
     assert type(node).__name__ == "Linear"
-    assert node.needs == (False, True, True)
+    assert list(node.needs) == [False, True, True]
     saved_x, saved_w = node.saved
     assert saved_w is None  # W is only needed for x's gradient, which nobody wants
     assert saved_x is x.data

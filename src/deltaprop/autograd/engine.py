@@ -9,12 +9,14 @@ comes off the heap every consumer has already contributed. No recursion, no visi
 from __future__ import annotations
 
 import heapq
-from itertools import count
 from typing import Any
+
+import numpy as np
 
 from ..backend import xp_of
 from ..config import state as _state
 from ..errors import GraphError, ShapeError
+from . import tensor as _tensor_module
 from .function import Function, _check_finite
 from .tensor import Tensor
 
@@ -39,19 +41,35 @@ def unbroadcast(grad, shape: tuple[int, ...], op: str = "op"):
     return grad
 
 
-def _accumulate_leaf(leaf: Tensor, g, incoming) -> None:
+def _store_leaf_grad(leaf: Tensor, g, incoming) -> None:
     """Add ``g`` into ``leaf.grad``. The stored array must be owned by the leaf: a gradient that
-    is the node's incoming one, a view, or read-only may be shared, so it is copied first;
+    is a view, the node's incoming one, or read-only may be shared, so it is copied first;
     later additions are then safely in place."""
     current = leaf.grad
     if current is None:
-        if g is incoming or g.base is not None or not g.flags.writeable:
+        if g.base is not None or g is incoming or not g.flags.writeable:
             g = g.copy()
         if g.dtype != leaf.data.dtype:
             g = g.astype(leaf.data.dtype)
         leaf.grad = Tensor._wrap(g)
     else:
         current.data += g
+
+
+_ONES: dict = {}
+
+
+def _seed(root: Tensor):
+    """d root / d root = 1. For the usual 0-D loss, one cached read-only array per dtype."""
+    data = root.data
+    if data.ndim == 0 and type(data) is np.ndarray:
+        one = _ONES.get(data.dtype)
+        if one is None:
+            one = np.ones((), dtype=data.dtype)
+            one.flags.writeable = False
+            _ONES[data.dtype] = one
+        return one
+    return xp_of(data).ones(data.shape, dtype=data.dtype)
 
 
 def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
@@ -61,28 +79,28 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
             "backward(): the tensor does not require grad (no input had requires_grad=True, "
             "or it was computed under no_grad)"
         )
-    xp = xp_of(root.data)
     if grad is None:
         if root.data.size != 1:
             raise GraphError(
                 f"backward(): grad can be omitted only for a one-element tensor, got shape "
                 f"{root.shape}; pass grad= of that shape"
             )
-        g = xp.ones_like(root.data)
+        g = _seed(root)
     else:
+        xp = xp_of(root.data)
         g = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=root.data.dtype)
         if g.shape != root.shape:
             raise ShapeError(f"backward(): grad must have shape {root.shape}, got {g.shape}")
 
     fn = root.creator
     if fn is None:  # a leaf: its gradient is the seed itself
-        _accumulate_leaf(root, g, g)
+        _store_leaf_grad(root, g, g)
         return
 
     debug = _state.debug
     table = {fn: g}
-    tie = count()  # breaks rank ties without comparing Functions
-    heap = [(-fn.rank, next(tie), fn)]
+    # Heap entries (-rank, id, node): the id breaks rank ties without comparing nodes.
+    heap = [(-fn.rank, id(fn), fn)]
     push, pop = heapq.heappush, heapq.heappop
     while heap:
         fn = pop(heap)[2]
@@ -93,21 +111,14 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                 "freed; call backward(retain_graph=True) the first time"
             )
         grads = fn.backward(gy)
-        if type(grads) is not tuple:
-            grads = (grads,)
         if not retain_graph:
             fn.saved = None
+        if type(grads) is not tuple:
+            grads = (grads,)
         for parent, gx in zip(fn.parents, grads):
             if parent is None or gx is None:
                 continue
-            if type(parent) is Tensor or isinstance(parent, Tensor):
-                shape = parent.data.shape
-                if gx.shape != shape:
-                    gx = unbroadcast(gx, shape, type(fn).__name__)
-                if debug:
-                    _check_finite(gx, f"gradient from {type(fn).__name__}")
-                _accumulate_leaf(parent, gx, gy)
-            else:
+            if isinstance(parent, Function):
                 if gx.shape != parent.shape:
                     gx = unbroadcast(gx, parent.shape, type(fn).__name__)
                 if debug:
@@ -115,9 +126,18 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                 prev = table.get(parent)
                 if prev is None:
                     table[parent] = gx
-                    push(heap, (-parent.rank, next(tie), parent))
+                    push(heap, (-parent.rank, id(parent), parent))
                 else:
                     table[parent] = prev + gx
+            else:  # a leaf tensor
+                if gx.shape != parent.data.shape:
+                    gx = unbroadcast(gx, parent.data.shape, type(fn).__name__)
+                if debug:
+                    _check_finite(gx, f"gradient from {type(fn).__name__}")
+                _store_leaf_grad(parent, gx, gy)
 
+
+# Tensor.backward calls this directly (tensor.py cannot import engine.py: it is imported by it).
+_tensor_module._engine_backward = backward
 
 __all__ = ["backward", "unbroadcast", "Function"]

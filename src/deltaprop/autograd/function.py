@@ -18,7 +18,7 @@ class Function:
 
     Slots (set by :meth:`apply`):
         needs:   per input, whether a gradient must flow to it (read it in forward to skip saving
-                 what only an unneeded gradient would use).
+                 what only an unneeded gradient would use). A sequence of bools.
         parents: per input, the Function that made it, the leaf Tensor itself, or None when no
                  gradient flows there. Input *tensors* are not kept, so their arrays can be freed.
         saved:   the tuple given to :meth:`save`; None once backward has freed it.
@@ -48,27 +48,25 @@ class Function:
         ``attrs`` are set as attributes (declared in the subclass's ``__slots__``) before
         forward runs, e.g. ``Sum.apply(x, axis=1, keepdims=False)``.
         """
+        # This runs once per op, so it is written for speed: one pass over the inputs, no
+        # helper calls, and no graph bookkeeping at all when nothing needs a gradient.
         fn = object.__new__(cls)
-        for key, value in attrs.items():
-            setattr(fn, key, value)
-        record = False
-        if _state.grad_enabled:
-            needs = tuple([t.requires_grad for t in inputs])
-            record = True in needs
-        if not record:
-            needs = (False,) * len(inputs)
-        fn.needs = needs
+        if attrs:
+            for key, value in attrs.items():
+                setattr(fn, key, value)
         fn.saved = ()
-        y = fn.forward(*[t.data for t in inputs])
         out = object.__new__(Tensor)
-        out.data = y
         out.grad = None
         out.name = None
-        if record:
-            rank = 0
+        record = False
+        if _state.grad_enabled:
+            needs = []
             parents = []
-            for t, need in zip(inputs, needs):
-                if need:
+            rank = 0
+            for t in inputs:
+                if t.requires_grad:
+                    record = True
+                    needs.append(True)
                     c = t.creator
                     if c is None:
                         parents.append(t)
@@ -77,18 +75,33 @@ class Function:
                         if c.rank > rank:
                             rank = c.rank
                 else:
+                    needs.append(False)
                     parents.append(None)
-            fn.parents = tuple(parents)
+        if record:
+            fn.needs = needs
+            fn.parents = parents
             fn.rank = rank + 1
-            fn.shape = y.shape
             out.requires_grad = True
             out.creator = fn
         else:
+            fn.needs = _NO_NEEDS[len(inputs)] if len(inputs) < 4 else (False,) * len(inputs)
             out.requires_grad = False
             out.creator = None
+        if len(inputs) == 1:
+            y = fn.forward(inputs[0].data)
+        elif len(inputs) == 2:
+            y = fn.forward(inputs[0].data, inputs[1].data)
+        else:
+            y = fn.forward(*[t.data for t in inputs])
+        out.data = y
+        if record:
+            fn.shape = y.shape
         if _state.debug:
             _check_finite(y, f"{cls.__name__} forward output")
         return out
+
+
+_NO_NEEDS = [(), (False,), (False, False), (False, False, False)]
 
 
 def _check_finite(array, what: str) -> None:

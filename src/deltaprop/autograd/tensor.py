@@ -153,9 +153,13 @@ class Tensor:
             grad: the upstream gradient, same shape as this tensor; defaults to 1 for a scalar.
             retain_graph: keep the saved arrays so that backward can run through the graph again.
         """
-        from .engine import backward
+        _engine_backward(self, grad, retain_graph=retain_graph)
 
-        backward(self, grad, retain_graph=retain_graph)
+
+def _engine_backward(root, grad, retain_graph):  # replaced by engine.backward on import
+    from .engine import backward
+
+    backward(root, grad, retain_graph=retain_graph)
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype=None) -> Tensor:

@@ -149,7 +149,7 @@ class LogSoftmax(Function):
 
 def relu(x: Tensor) -> Tensor:
     """max(x, 0)."""
-    return ReLU.apply(as_tensor(x))
+    return ReLU.apply(x if isinstance(x, Tensor) else as_tensor(x))
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
@@ -171,11 +171,11 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 
 def sigmoid(x: Tensor) -> Tensor:
     """1 / (1 + e^-x)."""
-    return Sigmoid.apply(as_tensor(x))
+    return Sigmoid.apply(x if isinstance(x, Tensor) else as_tensor(x))
 
 
 def tanh(x: Tensor) -> Tensor:
-    return Tanh.apply(as_tensor(x))
+    return Tanh.apply(x if isinstance(x, Tensor) else as_tensor(x))
 
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:

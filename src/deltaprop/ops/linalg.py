@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor, as_tensor
 from ..errors import ShapeError
@@ -69,7 +71,9 @@ class Linear(Function):
             else:
                 gw = x.reshape(-1, x.shape[-1]).T @ gy.reshape(-1, gy.shape[-1])
         if len(needs) > 2 and needs[2]:
-            gb = gy.sum(axis=0) if gy.ndim == 2 else gy.reshape(-1, gy.shape[-1]).sum(axis=0)
+            g2 = gy if gy.ndim == 2 else gy.reshape(-1, gy.shape[-1])
+            # np.add.reduce skips ndarray.sum's Python wrapper (it shows at batch size 1)
+            gb = np.add.reduce(g2, axis=0) if type(g2) is np.ndarray else g2.sum(axis=0)
         return gx, gw, gb
 
 
@@ -88,11 +92,13 @@ def matmul(a, b) -> Tensor:
 
 def linear(x, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weight + bias for x (..., in_features), weight (in_features, out_features)."""
-    x = as_tensor(x, like=weight) if not isinstance(x, Tensor) else x
-    if x.ndim == 0 or x.shape[-1] != weight.shape[0]:
+    if not isinstance(x, Tensor):
+        x = as_tensor(x, like=weight)
+    shape = x.data.shape  # .data, not the properties: this runs for every layer, every step
+    if not shape or shape[-1] != weight.data.shape[0]:
         raise ShapeError(
-            f"linear: x must end in {weight.shape[0]} features (the layer's input size), "
-            f"got shape {x.shape}"
+            f"linear: x must end in {weight.data.shape[0]} features (the layer's input size), "
+            f"got shape {shape}"
         )
     if bias is None:
         return Linear.apply(x, weight)

@@ -6,6 +6,8 @@ form (softmax - onehot, sigmoid - target, ...), one node instead of a chain of s
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor, as_tensor
 from ..backend import xp_of
@@ -16,11 +18,13 @@ REDUCTIONS = ("mean", "sum", "none")
 
 def _reduce(values, reduction):
     # A full reduction gives a NumPy scalar; keep Tensor.data an array (0-D).
+    if reduction == "none":
+        return values
+    xp = xp_of(values)
+    total = np.add.reduce(values, axis=None) if xp is np else values.sum()
     if reduction == "mean":
-        return xp_of(values).asarray(values.mean())
-    if reduction == "sum":
-        return xp_of(values).asarray(values.sum())
-    return values
+        total = total / values.size
+    return xp.asarray(total)
 
 
 class SoftmaxCrossEntropy(Function):
@@ -33,18 +37,24 @@ class SoftmaxCrossEntropy(Function):
 
     def forward(self, logits, target):
         xp = xp_of(logits)
-        z = logits - logits.max(axis=1, keepdims=True)
-        e = xp.exp(z)
-        s = e.sum(axis=1, keepdims=True)
-        logp_norm = xp.log(s)
         n = logits.shape[0]
+        # This op runs on every training step; on NumPy the ufunc reductions skip the
+        # Python wrappers of ndarray.max/.sum, which cost more than the math at small sizes.
+        if xp is np:
+            z = logits - np.maximum.reduce(logits, axis=1, keepdims=True)
+            e = np.exp(z)
+            s = np.add.reduce(e, axis=1, keepdims=True)
+        else:
+            z = logits - logits.max(axis=1, keepdims=True)
+            e = xp.exp(z)
+            s = e.sum(axis=1, keepdims=True)
+        log_s = xp.log(s)
         if self.sparse:
-            picked = z[xp.arange(n), target]
-            values = logp_norm[:, 0] - picked
+            values = log_s[:, 0] - z[xp.arange(n), target]
             if self.needs[0]:
                 self.save(e / s, target)
         else:
-            logp = z - logp_norm
+            logp = z - log_s
             values = -(target * logp).sum(axis=1)
             self.save(e / s if self.needs[0] else None, target, logp if self.needs[1] else None)
         return _reduce(values, self.reduction)
@@ -55,6 +65,9 @@ class SoftmaxCrossEntropy(Function):
             n = p.shape[0]
             g = p.copy()
             g[xp_of(p).arange(n), target] -= 1
+            if self.reduction == "mean" and type(gy) is np.ndarray:
+                g *= float(gy) / n  # g is ours: scale in place, no temporary
+                return g, None
             return _scaled(g, gy, n, self.reduction), None
         p, target, logp = self.saved
         n = target.shape[0]
@@ -200,13 +213,18 @@ def cross_entropy(logits: Tensor, target, reduction: str = "mean") -> Tensor:
 
 
 def _check_labels(target: Tensor, c: int) -> None:
+    """Labels must lie in 0..c-1 (a -1 would silently pick the last class)."""
     if target.dtype.kind not in "iu":
         raise DataError(f"target: expected integer class labels, got dtype {target.dtype}")
-    if target.size and (int(target.data.min()) < 0 or int(target.data.max()) >= c):
-        raise DataError(
-            f"target: expected class labels in 0..{c - 1}, got values in "
-            f"{int(target.data.min())}..{int(target.data.max())}"
-        )
+    if not target.size:
+        return
+    if target.size <= 16:  # cheaper in Python than two array reductions at batch size 1
+        values = target.data.ravel().tolist()
+        lo, hi = min(values), max(values)
+    else:
+        lo, hi = int(target.data.min()), int(target.data.max())
+    if lo < 0 or hi >= c:
+        raise DataError(f"target: expected class labels in 0..{c - 1}, got values in {lo}..{hi}")
 
 
 def nll_loss(log_probs: Tensor, target, reduction: str = "mean") -> Tensor:
