@@ -225,7 +225,7 @@ def run_train(settings: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
             "standardizer": scaler.state(),
             "settings": settings,
         }
-        io.save(model, settings["save"], metadata={"deltaprop_cli": json.dumps(meta)})
+        io.save(model, settings["save"], metadata={"deltaprop_cli": meta})
     if settings["metrics_out"]:
         _write_json(settings["metrics_out"], result)
     summary = f"test_loss {result['test_loss']:.4f}"
@@ -260,7 +260,7 @@ def run_predict(args: argparse.Namespace) -> None:
     from .train import Trainer
 
     model, metadata = io.load(args.model, return_metadata=True)
-    info = json.loads(metadata.get("deltaprop_cli", "{}"))
+    info = metadata.get("deltaprop_cli", {})
     ds = load_dataset(args.dataset, label=args.label)
     X = ds.X
     if "standardizer" in info:

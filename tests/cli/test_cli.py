@@ -50,7 +50,7 @@ def test_save_then_load_and_predict(tmp_path, capsys):
     code, out, _ = run(capsys, "train", *FAST, "--save", str(model_path), "--seed", "3")
     assert code == 0 and model_path.exists()
     model = dp.load(str(model_path))
-    meta = json.loads(dp.read_metadata(str(model_path))["deltaprop_cli"])
+    meta = dp.read_metadata(str(model_path))["deltaprop_cli"]
     ds = load_dataset("digits")
     X = Standardizer.from_state(meta["standardizer"]).transform(ds.X)
     with dp.no_grad():

@@ -55,23 +55,24 @@ class Linear(Function):
     def forward(self, x, w, b=None):
         need_x, need_w = self.needs[0], self.needs[1]
         self.save(x if need_w else None, w if need_x else None)
-        y = x @ w
+        # For 2-D operands .dot is matmul with less dispatch: about half the time of `@` for
+        # small matrices (batch size 1), the same BLAS call for large ones.
+        y = x.dot(w) if x.ndim == 2 else x @ w
         if b is not None:
-            y += b  # y is fresh from the matmul: adding in place saves an allocation
+            y += b  # y is fresh from the product: adding in place saves an allocation
         return y
 
     def backward(self, gy):
         x, w = self.saved
         needs = self.needs
-        gx = gy @ w.T if needs[0] else None
-        gw = gb = None
+        g2 = gy if gy.ndim == 2 else gy.reshape(-1, gy.shape[-1])
+        gx = gw = gb = None
+        if needs[0]:
+            gx = gy.dot(w.T) if gy.ndim == 2 else gy @ w.T
         if x is not None:
-            if x.ndim == 2:
-                gw = x.T @ gy
-            else:
-                gw = x.reshape(-1, x.shape[-1]).T @ gy.reshape(-1, gy.shape[-1])
+            x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+            gw = x2.T.dot(g2)
         if len(needs) > 2 and needs[2]:
-            g2 = gy if gy.ndim == 2 else gy.reshape(-1, gy.shape[-1])
             # np.add.reduce skips ndarray.sum's Python wrapper (it shows at batch size 1)
             gb = np.add.reduce(g2, axis=0) if type(g2) is np.ndarray else g2.sum(axis=0)
         return gx, gw, gb

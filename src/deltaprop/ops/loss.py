@@ -50,7 +50,8 @@ class SoftmaxCrossEntropy(Function):
             s = e.sum(axis=1, keepdims=True)
         log_s = xp.log(s)
         if self.sparse:
-            values = log_s[:, 0] - z[xp.arange(n), target]
+            picked = z[0, target[0]] if n == 1 else z[_rows(xp, n), target]
+            values = log_s[:, 0] - picked
             if self.needs[0]:
                 self.save(e / s, target)
         else:
@@ -64,7 +65,10 @@ class SoftmaxCrossEntropy(Function):
             p, target = self.saved
             n = p.shape[0]
             g = p.copy()
-            g[xp_of(p).arange(n), target] -= 1
+            if n == 1:  # per-example SGD: a scalar index is ten times cheaper than a fancy one
+                g[0, target[0]] -= 1  # softmax - onehot
+            else:
+                g[_rows(xp_of(p), n), target] -= 1
             if self.reduction == "mean" and type(gy) is np.ndarray:
                 g *= float(gy) / n  # g is ours: scale in place, no temporary
                 return g, None
@@ -79,6 +83,23 @@ class SoftmaxCrossEntropy(Function):
         if logp is not None:
             g_target = _scaled(-logp, gy, n, self.reduction)
         return g_logits, g_target
+
+
+_ROWS: dict[int, np.ndarray] = {}
+
+
+def _rows(xp, n: int):
+    """0..n-1 for picking each row's target; cached on NumPy, as the same few batch sizes
+    repeat every step (the arange costs as much as the pick at batch size 1)."""
+    if xp is not np:
+        return xp.arange(n)
+    rows = _ROWS.get(n)
+    if rows is None:
+        rows = np.arange(n)
+        rows.flags.writeable = False
+        if len(_ROWS) < 64:
+            _ROWS[n] = rows
+    return rows
 
 
 def _scaled(g, gy, n, reduction):
