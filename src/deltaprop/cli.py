@@ -30,7 +30,7 @@ TRAIN_OPTIONS: dict[str, tuple[Any, type, str]] = {
     "label": (None, str, "label column (CSV) or array name (NPZ) (default: last column / 'y')"),
     "hidden": ("128,64", str, "hidden layer widths, comma separated ('' for none)"),
     "activation": ("relu", str, "hidden activation: relu, leaky_relu, elu, gelu, sigmoid, tanh"),
-    "init": ("he", str, "weight init: zeros, ones, constant:V, uniform, normal, xavier, he, lecun, ..."),
+    "init": ("he", str, "weight init: zeros, ones, constant:V, normal, xavier, he, lecun, ..."),
     "lr": (0.1, float, "learning rate of W -= lr * dL/dW"),
     "epochs": (30, int, "passes over the training set"),
     "descent": ("minibatch", str, "batch (1 update/epoch), stochastic (1 per example), minibatch"),
