@@ -90,7 +90,7 @@ def test_linear_bad_sizes_name_the_argument(argument, bad):
 
 
 def test_linear_bad_options():
-    with pytest.raises(ConfigError, match=r"^init: unknown initializer 'gaussian'"):
+    with pytest.raises(ConfigError, match=r"^init: unknown name 'gaussian'"):
         nn.Linear(2, 2, init="gaussian")
     with pytest.raises(ConfigError, match=r"^bias_init: .*xavier_uniform"):
         nn.Linear(2, 2, bias_init="nope")

@@ -9,6 +9,7 @@ import numpy as np
 from .. import ops
 from ..autograd.tensor import Tensor
 from ..errors import ConfigError
+from ..names import lookup
 from .module import Module
 
 
@@ -135,9 +136,4 @@ def get_activation(name: str | Module) -> Module:
     through unchanged. ConfigError lists the allowed names."""
     if isinstance(name, Module):
         return name
-    if not isinstance(name, str):
-        raise ConfigError(f"activation: expected a name or a Module, got {type(name).__name__}")
-    key = name.strip().lower().replace("-", "_")
-    if key not in _BY_NAME:
-        raise ConfigError(f"activation: unknown name {name!r}; expected one of {ACTIVATIONS}")
-    return _BY_NAME[key]()
+    return _BY_NAME[lookup(_BY_NAME, name, "activation")]()

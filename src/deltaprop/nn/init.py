@@ -46,6 +46,7 @@ import numpy as np
 from .. import backend
 from ..autograd.tensor import Tensor
 from ..errors import ConfigError, ShapeError
+from ..names import lookup, normalize
 
 _GAINS = {
     "linear": 1.0,
@@ -298,18 +299,12 @@ ALIASES: dict[str, str] = {
 INITIALIZERS: tuple[str, ...] = (*_BY_NAME, *ALIASES)
 
 
-def canonical_name(name: str) -> str:
+def canonical_name(name: str, argument: str = "init") -> str:
     """The initializer an accepted name stands for: ``"he"`` -> ``"he_normal"``."""
-    if not isinstance(name, str):
-        raise ConfigError(f"init: expected an initializer name, got {type(name).__name__}")
-    key = name.strip().lower().replace("-", "_")
-    key = ALIASES.get(key, key)
-    if key.startswith("constant:"):
+    if isinstance(name, str) and normalize(name).startswith("constant:"):
         _constant_value(name)
         return "constant"
-    if key not in _BY_NAME:
-        raise ConfigError(f"init: unknown initializer {name!r}; expected one of {INITIALIZERS}")
-    return key
+    return lookup(_BY_NAME, name, argument, aliases=ALIASES, listed=INITIALIZERS)
 
 
 def _constant_value(name: str) -> float:

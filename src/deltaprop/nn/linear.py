@@ -113,8 +113,5 @@ class Linear(Module):
 
 
 def _check_init(name: Any, argument: str) -> str:
-    try:
-        _init.canonical_name(name)
-    except ConfigError as e:
-        raise ConfigError(str(e).replace("init:", f"{argument}:", 1)) from None
+    _init.canonical_name(name, argument)
     return name

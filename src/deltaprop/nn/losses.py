@@ -14,6 +14,7 @@ from typing import Any
 from .. import ops
 from ..autograd.tensor import Tensor
 from ..errors import ConfigError
+from ..names import lookup
 from ..ops.loss import REDUCTIONS
 from .module import Module
 
@@ -111,12 +112,7 @@ def get_loss(name: str | Loss, **kwargs: Any) -> Loss:
     ``get_loss("huber", delta=0.5)``); a Loss instance passes through unchanged."""
     if isinstance(name, Loss):
         return name
-    if not isinstance(name, str):
-        raise ConfigError(f"loss: expected a name or a Loss, got {type(name).__name__}")
-    key = name.strip().lower().replace("-", "_")
-    if key not in _BY_NAME:
-        raise ConfigError(f"loss: unknown name {name!r}; expected one of {LOSSES}")
-    return _BY_NAME[key](**kwargs)
+    return _BY_NAME[lookup(_BY_NAME, name, "loss")](**kwargs)
 
 
 # --- penalties --------------------------------------------------------------------------------
