@@ -227,8 +227,8 @@ def test_failed_load_state_dict_changes_nothing():
         opt.load_state_dict(bad_shape)
     with pytest.raises(ConfigError, match="1 parameter group"):
         opt.load_state_dict({"state": {}, "param_groups": before["param_groups"] * 2})
-    with pytest.raises(ConfigError, match="lr: expected a positive number"):
-        opt.load_state_dict({"state": {}, "param_groups": [dict(before["param_groups"][0], lr=0)]})
+    with pytest.raises(ConfigError, match="lr: expected a number >= 0"):
+        opt.load_state_dict({"state": {}, "param_groups": [dict(before["param_groups"][0], lr=-1)]})
     after = opt.state_dict()
     assert after["param_groups"] == before["param_groups"]
     np.testing.assert_array_equal(
@@ -301,3 +301,16 @@ def test_get_optimizer():
         get_optimizer("adamw", [p], lr=0.1)
     with pytest.raises(ConfigError, match=r"sgd: unknown option\(s\) \['betas'\]"):
         get_optimizer("sgd", [p], lr=0.1, betas=(0.9, 0.999))
+
+
+def test_state_with_lr_annealed_to_zero_can_be_restored():
+    # A cosine schedule with eta_min=0 ends at lr == 0; its checkpoint must load again.
+    from deltaprop import nn as _nn
+    from deltaprop.optim import SGD as _SGD
+
+    model = _nn.Linear(2, 1)
+    opt = _SGD(model.parameters(), lr=0.1)
+    opt.param_groups[0]["lr"] = 0.0
+    fresh = _SGD(model.parameters(), lr=0.1)
+    fresh.load_state_dict(opt.state_dict())
+    assert fresh.param_groups[0]["lr"] == 0.0

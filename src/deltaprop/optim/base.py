@@ -115,7 +115,12 @@ class Optimizer:
     def _check_hyperparameters(self, group: dict[str, Any], where: str) -> None:
         """Validate one group's values in place; subclasses extend (call super first)."""
         try:
-            group["lr"] = _check_positive("lr", group["lr"])
+            if where.startswith("state_dict"):
+                # A schedule may have annealed the lr to exactly 0 (cosine with eta_min=0)
+                # before the state was saved: restoring it must work.
+                group["lr"] = _check_non_negative("lr", group["lr"])
+            else:
+                group["lr"] = _check_positive("lr", group["lr"])
         except ConfigError as exc:
             raise ConfigError(str(exc) if where == "params" else f"{where}: {exc}") from None
 
