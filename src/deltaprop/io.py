@@ -211,7 +211,8 @@ def save(model: Module, path: PathLike, metadata: Mapping[str, Any] | None = Non
             header["metadata"] = json.dumps(dict(metadata), default=_json_default)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"metadata: expected JSON-able values: {e}") from e
-    tensors = {k: np.ascontiguousarray(v) for k, v in model.state_dict().items()}
+    # ascontiguousarray makes 0-D arrays 1-D; reshape keeps a 0-D buffer (a step counter) 0-D.
+    tensors = {k: np.ascontiguousarray(v).reshape(v.shape) for k, v in model.state_dict().items()}
     header["checksum"] = _checksum(tensors)
     blob = safetensors.numpy.save(tensors, metadata=header)
     atomic_write(path, blob)

@@ -38,6 +38,7 @@ from .losses import (
     l2_penalty,
 )
 from .module import Module, Parameter, Sequential
+from .normalization import BatchNorm1d, LayerNorm
 from .shape import Flatten, Identity
 
 LAYERS: dict[str, type[Module]] = {
@@ -45,6 +46,7 @@ LAYERS: dict[str, type[Module]] = {
     for cls in (
         Sequential, Linear, Flatten, Identity, Dropout,
         ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, Softmax, LogSoftmax,
+        BatchNorm1d, LayerNorm,
     )
 }  # fmt: skip
 
@@ -90,4 +92,5 @@ __all__ = [
     "LogSoftmax", "Loss", "MSELoss", "Module", "NLLLoss", "Parameter", "ReLU", "Sequential",
     "Sigmoid", "Softmax", "Tanh", "get_activation", "get_initializer", "get_loss", "init",
     "l1_penalty", "l2_penalty", "layer_name", "register_layer",
+    "BatchNorm1d", "LayerNorm",
 ]  # fmt: skip
