@@ -7,14 +7,41 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import ConfigError
+from .adagrad import Adagrad
+from .adam import Adam, AdamW
 from .base import Optimizer
+from .clip import clip_grad_norm, clip_grad_value
+from .rmsprop import RMSprop
+from .schedules import ExponentialLR, LinearLR, LRScheduler, MultiStepLR, StepLR
+from .schedules_compose import SCHEDULES, SequentialLR, get_schedule
+from .schedules_cosine import CosineAnnealingLR, CosineAnnealingWarmRestarts
 from .sgd import SGD
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD}
+# Names for the CLI, config files and Trainer(optimizer="adam"). Two are SGD with other
+# defaults (see _ALIAS_DEFAULTS); options given explicitly still win.
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD,
+    "momentum": SGD,
+    "nesterov": SGD,
+    "adam": Adam,
+    "adamw": AdamW,
+    "rmsprop": RMSprop,
+    "adagrad": Adagrad,
+}
+_ALIAS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "momentum": {"momentum": 0.9},
+    "nesterov": {"momentum": 0.9, "nesterov": True},
+}
 
 
-def get_optimizer(name: str, params: Iterable[Any], lr: float, **kwargs: Any) -> Optimizer:
-    """Build an optimizer from its name (``"sgd"``), e.g. for the CLI or a config file.
+def get_optimizer(
+    name: str, params: Iterable[Any], lr: float | None = None, **kwargs: Any
+) -> Optimizer:
+    """Build an optimizer from its name, e.g. for the CLI or a config file.
+
+    Names: ``"sgd"``, ``"momentum"`` (SGD with ``momentum=0.9`` unless given), ``"nesterov"``
+    (SGD with ``momentum=0.9, nesterov=True``), ``"adam"``, ``"adamw"``, ``"rmsprop"``,
+    ``"adagrad"`` (any case). ``lr=None`` takes that optimizer's default learning rate.
 
     Raises:
         ConfigError: an unknown name (the known ones are listed) or an option that optimizer
@@ -28,7 +55,31 @@ def get_optimizer(name: str, params: Iterable[Any], lr: float, **kwargs: Any) ->
     unknown = [k for k in kwargs if k not in accepted]
     if unknown:
         raise ConfigError(f"{key}: unknown option(s) {unknown}; {cls.__name__} accepts {accepted}")
-    return cls(params, lr=lr, **kwargs)
+    options = {**_ALIAS_DEFAULTS.get(key, {}), **kwargs}
+    if lr is not None:
+        options["lr"] = lr
+    return cls(params, **options)
 
 
-__all__ = ["OPTIMIZERS", "SGD", "Optimizer", "get_optimizer"]
+__all__ = [
+    "SCHEDULES",
+    "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
+    "ExponentialLR",
+    "LRScheduler",
+    "LinearLR",
+    "MultiStepLR",
+    "SequentialLR",
+    "StepLR",
+    "get_schedule",
+    "OPTIMIZERS",
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Optimizer",
+    "RMSprop",
+    "clip_grad_norm",
+    "clip_grad_value",
+    "get_optimizer",
+]

@@ -1,0 +1,281 @@
+"""Learning-rate schedules: PyTorch's namesakes, step for step.
+
+A schedule owns an optimizer and writes ``group["lr"]`` for every parameter group. It is stepped
+once per epoch by default (the Trainer can step it per batch instead); construction already sets
+the lr for epoch 0, as torch's constructors do. Plateau logic needs a metric, so it is a callback
+(``dp.callbacks.ReduceLROnPlateau``), not a schedule (STYLE 8).
+
+Each docstring gives the closed form. Like torch, the step itself is computed *recursively* from
+the current ``group["lr"]`` (torch's "chainable form"): it reproduces torch's values to the last
+bit, and a change made to the lr from outside (a plateau callback) carries on into later steps.
+The cosine schedules live in :mod:`.schedules_cosine`; SequentialLR and get_schedule in
+:mod:`.schedules_compose`.
+"""
+
+from __future__ import annotations
+
+import numbers
+import weakref
+from bisect import bisect_right
+from typing import Any
+
+from ..errors import ConfigError
+from .base import Optimizer, _check_positive
+
+# torch keeps each group's first lr in group["initial_lr"]; an extra key there would be an unknown
+# option to Optimizer.load_state_dict, so it is kept here, per optimizer and group position.
+_INITIAL_LRS: weakref.WeakKeyDictionary[Optimizer, list[float]] = weakref.WeakKeyDictionary()
+
+
+def _initial_lrs(optimizer: Optimizer) -> list[float]:
+    """The lr each group had when the first schedule was built on it (torch's ``initial_lr``)."""
+    saved = _INITIAL_LRS.setdefault(optimizer, [])
+    saved.extend(g["lr"] for g in optimizer.param_groups[len(saved) :])
+    return saved[: len(optimizer.param_groups)]
+
+
+def _check_optimizer(optimizer: Any) -> Optimizer:
+    if not isinstance(optimizer, Optimizer):
+        raise ConfigError(
+            f"optimizer: expected a deltaprop Optimizer (e.g. optim.SGD), got "
+            f"{type(optimizer).__module__}.{type(optimizer).__name__}"
+        )
+    return optimizer
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ConfigError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_factor(name: str, value: Any, low_open: bool) -> float:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    ok = ok and (0 < value <= 1 if low_open else 0 <= value <= 1)
+    if not ok:
+        interval = "(0, 1]" if low_open else "[0, 1]"
+        raise ConfigError(f"{name}: expected a number in {interval}, got {value!r}")
+    return float(value)
+
+
+def _check_milestones(value: Any) -> list[int]:
+    try:
+        items = list(value)
+    except TypeError:
+        raise ConfigError(f"milestones: expected a list of integers, got {value!r}") from None
+    for i, m in enumerate(items):
+        _check_int(f"milestones[{i}]", m, 1)
+    if any(b <= a for a, b in zip(items, items[1:])):
+        raise ConfigError(f"milestones: expected strictly increasing integers, got {items!r}")
+    return [int(m) for m in items]
+
+
+class LRScheduler:
+    """Base class: owns ``optimizer``, counts ``last_epoch``, keeps ``base_lrs``.
+
+    Subclasses give the lrs at construction (``_first_lrs``, default: unchanged), one recursive
+    step (``_chain_lrs``) and the closed form (``_closed_form_lrs``, used when a SequentialLR
+    restarts a schedule at its milestone). ``_state_keys`` lists what ``state_dict`` saves
+    besides the counters.
+
+    Raises:
+        ConfigError: ``optimizer`` is not a deltaprop Optimizer.
+    """
+
+    _state_keys: tuple[str, ...] = ()
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        self.optimizer = _check_optimizer(optimizer)
+        self.base_lrs: list[float] = list(_initial_lrs(optimizer))
+        self.last_epoch = -1
+        self._last_lr: list[float] = []
+        self._initial_step()
+
+    # --- stepping ----------------------------------------------------------------------------
+    def step(self) -> None:
+        """Advance one epoch (or batch) and write the new lr into every group."""
+        self.last_epoch += 1
+        self._apply(self._chain_lrs())
+
+    def get_last_lr(self) -> list[float]:
+        """The lrs this schedule wrote last, one per parameter group."""
+        return list(self._last_lr)
+
+    def _initial_step(self) -> None:
+        self.last_epoch = 0
+        self._apply(self._first_lrs())
+
+    def _restart(self) -> None:
+        """Jump to epoch 0 by the closed form (torch's ``_update_lr(0)`` in SequentialLR)."""
+        self.last_epoch = 0
+        self._apply(self._closed_form_lrs())
+
+    def _apply(self, lrs: list[float]) -> None:
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+            group["lr"] = lr
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    def _current_lrs(self) -> list[float]:
+        return [g["lr"] for g in self.optimizer.param_groups]
+
+    def _first_lrs(self) -> list[float]:
+        return self._current_lrs()
+
+    def _chain_lrs(self) -> list[float]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _closed_form_lrs(self) -> list[float]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # --- state -------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Counters, base lrs, last lrs and hyperparameters: plain JSON-able values.
+
+        The current lrs live in the optimizer: restore its state too when resuming.
+        """
+        state: dict[str, Any] = {
+            "last_epoch": self.last_epoch,
+            "base_lrs": list(self.base_lrs),
+            "last_lr": list(self._last_lr),
+        }
+        for key in self._state_keys:
+            value = getattr(self, key)
+            state[key] = list(value) if isinstance(value, list) else value
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved (the keys must match this schedule's)."""
+        expected = {"last_epoch", "base_lrs", "last_lr", *self._state_keys}
+        if not isinstance(state_dict, dict) or set(state_dict) != expected:
+            got = sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict).__name__
+            raise ConfigError(
+                f"state_dict: expected the keys {sorted(expected)} of a {type(self).__name__}, "
+                f"got {got}"
+            )
+        n = len(self.optimizer.param_groups)
+        if len(state_dict["base_lrs"]) != n:
+            raise ConfigError(
+                f"state_dict['base_lrs']: expected {n} value(s), one per parameter group, got "
+                f"{len(state_dict['base_lrs'])}"
+            )
+        for key, value in state_dict.items():
+            value = list(value) if isinstance(value, (list, tuple)) else value
+            setattr(self, "_last_lr" if key == "last_lr" else key, value)
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._state_keys)
+        return f"{type(self).__name__}({opts}, last_epoch={self.last_epoch})"
+
+
+class StepLR(LRScheduler):
+    """Decay by ``gamma`` every ``step_size`` epochs::
+
+        lr_t = base_lr * gamma ** (t // step_size)
+
+    Raises:
+        ConfigError: ``step_size`` < 1 or not an integer, ``gamma`` <= 0.
+    """
+
+    _state_keys = ("step_size", "gamma")
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        self.step_size = _check_int("step_size", step_size, 1)
+        self.gamma = _check_positive("gamma", gamma)
+        super().__init__(optimizer)
+
+    def _chain_lrs(self) -> list[float]:
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return self._current_lrs()
+        return [lr * self.gamma for lr in self._current_lrs()]
+
+    def _closed_form_lrs(self) -> list[float]:
+        return [b * self.gamma ** (self.last_epoch // self.step_size) for b in self.base_lrs]
+
+
+class MultiStepLR(LRScheduler):
+    """Decay by ``gamma`` at each milestone::
+
+        lr_t = base_lr * gamma ** (number of milestones <= t)
+
+    Raises:
+        ConfigError: ``milestones`` not strictly increasing integers >= 1, ``gamma`` <= 0.
+    """
+
+    _state_keys = ("milestones", "gamma")
+
+    def __init__(self, optimizer: Optimizer, milestones: list[int], gamma: float = 0.1) -> None:
+        self.milestones = _check_milestones(milestones)
+        self.gamma = _check_positive("gamma", gamma)
+        super().__init__(optimizer)
+
+    def _chain_lrs(self) -> list[float]:
+        if self.last_epoch not in self.milestones:
+            return self._current_lrs()
+        return [lr * self.gamma for lr in self._current_lrs()]
+
+    def _closed_form_lrs(self) -> list[float]:
+        k = bisect_right(self.milestones, self.last_epoch)
+        return [b * self.gamma**k for b in self.base_lrs]
+
+
+class ExponentialLR(LRScheduler):
+    """Decay by ``gamma`` every epoch: ``lr_t = base_lr * gamma ** t``.
+
+    Raises:
+        ConfigError: ``gamma`` <= 0.
+    """
+
+    _state_keys = ("gamma",)
+
+    def __init__(self, optimizer: Optimizer, gamma: float) -> None:
+        self.gamma = _check_positive("gamma", gamma)
+        super().__init__(optimizer)
+
+    def _chain_lrs(self) -> list[float]:
+        return [lr * self.gamma for lr in self._current_lrs()]
+
+    def _closed_form_lrs(self) -> list[float]:
+        return [b * self.gamma**self.last_epoch for b in self.base_lrs]
+
+
+class LinearLR(LRScheduler):
+    """Scale the lr by a factor moving linearly from ``start_factor`` to ``end_factor`` (warm-up)::
+
+        lr_t = base_lr * (s + (e - s) * min(t, total_iters) / total_iters)
+
+    then hold it. Recursively (t <= total_iters)::
+
+        lr_t = lr_{t-1} * (1 + (e - s) / (total_iters * s + (t - 1) * (e - s)))
+
+    Raises:
+        ConfigError: ``start_factor`` outside (0, 1], ``end_factor`` outside [0, 1],
+            ``total_iters`` < 1.
+    """
+
+    _state_keys = ("start_factor", "end_factor", "total_iters")
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        total_iters: int = 5,
+    ) -> None:
+        self.start_factor = _check_factor("start_factor", start_factor, low_open=True)
+        self.end_factor = _check_factor("end_factor", end_factor, low_open=False)
+        self.total_iters = _check_int("total_iters", total_iters, 1)
+        super().__init__(optimizer)
+
+    def _first_lrs(self) -> list[float]:
+        return [lr * self.start_factor for lr in self._current_lrs()]
+
+    def _chain_lrs(self) -> list[float]:
+        if self.last_epoch > self.total_iters:
+            return self._current_lrs()
+        s, e = self.start_factor, self.end_factor
+        ratio = 1.0 + (e - s) / (self.total_iters * s + (self.last_epoch - 1) * (e - s))
+        return [lr * ratio for lr in self._current_lrs()]
+
+    def _closed_form_lrs(self) -> list[float]:
+        s, e, n = self.start_factor, self.end_factor, self.total_iters
+        return [b * (s + (e - s) * min(n, self.last_epoch) / n) for b in self.base_lrs]
