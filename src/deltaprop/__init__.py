@@ -21,7 +21,7 @@ from .errors import (
 )
 from .io import load, load_weights, read_metadata, save
 from .ops import concatenate, stack
-from .train import Trainer, callbacks
+from .train import Trainer, callbacks, cross_validate
 
 __version__ = "0.1.0"
 
@@ -38,6 +38,7 @@ __all__ = [
     "TrainingError",
     "callbacks",
     "concatenate",
+    "cross_validate",
     "debug_mode",
     "enable_grad",
     "gradcheck",

@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,19 +30,39 @@ TRAIN_OPTIONS: dict[str, tuple[Any, type, str]] = {
     "hidden": ("128,64", str, "hidden layer widths, comma separated ('' for none)"),
     "activation": ("relu", str, "hidden activation: relu, leaky_relu, elu, gelu, sigmoid, tanh"),
     "init": ("he", str, "weight init: zeros, ones, constant:V, normal, xavier, he, lecun, ..."),
-    "lr": (0.1, float, "learning rate of W -= lr * dL/dW"),
+    "optimizer": ("sgd", str, "sgd, momentum, nesterov, adam, adamw, rmsprop, adagrad"),
+    "lr": (None, float, "learning rate (default: 0.1 for sgd, 0.05 momentum/nesterov, 0.001 "
+           "adam/adamw/rmsprop, 0.01 adagrad)"),
+    "momentum": (None, float, "momentum of sgd/momentum/nesterov/rmsprop (default: the "
+                 "optimizer's own: 0 for sgd and rmsprop, 0.9 for momentum and nesterov)"),
+    "weight_decay": (0.0, float, "weight decay (decoupled for adamw, an L2 gradient term else)"),
+    "schedule": ("none", str, "learning-rate schedule: none, step, multistep, exponential, "
+                 "cosine, cosine-restarts, plateau"),
+    "warmup": (0, int, "epochs of linear learning-rate warm-up before the schedule"),
     "epochs": (30, int, "passes over the training set"),
     "descent": ("minibatch", str, "batch (1 update/epoch), stochastic (1 per example), minibatch"),
     "batch_size": (32, int, "examples per update with --descent minibatch"),
+    "l1": (0.0, float, "L1 penalty on the weights, added to the loss"),
+    "l2": (0.0, float, "L2 penalty on the weights, added to the loss"),
+    "dropout": (0.0, float, "dropout probability after each hidden layer"),
+    "batchnorm": (False, bool, "batch normalization after each hidden Linear"),
+    "layernorm": (False, bool, "layer normalization after each hidden Linear"),
+    "clip_norm": (None, float, "clip the global gradient norm to this value (default: off)"),
+    "clip_value": (None, float, "clip each gradient entry to [-V, V] (default: off)"),
+    "early_stopping": (None, int, "stop after this many epochs without val_loss improvement, "
+                       "keeping the best weights (default: off)"),
+    "validation_split": (None, float, "fraction of the training part held out for validation "
+                         "(default: none; 0.1 when early stopping or plateau needs it)"),
+    "cv": (None, int, "k-fold cross-validation on the training part before the final fit"),
     "log_every": (5, int, "print a progress line every N epochs"),
     "seed": (0, int, "random seed: the same seed gives the same run, bit for bit"),
     "test_size": (0.2, float, "fraction held out (stratified) for the final test"),
     "save": (None, str, "write the trained model to this .safetensors file (default: none)"),
     "metrics_out": (None, str, "write the final metrics to this JSON file (default: none)"),
-}
+}  # fmt: skip
 
 
-def _flag(name: str) -> str:
+def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
@@ -62,10 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", metavar="PATH", help="TOML file with the same keys as the flags")
     for name, (default, kind, text) in TRAIN_OPTIONS.items():
         # default=None so that we can tell a flag that was given from one that was not.
-        train.add_argument(
-            _flag(name), dest=name, type=kind, default=None, metavar=name.upper(),
-            help=text if default is None else f"{text} (default: {default})",
-        )  # fmt: skip
+        shown = text if default is None or "(default" in text else f"{text} (default: {default})"
+        if kind is bool:
+            train.add_argument(flag(name), dest=name, default=None, help=shown,
+                               action=argparse.BooleanOptionalAction)  # fmt: skip
+        else:
+            train.add_argument(flag(name), dest=name, type=kind, default=None,
+                               metavar=name.upper(), help=shown)  # fmt: skip
     train.add_argument(
         "--quiet", action="store_true", help="print only the final line (no per-epoch lines)"
     )
@@ -111,7 +133,7 @@ def _coerce(name: str, value: Any, where: str) -> Any:
         value = ",".join(str(v) for v in value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    if not isinstance(value, kind) or isinstance(value, bool):
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
     return value
 
@@ -126,130 +148,6 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
         if value is not None:
             settings[name] = value
     return settings
-
-
-def parse_hidden(text: str) -> list[int]:
-    """'128,64' -> [128, 64]; '' -> [] (a linear model)."""
-    text = text.strip()
-    if not text:
-        return []
-    widths = []
-    for part in text.split(","):
-        try:
-            width = int(part)
-        except ValueError:
-            width = 0
-        if width < 1:
-            raise ConfigError(
-                f"--hidden: expected positive integers separated by commas, got {text!r}"
-            )
-        widths.append(width)
-    return widths
-
-
-def validate_settings(settings: dict[str, Any]) -> None:
-    """Check every value before any work starts, naming the flag in the message."""
-    from . import nn
-    from .data import DESCENTS
-
-    def need(ok: bool, name: str, expected: str) -> None:
-        if not ok:
-            raise ConfigError(f"{_flag(name)}: expected {expected}, got {settings[name]!r}")
-
-    need(settings["lr"] > 0, "lr", "a positive number")
-    need(settings["epochs"] >= 1, "epochs", "an integer >= 1")
-    need(settings["batch_size"] >= 1, "batch_size", "an integer >= 1")
-    need(settings["log_every"] >= 1, "log_every", "an integer >= 1")
-    need(settings["seed"] >= 0, "seed", "a non-negative integer")
-    need(0 < settings["test_size"] < 1, "test_size", "a fraction between 0 and 1")
-    need(settings["descent"] in DESCENTS, "descent", f"one of {', '.join(DESCENTS)}")
-    activation = settings["activation"].strip().lower().replace("-", "_")
-    need(activation in nn.ACTIVATIONS, "activation", f"one of {', '.join(nn.ACTIVATIONS)}")
-    try:
-        nn.init.canonical_name(settings["init"])
-    except ConfigError:
-        need(False, "init", f"one of {', '.join(nn.INITIALIZERS)} or constant:<number>")
-    parse_hidden(settings["hidden"])
-
-
-def run_train(settings: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
-    """Train as the settings say; return the final metrics (also what --metrics-out writes)."""
-    from . import backend, io, nn, optim
-    from .data import Standardizer, load_dataset, train_test_split
-    from .train import Trainer
-
-    start = time.perf_counter()
-    validate_settings(settings)
-    hidden = parse_hidden(settings["hidden"])
-    for name in ("save", "metrics_out"):
-        _check_writable(settings[name], _flag(name))
-    backend.seed(settings["seed"])
-    try:
-        ds = load_dataset(settings["dataset"], label=settings["label"], seed=settings["seed"])
-    except DeltapropError as exc:
-        raise type(exc)(f"--dataset: {exc}") from None
-    classification = ds.task == "classification"
-    X_train, X_test, y_train, y_test = train_test_split(
-        ds.X, ds.y, test_size=settings["test_size"], stratify=classification, seed=settings["seed"]
-    )
-    scaler = Standardizer()
-    X_train = scaler.fit_transform(X_train)
-    X_test = scaler.transform(X_test)
-
-    n_out = ds.n_classes if classification else (1 if ds.y.ndim == 1 else ds.y.shape[1])
-    model = build_mlp(X_train.shape[1], hidden, n_out, settings["activation"], settings["init"])
-    loss = nn.CrossEntropyLoss() if classification else nn.MSELoss()
-    metrics = ["accuracy"] if classification else []
-    trainer = Trainer(model, loss=loss, optimizer=optim.SGD(model.parameters(), lr=settings["lr"]),
-                      metrics=metrics)  # fmt: skip
-    history = trainer.fit(
-        X_train, y_train, epochs=settings["epochs"], descent=settings["descent"],
-        batch_size=settings["batch_size"], log_every=settings["log_every"], seed=settings["seed"],
-        verbose=not quiet,
-    )  # fmt: skip
-    test = trainer.evaluate(X_test, y_test)
-    result: dict[str, Any] = {"dataset": ds.name, "test_loss": float(test["loss"])}
-    if classification:
-        result["test_accuracy"] = float(test["accuracy"])
-        result["train_accuracy"] = float(history.history["accuracy"][-1])
-    result["train_loss"] = float(history.history["loss"][-1])
-    result["epochs"] = len(history.history["loss"])
-    result["seconds"] = round(time.perf_counter() - start, 3)
-
-    if settings["save"]:
-        meta = {
-            "dataset": ds.name,
-            "task": ds.task,
-            "feature_names": list(ds.feature_names),
-            "target_names": list(ds.target_names) if ds.target_names is not None else None,
-            "standardizer": scaler.state(),
-            "settings": settings,
-        }
-        io.save(model, settings["save"], metadata={"deltaprop_cli": meta})
-    if settings["metrics_out"]:
-        _write_json(settings["metrics_out"], result)
-    summary = f"test_loss {result['test_loss']:.4f}"
-    if classification:
-        summary = f"test_accuracy {result['test_accuracy']:.4f}  " + summary
-    print(f"{ds.name}: {summary}  ({result['epochs']} epochs, {result['seconds']:.1f} s)")
-    if settings["save"]:
-        print(f"saved model to {settings['save']}")
-    return result
-
-
-def build_mlp(n_in: int, hidden: Sequence[int], n_out: int, activation: str, init: str):
-    """Linear -> activation -> ... -> Linear, the output layer without activation (logits)."""
-    from . import nn
-
-    act_name = activation.lower()
-    nn.get_activation(act_name)  # fail early with the list of names
-    layers = []
-    width = n_in
-    for h in hidden:
-        layers += [nn.Linear(width, h, init=init), nn.get_activation(act_name)]
-        width = h
-    layers.append(nn.Linear(width, n_out, init=init))
-    return nn.Sequential(*layers)
 
 
 def run_predict(args: argparse.Namespace) -> None:
@@ -274,7 +172,7 @@ def run_predict(args: argparse.Namespace) -> None:
         if ds.task == "classification" and len(ds.y):
             print(f"accuracy {float(np.mean(preds == ds.y)):.4f} on {len(ds.y)} rows")
     if args.out:
-        _check_writable(args.out, "--out")
+        check_writable(args.out, "--out")
         np.savetxt(args.out, preds, delimiter=",", fmt="%d" if preds.dtype.kind in "iu" else "%.6g")
         print(f"wrote {len(preds)} predictions to {args.out}")
     else:
@@ -282,7 +180,7 @@ def run_predict(args: argparse.Namespace) -> None:
             print(value)
 
 
-def _check_writable(path: str | None, option: str) -> None:
+def check_writable(path: str | None, option: str) -> None:
     """Fail before training, not after it, when an output file cannot be written."""
     if not path:
         return
@@ -293,7 +191,7 @@ def _check_writable(path: str | None, option: str) -> None:
         raise ConfigError(f"{option}: folder is not writable: {folder}")
 
 
-def _write_json(path: str, data: dict[str, Any]) -> None:
+def write_json(path: str, data: dict[str, Any]) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -314,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "train":
             # Overflow on the way to a NaN loss is reported by the Trainer in one line, with
             # the epoch and step; NumPy's own warnings would only repeat it as noise.
+            from .cli_train import run_train
+
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 run_train(resolve_settings(args), quiet=args.quiet)
         elif args.command == "predict":

@@ -132,6 +132,20 @@ BAD = [
     (["--config", "/no/such/run.toml"], "--config"),
     (["--save", "/no/such/dir/m.safetensors"], "--save"),
     (["--metrics-out", "/no/such/dir/m.json"], "--metrics-out"),
+    (["--optimizer", "lbfgs"], "--optimizer"),
+    (["--optimizer", "adam", "--momentum", "0.9"], "--momentum"),
+    (["--weight-decay", "-0.1"], "--weight-decay"),
+    (["--schedule", "triangle"], "--schedule"),
+    (["--warmup", "30"], "--warmup"),
+    (["--l1", "-1"], "--l1"),
+    (["--l2", "-1"], "--l2"),
+    (["--dropout", "1.0"], "--dropout"),
+    (["--batchnorm", "--layernorm"], "--batchnorm"),
+    (["--clip-norm", "0"], "--clip-norm"),
+    (["--clip-value", "-2"], "--clip-value"),
+    (["--early-stopping", "0"], "--early-stopping"),
+    (["--validation-split", "0"], "--validation-split"),
+    (["--cv", "1"], "--cv"),
 ]
 
 
@@ -181,7 +195,7 @@ def test_help_lists_every_option():
                  "--descent", "--batch-size", "--log-every", "--seed", "--test-size", "--save",
                  "--metrics-out", "--config"]:  # fmt: skip
         assert flag in proc.stdout
-    assert "(default: 0.1)" in proc.stdout
+    assert "(default: 30)" in proc.stdout  # --epochs
     top = subprocess.run([sys.executable, "-m", "deltaprop", "--help"],
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert "train" in top.stdout and "predict" in top.stdout
@@ -195,3 +209,54 @@ def test_predict_errors(tmp_path, capsys):
     junk.write_bytes(b"not a model")
     code, _, err = run(capsys, "predict", str(junk), "--dataset", "digits")
     assert code == 2 and "Traceback" not in err
+
+
+def test_toolkit_flags_end_to_end(tmp_path, capsys):
+    path = tmp_path / "m.json"
+    model_path = tmp_path / "bn.safetensors"
+    code, out, _ = run(
+        capsys, "train", "--optimizer", "adam", "--lr", "0.01", "--dropout", "0.2", "--batchnorm",
+        "--schedule", "cosine", "--warmup", "2", "--clip-norm", "5", "--l2", "1e-4",
+        "--epochs", "6", "--log-every", "1", "--hidden", "32", "--metrics-out", str(path),
+        "--save", str(model_path),
+    )  # fmt: skip
+    assert code == 0
+    lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert len(lines) == 6 and all("grad_norm" in line and " lr " in line for line in lines)
+    lrs = [float(line.split(" lr ")[1].split()[0]) for line in lines]
+    assert lrs[0] < lrs[2] and lrs[-1] < lrs[2]  # warm-up, then cosine decay
+    assert json.loads(path.read_text())["test_accuracy"] > 0.8
+    model = dp.load(str(model_path))  # BatchNorm1d and Dropout layers round-trip
+    assert any(type(m).__name__ == "BatchNorm1d" for m in model.modules())
+
+
+def test_early_stopping_flag_stops_and_restores(capsys):
+    code, out, _ = run(capsys, "train", "--early-stopping", "2", "--epochs", "200",
+                       "--optimizer", "adam", "--lr", "0.01", "--hidden", "32",
+                       "--log-every", "50")  # fmt: skip
+    assert code == 0
+    assert "EarlyStopping" in out and "restored" in out
+    assert "(200 epochs" not in out
+
+
+def test_cv_flag_reports_folds(tmp_path, capsys):
+    path = tmp_path / "m.json"
+    code, out, _ = run(capsys, "train", "--dataset", "iris", "--cv", "3", "--epochs", "3",
+                       "--hidden", "8", "--metrics-out", str(path))  # fmt: skip
+    assert code == 0 and "3-fold cross-validation" in out
+    cv = json.loads(path.read_text())["cv"]
+    assert cv["k"] == 3 and set(cv["mean"]) >= {"loss", "accuracy"}
+
+
+def test_toolkit_keys_in_config(tmp_path, capsys):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(
+        'optimizer = "nesterov"\nlayernorm = true\nschedule = "step"\nepochs = 3\n'
+        "hidden = [16]\nvalidation-split = 0.2\n"
+    )
+    code, out, _ = run(capsys, "train", "--config", str(cfg), "--no-layernorm", "--log-every", "1")
+    assert code == 0
+    assert "val_loss" in out  # validation_split came from the file
+    cfg.write_text("batchnorm = 1\n")
+    code, _, err = run(capsys, "train", "--config", str(cfg))
+    assert code == 2 and "batchnorm" in err and "expected bool" in err

@@ -53,6 +53,9 @@ class Linear(Module):
         dtype: "float32" or "float64" (the default float dtype when None).
         generator: a ``numpy.random.Generator`` for the initial values (deltaprop's
             generator, seeded by ``dp.seed``, when None). Not part of the saved config.
+        l1, l2: this layer's weight penalties, ``l1 * sum|W| + l2 * sum W^2`` added to the
+            loss by the Trainer (on ``weight`` only, not the bias; on top of the Trainer's own
+            ``l1``/``l2``). In the config when not 0, so saved models keep them. Default 0.
     """
 
     def __init__(
@@ -64,6 +67,8 @@ class Linear(Module):
         bias_init: str = "zeros",
         dtype=None,
         generator: np.random.Generator | None = None,
+        l1: float = 0.0,
+        l2: float = 0.0,
     ) -> None:
         super().__init__()
         self.in_features = check_positive_int(in_features, "in_features")
@@ -74,6 +79,8 @@ class Linear(Module):
         self.init = _check_init(init, "init")
         self.bias_init = _check_init(bias_init, "bias_init")
         dtype_name = resolve_dtype(dtype)
+        self.l1 = _check_penalty(l1, "l1")
+        self.l2 = _check_penalty(l2, "l2")
         fans = (self.in_features, self.out_features)
         weight = _init.initialize(
             (self.in_features, self.out_features),
@@ -96,7 +103,7 @@ class Linear(Module):
         return ops.linear(x, self.weight, self.bias)
 
     def get_config(self) -> dict[str, Any]:
-        return {
+        config = {
             "in_features": self.in_features,
             "out_features": self.out_features,
             "bias": self.bias is not None,
@@ -104,12 +111,25 @@ class Linear(Module):
             "bias_init": self.bias_init,
             "dtype": self.weight.dtype.name,
         }
+        # Penalties only when set: configs (and files) of layers without them stay as before.
+        for key in ("l1", "l2"):
+            if getattr(self, key):
+                config[key] = getattr(self, key)
+        return config
 
     def extra_repr(self) -> str:
+        penalties = "".join(f", {k}={v}" for k, v in (("l1", self.l1), ("l2", self.l2)) if v)
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, "
-            f"bias={self.bias is not None}"
+            f"bias={self.bias is not None}{penalties}"
         )
+
+
+def _check_penalty(value: Any, name: str) -> float:
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or not np.isfinite(value) or value < 0:
+        raise ConfigError(f"{name}: expected a finite number >= 0, got {value!r}")
+    return float(value)
 
 
 def _check_init(name: Any, argument: str) -> str:

@@ -1,9 +1,10 @@
-"""Training: the Trainer (fit / evaluate / predict), its callbacks and its metrics."""
+"""Training: the Trainer (fit / evaluate / predict), its callbacks, metrics and validation."""
 
 from . import callbacks, metrics
 from .callbacks import Callback, CallbackList, History
 from .metrics import METRICS, accuracy, resolve_metrics
 from .trainer import Trainer
+from .validation import cross_validate
 
 __all__ = [
     "METRICS",
@@ -13,6 +14,7 @@ __all__ = [
     "Trainer",
     "accuracy",
     "callbacks",
+    "cross_validate",
     "metrics",
     "resolve_metrics",
 ]

@@ -6,6 +6,7 @@ changes nothing. The hot loop then trusts these arrays and never checks again.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -29,6 +30,50 @@ def check_bool(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{name}: expected True or False, got {value!r}")
     return value
+
+
+def check_real(value: Any, name: str, minimum: float = 0.0, strict: bool = False) -> float:
+    """A finite real number >= ``minimum`` (> with ``strict``), as a float, else ConfigError."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < minimum or (strict and value == minimum):
+        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+        raise ConfigError(f"{name}: expected a finite number {bound}, got {value!r}")
+    return float(value)
+
+
+def check_fraction(value: Any, name: str) -> float:
+    """A number strictly between 0 and 1, else ConfigError."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not ok or not 0.0 < value < 1.0:
+        raise ConfigError(f"{name}: expected a fraction in (0, 1), got {value!r}")
+    return float(value)
+
+
+def check_clip_norm(value: Any, name: str = "clip_norm") -> float:
+    """A number > 0; ``math.inf`` allowed (clip_norm=inf measures without clipping)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(
+            f"{name}: expected a number > 0 (math.inf to only measure), got {value!r}"
+        )
+    return float(value)
+
+
+def check_scheduler(scheduler: Any, interval: Any, optimizer: Any) -> str:
+    if interval not in ("epoch", "step"):
+        raise ConfigError(f"scheduler_interval: expected 'epoch' or 'step', got {interval!r}")
+    if scheduler is None:
+        return interval
+    if not callable(getattr(scheduler, "step", None)) or not hasattr(scheduler, "optimizer"):
+        raise ConfigError(
+            f"scheduler: expected a learning-rate schedule (e.g. optim.schedules.StepLR) with "
+            f"step() and optimizer, got {type(scheduler).__name__}"
+        )
+    if scheduler.optimizer is not optimizer:
+        raise ConfigError(
+            "scheduler: it was built on another optimizer than this Trainer's; build it on the "
+            "Optimizer you pass as optimizer= (a name there makes a new one: pass the object)"
+        )
+    return interval
 
 
 def check_descent(descent: Any) -> str:

@@ -1,19 +1,21 @@
 """Trainer: fit / evaluate / predict around one small ``train_step``.
 
-``train_step`` reads as the method does: forward, loss, backward, step. ``fit`` is the loop
-around it: batches for the descent mode, metrics from the same forward passes, validation, a
-printed line every ``log_every`` epochs, and a few callback hooks.
+``train_step`` reads as the method does: forward, loss (+ penalty), backward, clip, step.
+``fit`` is the loop around it: batches for the descent mode, metrics from the same forward
+passes, validation, a learning-rate schedule, a printed line every ``log_every`` epochs, and a
+few callback hooks.
 
 Speed: benchmarks hold ``fit`` to within a few tens of percent of a hand-written NumPy loop, even
 at batch size 1. So all checking happens once, up front; the per-step path wraps the batch views
 without conversion, calls the fused loss Function directly for the common losses, keeps running
-sums in Python floats, and allocates no dicts unless callbacks are listening.
+sums in Python floats, and allocates no dicts unless callbacks are listening. Options that act
+per step (penalties, clipping, a per-step schedule) are chosen once before the loop: when none
+is set, the loop runs ``_plain_step``, which has no branch for any of them.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 from time import perf_counter
 from typing import Any
 
@@ -25,13 +27,14 @@ from ..errors import ConfigError, TrainingError
 from ..nn.losses import get_loss
 from ..nn.module import Module
 from ..optim import Optimizer, get_optimizer
-from . import inputs
-from .callbacks import CallbackList, History
+from ..optim.clip import clip_grad_norm, clip_grad_value
+from . import inputs, penalty, validation
+from .callbacks import CallbackList, History, ProgressBar
+from .display import PROGRESS_MIN_BATCHES, format_line, is_terminal, progress
 from .inference import Inference, _fast_loss_call, _loss_kind
 from .metrics import TASKS, resolve_metrics
 
 _DEFAULT_METRICS = {"classification": ("accuracy",), "regression": ("mae",)}
-_PROGRESS_MIN_BATCHES = 200  # fewer batches per epoch finish too fast for a bar to help
 
 
 class _NonFiniteLoss(TrainingError):
@@ -56,9 +59,30 @@ class Trainer(Inference):
         callbacks: Callback instances, called in order.
         task: ``"classification"`` or ``"regression"``; None takes the loss's ``task``.
         lr: learning rate when ``optimizer`` is a name.
+        scheduler: a learning-rate schedule built on ``optimizer`` (:mod:`deltaprop.optim.
+            schedules`, or anything with ``step()`` and ``optimizer``); ``fit`` calls its
+            ``step()`` after every epoch, or after every batch with ``scheduler_interval=
+            "step"``. Plateau schedules need a metric: use the ReduceLROnPlateau callback.
+        scheduler_interval: ``"epoch"`` or ``"step"``.
+        clip_norm: rescale all gradients together so that their global L2 norm is at most
+            this, between backward and the step (:func:`deltaprop.optim.clip_grad_norm`);
+            ``math.inf`` only measures. The norm before clipping is logged as ``grad_norm``:
+            its mean over the epoch's steps.
+        clip_value: clamp every gradient entry into ``[-clip_value, clip_value]`` (after
+            ``clip_norm`` when both are set).
+        l1, l2: penalties ``l1 * sum|W| + l2 * sum W^2`` over the weights of every Linear
+            layer (biases and normalization parameters are not penalized), added to the
+            training loss, to its gradient and to the reported ``loss``; a layer's own
+            ``Linear(..., l1=, l2=)`` add to these. Layers are collected once, here.
+            ``val_loss`` and ``evaluate`` report the data loss alone.
 
     Attributes:
         stop_training: a callback sets it to end ``fit`` after the current epoch.
+        stop_reason: why the last ``fit`` ended early, set by the callback (or NaN stop) that
+            ended it; None when it ran all its epochs.
+        stop_on_nan: when True, a NaN/Inf loss (or weights) ends ``fit`` cleanly instead of
+            raising; the TrainingError it would have raised is kept in ``nan_error``. The
+            TerminateOnNaN callback sets it while it is listed.
         history: the History of the last ``fit``.
     """
 
@@ -71,6 +95,12 @@ class Trainer(Inference):
         callbacks: Any = (),
         task: str | None = None,
         lr: float | None = None,
+        scheduler: Any = None,
+        scheduler_interval: str = "epoch",
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        l1: float = 0.0,
+        l2: float = 0.0,
     ) -> None:
         if not isinstance(model, Module):
             raise ConfigError(f"model: expected a deltaprop Module, got {type(model).__name__}")
@@ -108,6 +138,13 @@ class Trainer(Inference):
         elif lr is not None:
             raise ConfigError("lr: only used when optimizer is a name; set it on the Optimizer")
         resolved = resolve_metrics(_DEFAULT_METRICS[task] if metrics is None else metrics, task)
+        scheduler_interval = inputs.check_scheduler(scheduler, scheduler_interval, optimizer)
+        if clip_norm is not None:
+            clip_norm = inputs.check_clip_norm(clip_norm)
+        if clip_value is not None:
+            clip_value = inputs.check_real(clip_value, "clip_value", strict=True)
+        l1 = inputs.check_real(l1, "l1")
+        l2 = inputs.check_real(l2, "l2")
 
         self.model = model
         self.loss = loss
@@ -117,8 +154,20 @@ class Trainer(Inference):
         self._streaming = [m for m in resolved if m.streaming]
         self._whole = [m for m in resolved if not m.streaming]
         self.callbacks = CallbackList(callbacks, trainer=self)
+        self.scheduler = scheduler
+        self.scheduler_interval = scheduler_interval
+        self.clip_norm = clip_norm
+        self.clip_value = clip_value
+        self.l1 = l1
+        self.l2 = l2
         self.stop_training = False
+        self.stop_reason: str | None = None
+        self.stop_on_nan = False
+        self.nan_error: TrainingError | None = None
         self.history: History | None = None
+        self._penalties = penalty.collect(model, l1, l2)
+        self._norm_sum = 0.0  # sum of the pre-clip norms of the epoch's steps so far
+        self._norm_steps = 0
         self._kind = _loss_kind(loss, task)
         self._loss_call = _fast_loss_call(loss, self._kind)
         # Loss values are batch means (or sums): weight a mean by the batch's rows.
@@ -134,21 +183,46 @@ class Trainer(Inference):
         if self.optimizer is not None:
             params += [p for p in self.optimizer.params if id(p) not in seen]
         self._grad_params = params
+        self._clip_params = [] if self.optimizer is None else self.optimizer.params
 
     # --- one step ----------------------------------------------------------------------------
     def train_step(self, xb, yb) -> tuple[float, float | None]:
-        """Forward, loss, backward, optimizer step on one batch.
+        """Forward, loss (+ penalty), backward, clip, optimizer step on one batch.
 
         ``xb``/``yb`` must already be validated arrays in the model's dtype and on its device
         (``fit`` prepares them once); nothing is checked here.
 
         Returns:
-            (the batch loss, the batch sum of the streaming metric, e.g. the number of correct
-            predictions for accuracy; None without one).
+            (the batch loss including the l1/l2 penalty, the batch sum of the streaming
+            metric, e.g. the number of correct predictions for accuracy; None without one).
 
         Raises:
             TrainingError: the loss is NaN/Inf; the step is not taken, the weights are unchanged.
         """
+        out = self.model(Tensor._wrap(xb))
+        loss = self._loss_call(out, yb)
+        value = float(loss.data)
+        if self._penalties:
+            value += penalty.value(self._penalties)
+        if not math.isfinite(value):
+            raise _NonFiniteLoss(value)
+        stat = None if self._batch_stat is None else self._batch_stat(out.data, yb)
+        for p in self._grad_params:
+            p.grad = None
+        _backward(loss)
+        if self._penalties:
+            penalty.add_gradients(self._penalties)  # closed form; see train/penalty.py
+        if self.clip_norm is not None:
+            self._norm_sum += clip_grad_norm(self._clip_params, self.clip_norm)
+            self._norm_steps += 1
+        if self.clip_value is not None:
+            clip_grad_value(self._clip_params, self.clip_value)
+        self.optimizer.step()
+        return value, stat
+
+    def _plain_step(self, xb, yb) -> tuple[float, float | None]:
+        """:meth:`train_step` with no penalty and no clipping: the hot path, without a branch
+        for either (``fit`` picks it once when neither is set)."""
         out = self.model(Tensor._wrap(xb))
         loss = self._loss_call(out, yb)
         value = float(loss.data)
@@ -160,6 +234,27 @@ class Trainer(Inference):
         _backward(loss)
         self.optimizer.step()
         return value, stat
+
+    def _step_function(self):
+        """The step ``fit`` calls per batch, chosen once: the plain step when nothing per-step
+        is enabled (and ``train_step`` is not overridden), wrapped to step a per-step schedule."""
+        plain = (
+            type(self).train_step is Trainer.train_step
+            and not self._penalties
+            and self.clip_norm is None
+            and self.clip_value is None
+        )
+        step = self._plain_step if plain else self.train_step
+        if self.scheduler is None or self.scheduler_interval != "step":
+            return step
+        schedule_step = self.scheduler.step
+
+        def step_and_schedule(xb, yb):
+            result = step(xb, yb)
+            schedule_step()
+            return result
+
+        return step_and_schedule
 
     # --- the loop ----------------------------------------------------------------------------
     def fit(
@@ -174,6 +269,7 @@ class Trainer(Inference):
         shuffle: bool = True,
         seed: int | None = None,
         verbose: bool = True,
+        validation_split: float | None = None,
     ) -> History:
         """Train for ``epochs`` passes over (X, y).
 
@@ -188,16 +284,25 @@ class Trainer(Inference):
             seed: seeds the order of the rows; None draws from deltaprop's generator, so
                 ``dp.seed(n)`` before ``fit`` makes the run repeatable bit for bit.
             verbose: print the lines (and a progress bar on a terminal for long epochs).
+            validation_split: hold out this fraction of (X, y), in (0, 1), as validation data
+                instead of ``validation_data`` (not both). The split is taken before any
+                shuffling and is the same on every call: stratified by class for
+                classification, from a fixed seed that neither ``seed`` nor ``dp.seed``
+                changes (see :func:`deltaprop.train.validation.holdout_indices`).
 
         Returns:
             a History: ``history.history["loss"]``, ``["accuracy"]``, ``["val_loss"]``, ...,
-            ``["epoch_seconds"]``, one value per epoch. Training metrics come from the same
-            forward passes as the updates (the model changes during the epoch, as in Keras).
+            ``["lr"]`` (group 0's learning rate at the start of the epoch, i.e. that of its
+            first step), ``["grad_norm"]`` (with ``clip_norm``: the mean pre-clip gradient
+            norm over the epoch's steps), ``["epoch_seconds"]``, one value per epoch.
+            Training metrics come from the same forward passes as the updates (the model
+            changes during the epoch, as in Keras); ``loss`` includes the l1/l2 penalty.
 
         Raises:
             ConfigError, DataError, ShapeError: bad arguments; raised before the model,
                 the optimizer or any random generator is touched.
-            TrainingError: the loss became NaN/Inf; the weights from before that step are kept.
+            TrainingError: the loss became NaN/Inf; the weights from before that step are kept
+                (with ``stop_on_nan``, e.g. via TerminateOnNaN, training stops instead).
         """
         if self.optimizer is None:
             raise ConfigError("optimizer: fit needs an Optimizer; this Trainer was made without")
@@ -209,11 +314,19 @@ class Trainer(Inference):
         verbose = inputs.check_bool(verbose, "verbose")
         if seed is not None:
             seed = inputs.check_int(seed, "seed", minimum=0)
+        if validation_split is not None:
+            if validation_data is not None:
+                raise ConfigError(
+                    "validation_split: give validation_split or validation_data, not both"
+                )
+            validation_split = inputs.check_fraction(validation_split, "validation_split")
         X, y = self._prepare(X, y, "X", "y")
         val = None
         if validation_data is not None:
             Xv, yv = inputs.unpack_validation(validation_data)
             val = self._prepare(Xv, yv, "validation_data[0]", "validation_data[1]")
+        elif validation_split is not None:
+            X, y, val = validation.split_off(X, y, validation_split, self.task)
         n = X.shape[0]
         bs = resolve_batch_size(descent, batch_size, n)
         # -- nothing above changed any state; from here on we train --
@@ -234,11 +347,22 @@ class Trainer(Inference):
         history.on_train_begin()
         self.history = history
         self.stop_training = False
+        self.stop_reason = None
+        self.nan_error = None
         cbs = self.callbacks
         has_cb = bool(cbs)
         stat_denom = n * (y.shape[1] if y.ndim == 2 and self._kind == "regression" else 1)
-        bar = verbose and steps > _PROGRESS_MIN_BATCHES and _is_terminal()
-        train_step = self.train_step
+        bar = verbose and steps > PROGRESS_MIN_BATCHES and is_terminal()
+        bar = bar and not any(isinstance(cb, ProgressBar) for cb in cbs)
+        # Decided once: the step (plain, or with penalty / clipping / per-step schedule).
+        train_step = self._step_function()
+        schedule_epoch = (
+            self.scheduler.step
+            if self.scheduler is not None and self.scheduler_interval == "epoch"
+            else None
+        )
+        log_norm = self.clip_norm is not None
+        optimizer = self.optimizer
         has_stat = self._batch_stat is not None
         per_row = self._loss_per_row
         modes = inputs.module_modes(model)
@@ -250,14 +374,17 @@ class Trainer(Inference):
             for epoch in range(epochs):
                 if has_cb:
                     cbs.on_epoch_begin(epoch, {})
+                lr = optimizer.param_groups[0]["lr"]  # after the hook: a callback may set it
                 for saved, p in zip(snapshot, params, strict=True):
                     saved[...] = p.data
+                self._norm_sum = 0.0
+                self._norm_steps = 0
                 t0 = perf_counter()
                 loss_sum = 0.0
                 stat_sum = 0
                 batches = iterate_batches(X, y, bs, shuffle=shuffle, rng=rng)
                 if bar:
-                    batches = _progress(batches, steps, epoch, epochs)
+                    batches = progress(batches, steps, epoch, epochs)
                 step = 0
                 for xb, yb in batches:
                     nb = xb.shape[0]
@@ -266,35 +393,50 @@ class Trainer(Inference):
                     try:
                         value, stat = train_step(xb, yb)
                     except _NonFiniteLoss as exc:
-                        raise self._nan_error(
-                            exc, epoch, epochs, step, steps, params, snapshot
-                        ) from None
+                        error = self._nan_error(exc, epoch, epochs, step, steps, params, snapshot)
+                        if not self.stop_on_nan:
+                            raise error from None
+                        self._stop_on_nan(error)
+                        break
                     loss_sum += value * nb if per_row else value
                     if has_stat:
                         stat_sum += stat
                     if has_cb:
                         cbs.on_batch_end(step, {"batch": step, "size": nb, "loss": value})
                     step += 1
+                if self.nan_error is not None:
+                    if bar:
+                        batches.close()
+                    break  # the unfinished epoch is not recorded
                 if not _all_finite(params):
                     _restore(params, snapshot)
-                    raise TrainingError(
+                    error = TrainingError(
                         f"weights became NaN/Inf during epoch {epoch + 1} (the loss stayed "
                         "finite); the weights from the start of that epoch were restored. Try a "
                         "smaller learning rate or gradient clipping"
                     )
+                    if not self.stop_on_nan:
+                        raise error
+                    self._stop_on_nan(error)
+                    break
                 logs = {"loss": loss_sum / n}
                 if has_stat:
                     logs[self._streaming[0].name] = stat_sum / stat_denom
                 if val is not None:
                     for key, value in self._evaluate_arrays(*val, None).items():
                         logs["val_" + key] = value
+                logs["lr"] = lr
+                if log_norm:
+                    logs["grad_norm"] = self._norm_sum / max(self._norm_steps, 1)
                 logs["epoch_seconds"] = perf_counter() - t0
                 if has_cb:
                     cbs.on_epoch_end(epoch, logs)
                 history.on_epoch_end(epoch, logs)  # last, so values callbacks add are kept
+                if schedule_epoch is not None:
+                    schedule_epoch()
                 last = epoch == epochs - 1 or self.stop_training
                 if verbose and ((epoch + 1) % log_every == 0 or last):
-                    print(_format_line(epoch, epochs, logs), flush=True)
+                    print(format_line(epoch, epochs, logs), flush=True)
                 if self.stop_training:
                     break
         except BaseException as exc:
@@ -307,6 +449,11 @@ class Trainer(Inference):
         finally:
             inputs.restore_modes(modes)
         return history
+
+    def _stop_on_nan(self, error: TrainingError) -> None:
+        self.nan_error = error
+        self.stop_training = True
+        self.stop_reason = str(error)
 
     def _nan_error(self, exc, epoch, epochs, step, steps, params, snapshot) -> TrainingError:
         what = "NaN" if exc.value != exc.value else "Inf"
@@ -348,26 +495,3 @@ def _all_finite(params) -> bool:
 def _restore(params, snapshot) -> None:
     for p, saved in zip(params, snapshot, strict=True):
         p.data[...] = saved
-
-
-def _is_terminal() -> bool:
-    try:
-        return sys.stdout.isatty() and sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def _progress(batches, steps, epoch, epochs):
-    from tqdm import tqdm
-
-    return tqdm(batches, total=steps, leave=False, desc=f"epoch {epoch + 1}/{epochs}")
-
-
-def _format_line(epoch: int, epochs: int, logs: dict[str, Any]) -> str:
-    parts = [f"epoch {epoch + 1}/{epochs}"]
-    for key, value in logs.items():
-        if key != "epoch_seconds":
-            number = isinstance(value, (int, float))
-            parts.append(f"{key} {value:.4f}" if number else f"{key} {value}")
-    parts.append(f"{logs['epoch_seconds']:.2f}s")
-    return "  ".join(parts)

@@ -1,6 +1,26 @@
-"""Callbacks: objects with hooks that ``Trainer.fit`` calls around epochs and batches."""
+"""Callbacks: objects with hooks that ``Trainer.fit`` calls around epochs and batches.
+
+Keras's protocol (see :mod:`.base`): one shared ``logs`` dict, ``trainer.stop_training``.
+"""
 
 from .base import Callback, CallbackList
+from .checkpoint import ModelCheckpoint
+from .csv_logger import CSVLogger
+from .early_stopping import EarlyStopping
 from .history import History
+from .lr import LearningRateScheduler, ReduceLROnPlateau
+from .nan_guard import TerminateOnNaN
+from .progress import ProgressBar
 
-__all__ = ["Callback", "CallbackList", "History"]
+__all__ = [
+    "CSVLogger",
+    "Callback",
+    "CallbackList",
+    "EarlyStopping",
+    "History",
+    "LearningRateScheduler",
+    "ModelCheckpoint",
+    "ProgressBar",
+    "ReduceLROnPlateau",
+    "TerminateOnNaN",
+]

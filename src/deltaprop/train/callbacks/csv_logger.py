@@ -1,0 +1,74 @@
+"""CSVLogger: one row per epoch, the epoch logs' keys as columns."""
+
+from __future__ import annotations
+
+import csv
+import os
+from typing import Any
+
+from ...errors import ConfigError
+from ._monitor import check_flag
+from .base import Callback
+
+
+class CSVLogger(Callback):
+    """Write ``epoch`` (counting from 1, as the printed lines do) and every logged value.
+
+    The columns are the keys of the first epoch's logs (``loss``, ``accuracy``, ``val_loss``,
+    ..., ``lr``, ``epoch_seconds``); a key missing in a later epoch leaves its cell empty. Each
+    row is flushed when written, so the file can be watched during training; it is closed when
+    training ends, also on an error.
+
+    Args:
+        path: the CSV file.
+        append: add rows to an existing file (its header row decides the columns) instead of
+            replacing it.
+        separator: the field separator.
+    """
+
+    def __init__(self, path: str | os.PathLike, append: bool = False, separator: str = ",") -> None:
+        if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+            raise ConfigError(f"path: expected a file path, got {path!r}")
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ConfigError(f"separator: expected one character, got {separator!r}")
+        self.path = os.fspath(path)
+        self.append = check_flag(append, "append")
+        self.separator = separator
+        self.keys: list[str] | None = None
+        self._file: Any = None
+        self._writer: Any = None
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.keys = None
+        existing = self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0
+        if existing:
+            with open(self.path, newline="") as f:
+                header = next(csv.reader(f, delimiter=self.separator), [])
+            self.keys = [k for k in header if k != "epoch"]
+        self._file = open(self.path, "a" if self.append else "w", newline="")  # noqa: SIM115
+        self._writer = csv.writer(self._file, delimiter=self.separator)
+        self._header_done = existing
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = list(logs)
+        if not self._header_done:
+            self._writer.writerow(["epoch", *self.keys])
+            self._header_done = True
+        row = [epoch + 1] + [_cell(logs.get(k, "")) for k in self.keys]
+        self._writer.writerow(row)
+        self._file.flush()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = self._writer = None
+
+    def __repr__(self) -> str:
+        return f"CSVLogger(path={self.path!r}, append={self.append})"
+
+
+def _cell(value: Any) -> Any:
+    # repr keeps every digit of a float (str would too on Python 3, but not numpy scalars)
+    return repr(float(value)) if isinstance(value, float) else value
