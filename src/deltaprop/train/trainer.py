@@ -9,8 +9,8 @@ Speed: benchmarks hold ``fit`` to within a few tens of percent of a hand-written
 at batch size 1. So all checking happens once, up front; the per-step path wraps the batch views
 without conversion, calls the fused loss Function directly for the common losses, keeps running
 sums in Python floats, and allocates no dicts unless callbacks are listening. Options that act
-per step (penalties, clipping, a per-step schedule) are chosen once before the loop: when none
-is set, the loop runs ``_plain_step``, which has no branch for any of them.
+per step (penalties, clipping) cost one attribute test each when off; a per-step schedule is
+wrapped around the step once, before the loop.
 """
 
 from __future__ import annotations
@@ -220,31 +220,10 @@ class Trainer(Inference):
         self.optimizer.step()
         return value, stat
 
-    def _plain_step(self, xb, yb) -> tuple[float, float | None]:
-        """:meth:`train_step` with no penalty and no clipping: the hot path, without a branch
-        for either (``fit`` picks it once when neither is set)."""
-        out = self.model(Tensor._wrap(xb))
-        loss = self._loss_call(out, yb)
-        value = float(loss.data)
-        if not math.isfinite(value):
-            raise _NonFiniteLoss(value)
-        stat = None if self._batch_stat is None else self._batch_stat(out.data, yb)
-        for p in self._grad_params:
-            p.grad = None
-        _backward(loss)
-        self.optimizer.step()
-        return value, stat
-
     def _step_function(self):
-        """The step ``fit`` calls per batch, chosen once: the plain step when nothing per-step
-        is enabled (and ``train_step`` is not overridden), wrapped to step a per-step schedule."""
-        plain = (
-            type(self).train_step is Trainer.train_step
-            and not self._penalties
-            and self.clip_norm is None
-            and self.clip_value is None
-        )
-        step = self._plain_step if plain else self.train_step
+        """The step ``fit`` calls per batch, chosen once: :meth:`train_step`, wrapped to step
+        a per-step schedule after it."""
+        step = self.train_step
         if self.scheduler is None or self.scheduler_interval != "step":
             return step
         schedule_step = self.scheduler.step
@@ -354,7 +333,7 @@ class Trainer(Inference):
         stat_denom = n * (y.shape[1] if y.ndim == 2 and self._kind == "regression" else 1)
         bar = verbose and steps > PROGRESS_MIN_BATCHES and is_terminal()
         bar = bar and not any(isinstance(cb, ProgressBar) for cb in cbs)
-        # Decided once: the step (plain, or with penalty / clipping / per-step schedule).
+        # Decided once: the step, wrapped to step a per-batch schedule when there is one.
         train_step = self._step_function()
         schedule_epoch = (
             self.scheduler.step
