@@ -12,6 +12,8 @@ import numbers
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 from .. import backend
 from ..autograd.tensor import Tensor
 from ..errors import ConfigError, TrainingError
@@ -68,6 +70,8 @@ def _total_norm(grads: list, p: float) -> float:
         parts = [xp.abs(g).max() for g in grads]
         return float(xp.stack(parts).max())
     if p == 2.0:
+        if xp is np:  # on the CPU Python floats are cheaper than stacking 0-D arrays
+            return math.sqrt(sum([float(np.vdot(g, g)) for g in grads]))
         parts = [xp.vdot(g.ravel(), g.ravel()) for g in grads]  # BLAS dot: no temporary
         return float(xp.sqrt(xp.stack(parts).sum()))
     if p == 1.0:
