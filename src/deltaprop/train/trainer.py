@@ -16,6 +16,7 @@ wrapped around the step once, before the loop.
 from __future__ import annotations
 
 import math
+import os
 from time import perf_counter
 from typing import Any
 
@@ -28,6 +29,7 @@ from ..nn.losses import get_loss
 from ..nn.module import Module
 from ..optim import Optimizer, get_optimizer
 from ..optim.clip import clip_grad_norm, clip_grad_value
+from . import checkpoint as _checkpoint
 from . import inputs, penalty, validation
 from .callbacks import CallbackList, History, ProgressBar
 from .display import PROGRESS_MIN_BATCHES, format_line, is_terminal, progress
@@ -249,6 +251,8 @@ class Trainer(Inference):
         seed: int | None = None,
         verbose: bool = True,
         validation_split: float | None = None,
+        checkpoint: str | os.PathLike | None = None,
+        resume_from: str | os.PathLike | None = None,
     ) -> History:
         """Train for ``epochs`` passes over (X, y).
 
@@ -268,6 +272,21 @@ class Trainer(Inference):
                 shuffling and is the same on every call: stratified by class for
                 classification, from a fixed seed that neither ``seed`` nor ``dp.seed``
                 changes (see :func:`deltaprop.train.validation.holdout_indices`).
+            checkpoint: write the full training state to this file at the end of every epoch
+                (model parameters and buffers, optimizer, scheduler and callback states, the
+                random generators, the epoch and step counts, the History so far), replacing
+                it atomically, so a crash leaves the previous one whole. Format:
+                :mod:`deltaprop.train.checkpoint`.
+            resume_from: a file written with ``checkpoint``: restore all of that and train on
+                up to ``epochs`` in total (a run resumed after epoch 3 with ``epochs=10``
+                trains epochs 4..10; the History holds all 10), bit for bit as the run
+                would have gone on. Build the Trainer as the first run did and pass the same
+                data and arguments. When the file says training had already stopped (a
+                callback ended it) or done ``epochs`` epochs, nothing more is trained; the
+                ``on_train_begin``/``on_train_end`` hooks still run (EarlyStopping restores
+                its best weights). When ``resume_from`` is the same path as ``checkpoint``
+                and no file is there yet, training starts afresh: run the same call again
+                until it returns.
 
         Returns:
             a History: ``history.history["loss"]``, ``["accuracy"]``, ``["val_loss"]``, ...,
@@ -278,8 +297,12 @@ class Trainer(Inference):
             changes during the epoch, as in Keras); ``loss`` includes the l1/l2 penalty.
 
         Raises:
-            ConfigError, DataError, ShapeError: bad arguments; raised before the model,
-                the optimizer or any random generator is touched.
+            ConfigError, DataError, ShapeError: bad arguments (a ``checkpoint`` in a folder
+                that does not exist); raised before the model, the optimizer or any random
+                generator is touched.
+            ModelFileError: ``resume_from`` is missing, truncated, corrupt, not a checkpoint,
+                or does not match this Trainer or call (the message names what differs);
+                raised before anything is touched.
             TrainingError: the loss became NaN/Inf; the weights from before that step are kept
                 (with ``stop_on_nan``, e.g. via TerminateOnNaN, training stops instead).
         """
@@ -308,10 +331,38 @@ class Trainer(Inference):
             X, y, val = validation.split_off(X, y, validation_split, self.task)
         n = X.shape[0]
         bs = resolve_batch_size(descent, batch_size, n)
+        writer = resume = None
+        if checkpoint is not None or resume_from is not None:
+            writer, resume = self._checkpointing(
+                checkpoint, resume_from, descent, bs, n, val, shuffle, seed
+            )
         # -- nothing above changed any state; from here on we train --
-        return self._fit_arrays(X, y, epochs, descent, bs, val, log_every, shuffle, seed, verbose)
+        return self._fit_arrays(
+            X, y, epochs, descent, bs, val, log_every, shuffle, seed, verbose, writer, resume
+        )
 
-    def _fit_arrays(self, X, y, epochs, descent, bs, val, log_every, shuffle, seed, verbose):
+    def _checkpointing(self, checkpoint, resume_from, descent, bs, n, val, shuffle, seed):
+        """The checkpoint Writer and the TrainingState to resume from (each or None), all
+        checked; nothing is touched."""
+        if checkpoint is not None:
+            checkpoint = _checkpoint.check_path(checkpoint, "checkpoint")
+            _checkpoint.check_trainer(self)
+        if resume_from is not None:
+            resume_from = _checkpoint.check_path(resume_from, "resume_from")
+        n_val = None if val is None else val[0].shape[0]
+        shuffled = shuffle and descent != "batch"
+        settings = _checkpoint.fit_settings(descent, bs, n, n_val, shuffled, seed)
+        resume = None
+        fresh = _checkpoint.same_path(checkpoint, resume_from) and not os.path.exists(resume_from)
+        if resume_from is not None and not fresh:
+            resume = _checkpoint.read(resume_from)
+            resume.check(self, settings)
+        writer = None if checkpoint is None else _checkpoint.Writer(checkpoint, settings)
+        return writer, resume
+
+    def _fit_arrays(
+        self, X, y, epochs, descent, bs, val, log_every, shuffle, seed, verbose, writer, resume
+    ):
         model = self.model
         rng = backend.spawn_rng(seed) if seed is not None else backend.rng()
         shuffle = shuffle and descent != "batch"  # one full batch: the order changes nothing
@@ -346,11 +397,19 @@ class Trainer(Inference):
         per_row = self._loss_per_row
         modes = inputs.module_modes(model)
         logs: dict[str, Any] = {}
+        start = 0
+        if resume is not None:  # before on_train_begin: callbacks carry on from their state
+            rng = resume.restore(self, history, rng)
+            start = epochs if self.stop_training else resume.epoch
+            if verbose:
+                print(f"resumed from {resume.path} after epoch {resume.epoch}", flush=True)
         try:
             model.train()
             if has_cb:
                 cbs.on_train_begin(logs)
-            for epoch in range(epochs):
+            if resume is not None:
+                logs = resume.logs  # what on_train_end sees when no epoch is left
+            for epoch in range(start, epochs):
                 if has_cb:
                     cbs.on_epoch_begin(epoch, {})
                 lr = optimizer.param_groups[0]["lr"]  # after the hook: a callback may set it
@@ -413,6 +472,8 @@ class Trainer(Inference):
                 history.on_epoch_end(epoch, logs)  # last, so values callbacks add are kept
                 if schedule_epoch is not None:
                     schedule_epoch()
+                if writer is not None:
+                    writer.write(self, epoch, epochs, history, rng, logs)
                 last = epoch == epochs - 1 or self.stop_training
                 if verbose and ((epoch + 1) % log_every == 0 or last):
                     print(format_line(epoch, epochs, logs), flush=True)

@@ -19,6 +19,10 @@ class CSVLogger(Callback):
     row is flushed when written, so the file can be watched during training; it is closed when
     training ends, also on an error.
 
+    For resuming (``fit(checkpoint=...)``), :meth:`state_dict` holds the columns and the file's
+    size after the last row; a resumed ``fit`` cuts off rows written after that (by the run
+    that was interrupted) and appends from there.
+
     Args:
         path: the CSV file.
         append: add rows to an existing file (its header row decides the columns) instead of
@@ -37,8 +41,14 @@ class CSVLogger(Callback):
         self.keys: list[str] | None = None
         self._file: Any = None
         self._writer: Any = None
+        self._size = 0  # bytes in the file after the last row written
+        self._resume: tuple[list[str] | None, int] | None = None
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self._resume is not None:
+            self._reopen(*self._resume)
+            self._resume = None
+            return
         self.keys = None
         existing = self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0
         if existing:
@@ -48,6 +58,18 @@ class CSVLogger(Callback):
         self._file = open(self.path, "a" if self.append else "w", newline="")  # noqa: SIM115
         self._writer = csv.writer(self._file, delimiter=self.separator)
         self._header_done = existing
+        self._size = os.fstat(self._file.fileno()).st_size
+
+    def _reopen(self, keys: list[str] | None, size: int) -> None:
+        """Resume: drop what was written after ``size`` bytes, then append."""
+        if os.path.exists(self.path) and os.path.getsize(self.path) > size:
+            with open(self.path, "r+b") as f:
+                f.truncate(size)
+        self.keys = None if keys is None else list(keys)
+        self._file = open(self.path, "a", newline="")  # noqa: SIM115
+        self._writer = csv.writer(self._file, delimiter=self.separator)
+        self._size = os.fstat(self._file.fileno()).st_size
+        self._header_done = self._size > 0
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
@@ -59,11 +81,24 @@ class CSVLogger(Callback):
         row = [epoch + 1] + [_cell(logs.get(k, "")) for k in self.keys]
         self._writer.writerow(row)
         self._file.flush()
+        self._size = os.fstat(self._file.fileno()).st_size
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._file is not None:
             self._file.close()
             self._file = self._writer = None
+
+    def state_dict(self) -> dict[str, Any]:
+        """``keys`` (the columns) and ``size`` (bytes written up to the last row)."""
+        return {"keys": None if self.keys is None else list(self.keys), "size": self._size}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s values; the next ``fit`` appends after them."""
+        if not isinstance(state, dict) or set(state) != {"keys", "size"}:
+            got = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise ConfigError(f"state_dict: expected the keys ['keys', 'size'], got {got}")
+        keys = state["keys"]
+        self._resume = (None if keys is None else [str(k) for k in keys], int(state["size"]))
 
     def __repr__(self) -> str:
         return f"CSVLogger(path={self.path!r}, append={self.append})"
