@@ -57,6 +57,11 @@ TRAIN_OPTIONS: dict[str, tuple[Any, type, str]] = {
     "log_every": (5, int, "print a progress line every N epochs"),
     "seed": (0, int, "random seed: the same seed gives the same run, bit for bit"),
     "test_size": (0.2, float, "fraction held out (stratified) for the final test"),
+    "drop_last": (False, bool, "skip each epoch's last minibatch when it is short"),
+    "checkpoint": (None, str, "write the full training state here after every epoch, "
+                   "atomically (default: none)"),
+    "resume": (None, str, "continue from a --checkpoint file; the same path for both "
+               "restarts a crashed run until it completes (default: none)"),
     "save": (None, str, "write the trained model to this .safetensors file (default: none)"),
     "metrics_out": (None, str, "write the final metrics to this JSON file (default: none)"),
 }  # fmt: skip

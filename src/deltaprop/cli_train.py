@@ -206,7 +206,7 @@ def run_train(settings: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
     if needs_val and settings["validation_split"] is None:
         settings["validation_split"] = _DEFAULT_VALIDATION_SPLIT
     hidden = parse_hidden(settings["hidden"])
-    for name in ("save", "metrics_out"):
+    for name in ("save", "metrics_out", "checkpoint"):
         check_writable(settings[name], flag(name))
     backend.seed(settings["seed"])
     try:
@@ -226,6 +226,7 @@ def run_train(settings: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
         "epochs": settings["epochs"], "descent": settings["descent"],
         "batch_size": settings["batch_size"], "log_every": settings["log_every"],
         "seed": settings["seed"], "validation_split": settings["validation_split"],
+        "drop_last": settings["drop_last"],
     }  # fmt: skip
 
     result: dict[str, Any] = {"dataset": ds.name}
@@ -240,7 +241,8 @@ def run_train(settings: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
         print(f"{settings['cv']}-fold cross-validation: " + "  ".join(parts))
 
     trainer = _make_trainer(settings, n_in, hidden, n_out, classification)
-    history = trainer.fit(X_train, y_train, verbose=not quiet, **fit_kwargs)
+    history = trainer.fit(X_train, y_train, verbose=not quiet, checkpoint=settings["checkpoint"],
+                          resume_from=settings["resume"], **fit_kwargs)  # fmt: skip
     test = trainer.evaluate(X_test, y_test)
     result["test_loss"] = float(test["loss"])
     if classification:

@@ -260,3 +260,19 @@ def test_toolkit_keys_in_config(tmp_path, capsys):
     cfg.write_text("batchnorm = 1\n")
     code, _, err = run(capsys, "train", "--config", str(cfg))
     assert code == 2 and "batchnorm" in err and "expected bool" in err
+
+
+def test_checkpoint_and_resume_flags_continue_bit_for_bit(tmp_path, capsys):
+    ckpt = tmp_path / "run.ckpt"
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    common = ["--hidden", "16", "--dropout", "0.1", "--optimizer", "adam"]
+    assert run(capsys, "train", *common, "--epochs", "3", "--checkpoint", str(ckpt),
+               "--resume", str(ckpt))[0] == 0  # fmt: skip
+    code, out, _ = run(capsys, "train", *common, "--epochs", "6", "--checkpoint", str(ckpt),
+                       "--resume", str(ckpt), "--metrics-out", str(a))  # fmt: skip
+    assert code == 0 and "resumed from" in out
+    assert run(capsys, "train", *common, "--epochs", "6", "--metrics-out", str(b))[0] == 0
+    ra, rb = json.loads(a.read_text()), json.loads(b.read_text())
+    assert ra["test_loss"] == rb["test_loss"] and ra["train_loss"] == rb["train_loss"]
+    code, _, err = run(capsys, "train", "--hidden", "8", "--epochs", "6", "--resume", str(ckpt))
+    assert code == 2 and "does not match" in err

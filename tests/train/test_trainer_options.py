@@ -242,3 +242,44 @@ def test_bad_options(kwargs, match):
         kwargs = {"scheduler": StepLR(SGD(model.parameters(), lr=0.1), 1)}
     with pytest.raises(ConfigError, match=match):
         Trainer(model, "cross_entropy", opt, **kwargs)
+
+
+def _bn_model():
+    return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+
+
+def test_batchnorm_with_a_last_batch_of_one_row_fails_before_any_step():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((65, 4)).astype(np.float32)
+    y = np.arange(65) % 3
+    model = _bn_model()
+    before = model.state_dict()
+    trainer = Trainer(model, "cross_entropy", SGD(model.parameters(), lr=0.1))
+    with pytest.raises(ConfigError, match="batch_size: with 65 rows.*drop_last=True"):
+        trainer.fit(X, y, epochs=2, batch_size=32, verbose=False)
+    with pytest.raises(ConfigError, match="descent: BatchNorm1d needs at least 2 rows"):
+        trainer.fit(X, y, epochs=2, descent="stochastic", verbose=False)
+    after = model.state_dict()
+    assert all(np.array_equal(before[k], after[k]) for k in before)  # nothing was touched
+    history = trainer.fit(X, y, epochs=2, batch_size=32, drop_last=True, verbose=False)
+    assert len(history.history["loss"]) == 2
+    assert int(model[1].num_batches_tracked.data) == 4  # 2 full batches per epoch, last dropped
+
+
+def test_drop_last_averages_over_the_rows_trained_on():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((10, 4)).astype(np.float32)
+    y = np.arange(10) % 3
+    model = nn.Sequential(nn.Linear(4, 3))
+    seen = []
+
+    class Rows(Callback):
+        def on_batch_end(self, batch, logs=None):
+            seen.append((logs["size"], logs["loss"]))
+
+    trainer = Trainer(model, "cross_entropy", SGD(model.parameters(), lr=0.0 + 1e-9),
+                      callbacks=[Rows()])  # fmt: skip
+    history = trainer.fit(X, y, epochs=1, batch_size=4, drop_last=True, verbose=False)
+    assert [size for size, _ in seen] == [4, 4]
+    expected = sum(size * loss for size, loss in seen) / 8
+    assert history.history["loss"][0] == pytest.approx(expected, rel=1e-12)

@@ -204,3 +204,23 @@ def unpack_validation(validation_data: Any) -> tuple[Any, Any]:
         )
         raise ConfigError(f"validation_data: expected a pair (X_val, y_val), got {what}")
     return validation_data[0], validation_data[1]
+
+
+def check_batchnorm_batches(model, n: int, batch_size: int, descent: str, drop_last: bool) -> None:
+    """Batch normalization cannot train on a batch of one row (its variance is 0): say so before
+    the first step rather than fail in the middle of an epoch with some steps already taken."""
+    from ..nn.normalization import BatchNorm1d
+
+    if not any(isinstance(m, BatchNorm1d) for m in model.modules()):
+        return
+    if batch_size == 1:
+        raise ConfigError(
+            f"descent: BatchNorm1d needs at least 2 rows per batch in training, and "
+            f"descent={descent!r} gives batches of 1; use 'minibatch' or LayerNorm"
+        )
+    if n % batch_size == 1 and not drop_last:
+        raise ConfigError(
+            f"batch_size: with {n} rows and batch_size={batch_size} the last batch has 1 row, "
+            "which BatchNorm1d cannot normalize in training; pass drop_last=True or another "
+            "batch_size"
+        )

@@ -253,6 +253,7 @@ class Trainer(Inference):
         validation_split: float | None = None,
         checkpoint: str | os.PathLike | None = None,
         resume_from: str | os.PathLike | None = None,
+        drop_last: bool = False,
     ) -> History:
         """Train for ``epochs`` passes over (X, y).
 
@@ -272,6 +273,8 @@ class Trainer(Inference):
                 shuffling and is the same on every call: stratified by class for
                 classification, from a fixed seed that neither ``seed`` nor ``dp.seed``
                 changes (see :func:`deltaprop.train.validation.holdout_indices`).
+            drop_last: skip the last minibatch of an epoch when it is smaller than
+                ``batch_size`` (needed with BatchNorm1d when it would hold a single row).
             checkpoint: write the full training state to this file at the end of every epoch
                 (model parameters and buffers, optimizer, scheduler and callback states, the
                 random generators, the epoch and step counts, the History so far), replacing
@@ -329,8 +332,10 @@ class Trainer(Inference):
             val = self._prepare(Xv, yv, "validation_data[0]", "validation_data[1]")
         elif validation_split is not None:
             X, y, val = validation.split_off(X, y, validation_split, self.task)
+        drop_last = inputs.check_bool(drop_last, "drop_last")
         n = X.shape[0]
         bs = resolve_batch_size(descent, batch_size, n)
+        inputs.check_batchnorm_batches(self.model, n, bs, descent, drop_last)
         writer = resume = None
         if checkpoint is not None or resume_from is not None:
             writer, resume = self._checkpointing(
@@ -338,8 +343,9 @@ class Trainer(Inference):
             )
         # -- nothing above changed any state; from here on we train --
         return self._fit_arrays(
-            X, y, epochs, descent, bs, val, log_every, shuffle, seed, verbose, writer, resume
-        )
+            X, y, epochs, descent, bs, val, log_every, shuffle, seed, verbose, writer, resume,
+            drop_last,
+        )  # fmt: skip
 
     def _checkpointing(self, checkpoint, resume_from, descent, bs, n, val, shuffle, seed):
         """The checkpoint Writer and the TrainingState to resume from (each or None), all
@@ -361,13 +367,14 @@ class Trainer(Inference):
         return writer, resume
 
     def _fit_arrays(
-        self, X, y, epochs, descent, bs, val, log_every, shuffle, seed, verbose, writer, resume
-    ):
+        self, X, y, epochs, descent, bs, val, log_every, shuffle, seed, verbose, writer, resume,
+        drop_last=False,
+    ):  # fmt: skip
         model = self.model
         rng = backend.spawn_rng(seed) if seed is not None else backend.rng()
         shuffle = shuffle and descent != "batch"  # one full batch: the order changes nothing
         n = X.shape[0]
-        steps = n_batches(n, bs)
+        steps = n_batches(n, bs, drop_last)
         self._refresh_grad_params()
         params = model.parameters()
         snapshot = [p.data.copy() for p in params]
@@ -381,7 +388,8 @@ class Trainer(Inference):
         self.nan_error = None
         cbs = self.callbacks
         has_cb = bool(cbs)
-        stat_denom = n * (y.shape[1] if y.ndim == 2 and self._kind == "regression" else 1)
+        rows = n - n % bs if drop_last else n  # the rows an epoch trains on
+        stat_denom = rows * (y.shape[1] if y.ndim == 2 and self._kind == "regression" else 1)
         bar = verbose and steps > PROGRESS_MIN_BATCHES and is_terminal()
         bar = bar and not any(isinstance(cb, ProgressBar) for cb in cbs)
         # Decided once: the step, wrapped to step a per-batch schedule when there is one.
@@ -420,7 +428,7 @@ class Trainer(Inference):
                 t0 = perf_counter()
                 loss_sum = 0.0
                 stat_sum = 0
-                batches = iterate_batches(X, y, bs, shuffle=shuffle, rng=rng)
+                batches = iterate_batches(X, y, bs, shuffle=shuffle, rng=rng, drop_last=drop_last)
                 if bar:
                     batches = progress(batches, steps, epoch, epochs)
                 step = 0
@@ -457,7 +465,7 @@ class Trainer(Inference):
                         raise error
                     self._stop_on_nan(error)
                     break
-                logs = {"loss": loss_sum / n}
+                logs = {"loss": loss_sum / rows}
                 if has_stat:
                     logs[self._streaming[0].name] = stat_sum / stat_denom
                 if val is not None:
