@@ -33,288 +33,61 @@ the generator that shuffles the rows, or ``"library"`` when that is the same one
 
 Writes are atomic (:func:`deltaprop.io.atomic_write`): a crash during a write leaves the
 previous checkpoint whole.
+
+The pieces: :mod:`.checkpoint_codec` (values <-> JSON plus arrays, checksums, paths),
+:mod:`.checkpoint_snapshot` (what a training state contains, and :class:`Writer`), and this
+module (reading a checkpoint back: :func:`read`, :class:`TrainingState`), which re-exports the
+public names of the other two.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-import os
-import re
 from typing import Any
 
 import numpy as np
 
 from .. import backend
 from ..errors import ConfigError, ModelFileError, ShapeError
+from .checkpoint_codec import (
+    _isnan,
+    _sha256,
+    _tree_diff,
+    check_path,
+    decode,
+    encode,
+    remove_stale_temporaries,
+    same_path,
+)
+from .checkpoint_snapshot import (
+    _STATE_KEYS,
+    FORMAT,
+    VERSION,
+    Writer,
+    _name,
+    _optimizer_layout,
+    _stateful,
+    _trainer_settings,
+    check_trainer,
+    fit_settings,
+    snapshot,
+)
 
-FORMAT = "deltaprop-checkpoint"
-VERSION = "1"
-
-_STATE_KEYS = (
-    "epoch", "epochs", "step", "stopped", "stop_reason", "fit", "trainer", "model", "optimizer",
-    "scheduler", "callbacks", "rng", "history", "logs",
-)  # fmt: skip
-_TAGS = ("__array__", "__float__", "__tuple__", "__scalar__", "__items__")
-
-
-# --- paths ------------------------------------------------------------------------------------
-
-
-def check_path(path: Any, name: str) -> str:
-    """``path`` as a str; ConfigError (before training) when its folder is missing or it is a
-    folder itself."""
-    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
-        raise ConfigError(f"{name}: expected a file path, got {path!r}")
-    p = os.fspath(path)
-    if isinstance(p, bytes):
-        raise ConfigError(f"{name}: expected a str path, got bytes {p!r}")
-    if os.path.isdir(p):
-        raise ConfigError(f"{name}: {p} is a folder; expected a file path")
-    folder = os.path.dirname(os.path.abspath(p))
-    if not os.path.isdir(folder):
-        raise ConfigError(f"{name}: cannot write {p}: the folder {folder} does not exist")
-    if name == "checkpoint" and not os.access(folder, os.W_OK):
-        raise ConfigError(f"{name}: cannot write {p}: the folder {folder} is not writable")
-    return p
-
-
-def same_path(a: str | None, b: str | None) -> bool:
-    return a is not None and b is not None and os.path.abspath(a) == os.path.abspath(b)
-
-
-def remove_stale_temporaries(path: str) -> None:
-    """Delete the temporary files that :func:`deltaprop.io.atomic_write` leaves behind for
-    ``path`` when its process is killed mid-write (``.<name>.<12 hex>.tmp``)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    pattern = re.compile(r"\." + re.escape(os.path.basename(path)) + r"\.[0-9a-f]{12}\.tmp\Z")
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return
-    for entry in names:
-        if pattern.match(entry):
-            try:
-                os.unlink(os.path.join(folder, entry))
-            except OSError:
-                pass
-
-
-# --- values <-> JSON + arrays -----------------------------------------------------------------
-
-
-def _is_array(value: Any) -> bool:
-    return (
-        hasattr(value, "shape")
-        and hasattr(value, "dtype")
-        and hasattr(value, "__array__")
-        and not isinstance(value, np.generic)
-    ) or isinstance(value, np.ndarray)
-
-
-def encode(value: Any, where: str, tensors: dict[str, np.ndarray]) -> Any:
-    """``value`` as JSON-able data; arrays go into ``tensors`` (named after ``where``)."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, float):  # np.float64 too: exact as a JSON number
-        return float(value) if math.isfinite(value) else {"__float__": repr(float(value))}
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, np.generic):
-        return {"__scalar__": value.dtype.name, "value": encode(value.item(), where, tensors)}
-    if _is_array(value):
-        name = where
-        n = 1
-        while name in tensors:
-            n += 1
-            name = f"{where}#{n}"
-        array = np.asarray(backend.to_numpy(value))
-        tensors[name] = np.ascontiguousarray(array).reshape(array.shape)
-        return {"__array__": name}
-    if isinstance(value, tuple):
-        return {"__tuple__": [encode(v, f"{where}/{i}", tensors) for i, v in enumerate(value)]}
-    if isinstance(value, list):
-        return [encode(v, f"{where}/{i}", tensors) for i, v in enumerate(value)]
-    if isinstance(value, dict):
-        if all(isinstance(k, str) and not k.startswith("__") for k in value):
-            return {k: encode(v, f"{where}/{k}", tensors) for k, v in value.items()}
-        return {
-            "__items__": [
-                [encode(k, f"{where}/{i}k", tensors), encode(v, f"{where}/{i}", tensors)]
-                for i, (k, v) in enumerate(value.items())
-            ]
-        }
-    raise ConfigError(
-        f"checkpoint: cannot save {where}: a {type(value).__name__} is neither an array nor a "
-        "JSON value (numbers, strings, lists, dicts)"
-    )
-
-
-def decode(value: Any, tensors: dict[str, np.ndarray]) -> Any:
-    """The inverse of :func:`encode`; ValueError for data it never writes."""
-    if isinstance(value, list):
-        return [decode(v, tensors) for v in value]
-    if not isinstance(value, dict):
-        return value
-    tags = [k for k in value if k in _TAGS]
-    if not tags:
-        return {k: decode(v, tensors) for k, v in value.items()}
-    tag = tags[0]
-    if tag == "__array__":
-        name = value[tag]
-        if name not in tensors:
-            raise ValueError(f"the array {name!r} is not among the tensors")
-        return tensors[name]
-    if tag == "__float__":
-        if value[tag] not in ("inf", "-inf", "nan"):
-            raise ValueError(f"bad float {value[tag]!r}")
-        return float(value[tag])
-    if tag == "__tuple__":
-        return tuple(decode(v, tensors) for v in value[tag])
-    if tag == "__scalar__":
-        return np.dtype(value[tag]).type(decode(value["value"], tensors))
-    return {decode(k, tensors): decode(v, tensors) for k, v in value[tag]}
-
-
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def _dumps(state: dict[str, Any]) -> str:
-    return json.dumps(state, allow_nan=False, separators=(",", ":"))
-
-
-# --- what a fit is made of --------------------------------------------------------------------
-
-
-def fit_settings(descent, batch_size, n_samples, n_val, shuffle, seed) -> dict[str, Any]:
-    """The arguments of ``fit`` that a resumed call must repeat to go on bit for bit."""
-    return {
-        "descent": descent,
-        "batch_size": int(batch_size),
-        "n_samples": int(n_samples),
-        "n_val": None if n_val is None else int(n_val),
-        "shuffle": bool(shuffle),
-        "seed": seed,
-    }
-
-
-def _name(obj: Any) -> str | None:
-    return None if obj is None else type(obj).__name__
-
-
-def _trainer_settings(trainer: Any) -> dict[str, Any]:
-    return {
-        "loss": _name(trainer.loss),
-        "task": trainer.task,
-        "clip_norm": trainer.clip_norm,
-        "clip_value": trainer.clip_value,
-        "l1": trainer.l1,
-        "l2": trainer.l2,
-    }
-
-
-def _stateful(obj: Any) -> bool:
-    return callable(getattr(obj, "state_dict", None)) and callable(
-        getattr(obj, "load_state_dict", None)
-    )
-
-
-def _optimizer_layout(optimizer: Any) -> list[list[list[int]]]:
-    """Per group, the shape of each parameter."""
-    return [[list(p.data.shape) for p in g["params"]] for g in optimizer.param_groups]
-
-
-def check_trainer(trainer: Any) -> None:
-    """ConfigError, before training, for a scheduler whose state cannot be saved."""
-    scheduler = trainer.scheduler
-    if scheduler is not None and not _stateful(scheduler):
-        raise ConfigError(
-            f"checkpoint: the scheduler {_name(scheduler)} has no state_dict() / "
-            "load_state_dict(), so its state cannot be saved for resuming"
-        )
-
-
-# --- writing ----------------------------------------------------------------------------------
-
-
-class Writer:
-    """Writes the training state to ``path`` at the end of every epoch (atomically)."""
-
-    def __init__(self, path: str, settings: dict[str, Any]) -> None:
-        self.path = path
-        self.settings = settings
-        remove_stale_temporaries(path)
-
-    def write(self, trainer: Any, epoch: int, epochs: int, history: Any, rng: Any, logs) -> None:
-        """Save the state after epoch ``epoch`` (from 0) of ``epochs``."""
-        import safetensors.numpy
-
-        from .. import io
-
-        blob_tensors, state = snapshot(trainer, epoch, epochs, history, rng, logs, self.settings)
-        text = _dumps(state)
-        header = {
-            "format": FORMAT,
-            "version": VERSION,
-            "state": text,
-            "checksum": io._checksum(blob_tensors),
-            "state_checksum": _sha256(text.encode()),
-        }
-        io.atomic_write(self.path, safetensors.numpy.save(blob_tensors, metadata=header))
-
-
-def snapshot(trainer, epoch, epochs, history, rng, logs, settings):
-    """(tensors, state JSON) of everything a resumed ``fit`` needs."""
-    from .. import io
-
-    tensors: dict[str, np.ndarray] = {}
-    for name, array in trainer.model.state_dict().items():
-        tensors["model/" + name] = np.ascontiguousarray(array).reshape(array.shape)
-    optimizer = trainer.optimizer
-    scheduler = trainer.scheduler
-    callbacks = []
-    for i, cb in enumerate(trainer.callbacks):
-        cb_state = encode(cb.state_dict(), f"callbacks/{i}", tensors) if _stateful(cb) else None
-        callbacks.append({"class": _name(cb), "state": cb_state})
-    library = backend.rng()
-    steps = history.params.get("steps", 0)
-    state = {
-        "epoch": epoch + 1,
-        "epochs": epochs,
-        "step": (epoch + 1) * steps,
-        "stopped": bool(trainer.stop_training),
-        "stop_reason": trainer.stop_reason,
-        "fit": settings,
-        "trainer": encode(_trainer_settings(trainer), "trainer", tensors),
-        "model": {"architecture": io.architecture(trainer.model)},
-        "optimizer": {
-            "class": _name(optimizer),
-            "layout": _optimizer_layout(optimizer),
-            "state": encode(optimizer.state_dict(), "optimizer", tensors),
-        },
-        "scheduler": None
-        if scheduler is None
-        else {
-            "class": _name(scheduler),
-            "interval": trainer.scheduler_interval,
-            "state": encode(scheduler.state_dict(), "scheduler", tensors),
-        },
-        "callbacks": callbacks,
-        "rng": {
-            "library": encode(library.bit_generator.state, "rng/library", tensors),
-            "shuffle": "library"
-            if rng is library
-            else encode(rng.bit_generator.state, "rng/shuffle", tensors),
-        },
-        "history": {
-            "epoch": list(history.epoch),
-            "history": encode(history.history, "history", tensors),
-        },
-        "logs": encode(dict(logs), "logs", tensors),
-    }
-    return tensors, state
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "TrainingState",
+    "Writer",
+    "check_path",
+    "check_trainer",
+    "decode",
+    "encode",
+    "fit_settings",
+    "read",
+    "remove_stale_temporaries",
+    "same_path",
+    "snapshot",
+]
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -475,33 +248,6 @@ def _restore_generator(gen: np.random.Generator, state: dict[str, Any]) -> np.ra
         gen = np.random.Generator(cls())
     gen.bit_generator.state = state
     return gen
-
-
-def _isnan(value: Any) -> bool:
-    return isinstance(value, float) and value != value
-
-
-def _tree_diff(a: Any, b: Any, where: str) -> str | None:
-    """The first place where two JSON trees differ, in words; None when they are equal."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in list(a) + [k for k in b if k not in a]:
-            if key not in a or key not in b:
-                return f"{where}.{key}: {'absent' if key not in a else 'present'} in the file"
-            found = _tree_diff(a[key], b[key], f"{where}.{key}")
-            if found:
-                return found
-        return None
-    if isinstance(a, list) and isinstance(b, list):
-        if len(a) != len(b):
-            return f"{where}: {len(a)} entries in the file, {len(b)} here"
-        for i, (x, y) in enumerate(zip(a, b)):
-            found = _tree_diff(x, y, f"{where}[{i}]")
-            if found:
-                return found
-        return None
-    if a != b:
-        return f"{where}: {a!r} in the file, {b!r} here"
-    return None
 
 
 def read(path: str) -> TrainingState:

@@ -1,0 +1,181 @@
+"""Checkpoint file helpers: values <-> JSON plus arrays, checksums, tree diffs and paths.
+
+:func:`encode` turns the nested states of a fit (``state_dict()`` of the optimizer, scheduler
+and callbacks, generator states, history) into JSON-able data, moving every array into a dict
+of tensors; :func:`decode` is its inverse. Values JSON cannot hold exactly are tagged:
+``{"__array__": name}``, ``{"__float__": "inf"}``, ``{"__tuple__": [...]}``,
+``{"__scalar__": dtype, "value": v}``, ``{"__items__": [[key, value], ...]}`` (a dict whose keys
+are not all strings). See :mod:`deltaprop.train.checkpoint` for the file as a whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..errors import ConfigError
+
+_TAGS = ("__array__", "__float__", "__tuple__", "__scalar__", "__items__")
+
+
+# --- paths ------------------------------------------------------------------------------------
+
+
+def check_path(path: Any, name: str) -> str:
+    """``path`` as a str; ConfigError (before training) when its folder is missing or it is a
+    folder itself."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise ConfigError(f"{name}: expected a file path, got {path!r}")
+    p = os.fspath(path)
+    if isinstance(p, bytes):
+        raise ConfigError(f"{name}: expected a str path, got bytes {p!r}")
+    if os.path.isdir(p):
+        raise ConfigError(f"{name}: {p} is a folder; expected a file path")
+    folder = os.path.dirname(os.path.abspath(p))
+    if not os.path.isdir(folder):
+        raise ConfigError(f"{name}: cannot write {p}: the folder {folder} does not exist")
+    if name == "checkpoint" and not os.access(folder, os.W_OK):
+        raise ConfigError(f"{name}: cannot write {p}: the folder {folder} is not writable")
+    return p
+
+
+def same_path(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and os.path.abspath(a) == os.path.abspath(b)
+
+
+def remove_stale_temporaries(path: str) -> None:
+    """Delete the temporary files that :func:`deltaprop.io.atomic_write` leaves behind for
+    ``path`` when its process is killed mid-write (``.<name>.<12 hex>.tmp``)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    pattern = re.compile(r"\." + re.escape(os.path.basename(path)) + r"\.[0-9a-f]{12}\.tmp\Z")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for entry in names:
+        if pattern.match(entry):
+            try:
+                os.unlink(os.path.join(folder, entry))
+            except OSError:
+                pass
+
+
+# --- values <-> JSON + arrays -----------------------------------------------------------------
+
+
+def _is_array(value: Any) -> bool:
+    return (
+        hasattr(value, "shape")
+        and hasattr(value, "dtype")
+        and hasattr(value, "__array__")
+        and not isinstance(value, np.generic)
+    ) or isinstance(value, np.ndarray)
+
+
+def encode(value: Any, where: str, tensors: dict[str, np.ndarray]) -> Any:
+    """``value`` as JSON-able data; arrays go into ``tensors`` (named after ``where``)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, float):  # np.float64 too: exact as a JSON number
+        return float(value) if math.isfinite(value) else {"__float__": repr(float(value))}
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, np.generic):
+        return {"__scalar__": value.dtype.name, "value": encode(value.item(), where, tensors)}
+    if _is_array(value):
+        name = where
+        n = 1
+        while name in tensors:
+            n += 1
+            name = f"{where}#{n}"
+        array = np.asarray(backend.to_numpy(value))
+        tensors[name] = np.ascontiguousarray(array).reshape(array.shape)
+        return {"__array__": name}
+    if isinstance(value, tuple):
+        return {"__tuple__": [encode(v, f"{where}/{i}", tensors) for i, v in enumerate(value)]}
+    if isinstance(value, list):
+        return [encode(v, f"{where}/{i}", tensors) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        if all(isinstance(k, str) and not k.startswith("__") for k in value):
+            return {k: encode(v, f"{where}/{k}", tensors) for k, v in value.items()}
+        return {
+            "__items__": [
+                [encode(k, f"{where}/{i}k", tensors), encode(v, f"{where}/{i}", tensors)]
+                for i, (k, v) in enumerate(value.items())
+            ]
+        }
+    raise ConfigError(
+        f"checkpoint: cannot save {where}: a {type(value).__name__} is neither an array nor a "
+        "JSON value (numbers, strings, lists, dicts)"
+    )
+
+
+def decode(value: Any, tensors: dict[str, np.ndarray]) -> Any:
+    """The inverse of :func:`encode`; ValueError for data it never writes."""
+    if isinstance(value, list):
+        return [decode(v, tensors) for v in value]
+    if not isinstance(value, dict):
+        return value
+    tags = [k for k in value if k in _TAGS]
+    if not tags:
+        return {k: decode(v, tensors) for k, v in value.items()}
+    tag = tags[0]
+    if tag == "__array__":
+        name = value[tag]
+        if name not in tensors:
+            raise ValueError(f"the array {name!r} is not among the tensors")
+        return tensors[name]
+    if tag == "__float__":
+        if value[tag] not in ("inf", "-inf", "nan"):
+            raise ValueError(f"bad float {value[tag]!r}")
+        return float(value[tag])
+    if tag == "__tuple__":
+        return tuple(decode(v, tensors) for v in value[tag])
+    if tag == "__scalar__":
+        return np.dtype(value[tag]).type(decode(value["value"], tensors))
+    return {decode(k, tensors): decode(v, tensors) for k, v in value[tag]}
+
+
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _dumps(state: dict[str, Any]) -> str:
+    return json.dumps(state, allow_nan=False, separators=(",", ":"))
+
+
+# --- comparing --------------------------------------------------------------------------------
+
+
+def _isnan(value: Any) -> bool:
+    return isinstance(value, float) and value != value
+
+
+def _tree_diff(a: Any, b: Any, where: str) -> str | None:
+    """The first place where two JSON trees differ, in words; None when they are equal."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            if key not in a or key not in b:
+                return f"{where}.{key}: {'absent' if key not in a else 'present'} in the file"
+            found = _tree_diff(a[key], b[key], f"{where}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return f"{where}: {len(a)} entries in the file, {len(b)} here"
+        for i, (x, y) in enumerate(zip(a, b)):
+            found = _tree_diff(x, y, f"{where}[{i}]")
+            if found:
+                return found
+        return None
+    if a != b:
+        return f"{where}: {a!r} in the file, {b!r} here"
+    return None
