@@ -14,7 +14,7 @@ from deltaprop import nn
 from deltaprop.errors import ConfigError, TrainingError
 from deltaprop.optim import SGD
 from deltaprop.train import Callback, Trainer
-from deltaprop.train import trainer as trainer_module
+from deltaprop.train import loop as loop_module
 from deltaprop.train.callbacks import (
     CSVLogger,
     EarlyStopping,
@@ -280,9 +280,9 @@ def test_terminate_on_nan_stops_on_a_non_finite_epoch_loss():
 
 def test_progress_bar_draws_and_replaces_the_automatic_bar(monkeypatch):
     auto = []
-    monkeypatch.setattr(trainer_module, "is_terminal", lambda: True)
-    monkeypatch.setattr(trainer_module, "PROGRESS_MIN_BATCHES", 2)
-    monkeypatch.setattr(trainer_module, "progress", lambda b, *args: auto.append(1) or b)
+    monkeypatch.setattr(loop_module, "is_terminal", lambda: True)
+    monkeypatch.setattr(loop_module, "PROGRESS_MIN_BATCHES", 2)
+    monkeypatch.setattr(loop_module, "progress", lambda b, *args: auto.append(1) or b)
     out = io.StringIO()
     trainer = make_trainer([ProgressBar(file=out, mininterval=0)])
     trainer.fit(*data(), epochs=2, batch_size=4, verbose=True)

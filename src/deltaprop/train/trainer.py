@@ -1,9 +1,9 @@
 """Trainer: fit / evaluate / predict around one small ``train_step``.
 
 ``train_step`` reads as the method does: forward, loss (+ penalty), backward, clip, step.
-``fit`` is the loop around it: batches for the descent mode, metrics from the same forward
-passes, validation, a learning-rate schedule, a printed line every ``log_every`` epochs, and a
-few callback hooks.
+``fit`` checks its arguments and prepares the data once, then hands over to the epoch loop in
+:mod:`deltaprop.train.loop` (batches, metrics, validation, schedules, logging, checkpoints,
+callback hooks); ``evaluate`` and ``predict`` come from :mod:`deltaprop.train.inference`.
 
 Speed: benchmarks hold ``fit`` to within a few tens of percent of a hand-written NumPy loop, even
 at batch size 1. So all checking happens once, up front; the per-step path wraps the batch views
@@ -17,34 +17,23 @@ from __future__ import annotations
 
 import math
 import os
-from time import perf_counter
 from typing import Any
 
-from .. import backend
 from ..autograd.engine import backward as _backward
 from ..autograd.tensor import Tensor
-from ..data.loader import iterate_batches, n_batches, resolve_batch_size
+from ..data.loader import resolve_batch_size
 from ..errors import ConfigError, TrainingError
 from ..nn.losses import get_loss
 from ..nn.module import Module
 from ..optim import Optimizer, get_optimizer
 from ..optim.clip import clip_grad_norm, clip_grad_value
-from . import checkpoint as _checkpoint
-from . import inputs, penalty, validation
-from .callbacks import CallbackList, History, ProgressBar
-from .display import PROGRESS_MIN_BATCHES, format_line, is_terminal, progress
+from . import inputs, loop, penalty, validation
+from .callbacks import CallbackList, History
 from .inference import Inference, _fast_loss_call, _loss_kind
+from .loop import _NonFiniteLoss
 from .metrics import TASKS, resolve_metrics
 
 _DEFAULT_METRICS = {"classification": ("accuracy",), "regression": ("mae",)}
-
-
-class _NonFiniteLoss(TrainingError):
-    """Raised by train_step before the step is taken; fit adds where it happened."""
-
-    def __init__(self, value: float) -> None:
-        super().__init__(f"loss became {value} (the step was not taken; weights unchanged)")
-        self.value = value
 
 
 class Trainer(Inference):
@@ -223,7 +212,7 @@ class Trainer(Inference):
         return value, stat
 
     def _step_function(self):
-        """The step ``fit`` calls per batch, chosen once: :meth:`train_step`, wrapped to step
+        """The step the loop calls per batch, chosen once: :meth:`train_step`, wrapped to step
         a per-step schedule after it."""
         step = self.train_step
         if self.scheduler is None or self.scheduler_interval != "step":
@@ -237,7 +226,7 @@ class Trainer(Inference):
 
         return step_and_schedule
 
-    # --- the loop ----------------------------------------------------------------------------
+    # --- fit: checks, then the loop (train/loop.py) -------------------------------------------
     def fit(
         self,
         X: Any,
@@ -338,185 +327,14 @@ class Trainer(Inference):
         inputs.check_batchnorm_batches(self.model, n, bs, descent, drop_last)
         writer = resume = None
         if checkpoint is not None or resume_from is not None:
-            writer, resume = self._checkpointing(
-                checkpoint, resume_from, descent, bs, n, val, shuffle, seed
+            writer, resume = loop.checkpointing(
+                self, checkpoint, resume_from, descent, bs, n, val, shuffle, seed
             )
-        # -- nothing above changed any state; from here on we train --
-        return self._fit_arrays(
-            X, y, epochs, descent, bs, val, log_every, shuffle, seed, verbose, writer, resume,
-            drop_last,
+        # -- nothing above changed any state; from here on we train (train/loop.py) --
+        return loop.run(
+            self, X, y, epochs, descent, bs, val, log_every, shuffle, seed, verbose, writer,
+            resume, drop_last,
         )  # fmt: skip
-
-    def _checkpointing(self, checkpoint, resume_from, descent, bs, n, val, shuffle, seed):
-        """The checkpoint Writer and the TrainingState to resume from (each or None), all
-        checked; nothing is touched."""
-        if checkpoint is not None:
-            checkpoint = _checkpoint.check_path(checkpoint, "checkpoint")
-            _checkpoint.check_trainer(self)
-        if resume_from is not None:
-            resume_from = _checkpoint.check_path(resume_from, "resume_from")
-        n_val = None if val is None else val[0].shape[0]
-        shuffled = shuffle and descent != "batch"
-        settings = _checkpoint.fit_settings(descent, bs, n, n_val, shuffled, seed)
-        resume = None
-        fresh = _checkpoint.same_path(checkpoint, resume_from) and not os.path.exists(resume_from)
-        if resume_from is not None and not fresh:
-            resume = _checkpoint.read(resume_from)
-            resume.check(self, settings)
-        writer = None if checkpoint is None else _checkpoint.Writer(checkpoint, settings)
-        return writer, resume
-
-    def _fit_arrays(
-        self, X, y, epochs, descent, bs, val, log_every, shuffle, seed, verbose, writer, resume,
-        drop_last=False,
-    ):  # fmt: skip
-        model = self.model
-        rng = backend.spawn_rng(seed) if seed is not None else backend.rng()
-        shuffle = shuffle and descent != "batch"  # one full batch: the order changes nothing
-        n = X.shape[0]
-        steps = n_batches(n, bs, drop_last)
-        self._refresh_grad_params()
-        params = model.parameters()
-        snapshot = [p.data.copy() for p in params]
-        history = History()
-        history.set_trainer(self)
-        history.params = {"epochs": epochs, "descent": descent, "batch_size": bs, "steps": steps}
-        history.on_train_begin()
-        self.history = history
-        self.stop_training = False
-        self.stop_reason = None
-        self.nan_error = None
-        cbs = self.callbacks
-        has_cb = bool(cbs)
-        rows = n - n % bs if drop_last else n  # the rows an epoch trains on
-        stat_denom = rows * (y.shape[1] if y.ndim == 2 and self._kind == "regression" else 1)
-        bar = verbose and steps > PROGRESS_MIN_BATCHES and is_terminal()
-        bar = bar and not any(isinstance(cb, ProgressBar) for cb in cbs)
-        # Decided once: the step, wrapped to step a per-batch schedule when there is one.
-        train_step = self._step_function()
-        schedule_epoch = (
-            self.scheduler.step
-            if self.scheduler is not None and self.scheduler_interval == "epoch"
-            else None
-        )
-        log_norm = self.clip_norm is not None
-        optimizer = self.optimizer
-        has_stat = self._batch_stat is not None
-        per_row = self._loss_per_row
-        modes = inputs.module_modes(model)
-        logs: dict[str, Any] = {}
-        start = 0
-        if resume is not None:  # before on_train_begin: callbacks carry on from their state
-            rng = resume.restore(self, history, rng)
-            start = epochs if self.stop_training else resume.epoch
-            if verbose:
-                print(f"resumed from {resume.path} after epoch {resume.epoch}", flush=True)
-        try:
-            model.train()
-            if has_cb:
-                cbs.on_train_begin(logs)
-            if resume is not None:
-                logs = resume.logs  # what on_train_end sees when no epoch is left
-            for epoch in range(start, epochs):
-                if has_cb:
-                    cbs.on_epoch_begin(epoch, {})
-                lr = optimizer.param_groups[0]["lr"]  # after the hook: a callback may set it
-                for saved, p in zip(snapshot, params, strict=True):
-                    saved[...] = p.data
-                self._norm_sum = 0.0
-                self._norm_steps = 0
-                t0 = perf_counter()
-                loss_sum = 0.0
-                stat_sum = 0
-                batches = iterate_batches(X, y, bs, shuffle=shuffle, rng=rng, drop_last=drop_last)
-                if bar:
-                    batches = progress(batches, steps, epoch, epochs)
-                step = 0
-                for xb, yb in batches:
-                    nb = xb.shape[0]
-                    if has_cb:
-                        cbs.on_batch_begin(step, {"batch": step, "size": nb})
-                    try:
-                        value, stat = train_step(xb, yb)
-                    except _NonFiniteLoss as exc:
-                        error = self._nan_error(exc, epoch, epochs, step, steps, params, snapshot)
-                        if not self.stop_on_nan:
-                            raise error from None
-                        self._stop_on_nan(error)
-                        break
-                    loss_sum += value * nb if per_row else value
-                    if has_stat:
-                        stat_sum += stat
-                    if has_cb:
-                        cbs.on_batch_end(step, {"batch": step, "size": nb, "loss": value})
-                    step += 1
-                if self.nan_error is not None:
-                    if bar:
-                        batches.close()
-                    break  # the unfinished epoch is not recorded
-                if not _all_finite(params):
-                    _restore(params, snapshot)
-                    error = TrainingError(
-                        f"weights became NaN/Inf during epoch {epoch + 1} (the loss stayed "
-                        "finite); the weights from the start of that epoch were restored. Try a "
-                        "smaller learning rate or gradient clipping"
-                    )
-                    if not self.stop_on_nan:
-                        raise error
-                    self._stop_on_nan(error)
-                    break
-                logs = {"loss": loss_sum / rows}
-                if has_stat:
-                    logs[self._streaming[0].name] = stat_sum / stat_denom
-                if val is not None:
-                    for key, value in self._evaluate_arrays(*val, None).items():
-                        logs["val_" + key] = value
-                logs["lr"] = lr
-                if log_norm:
-                    logs["grad_norm"] = self._norm_sum / max(self._norm_steps, 1)
-                logs["epoch_seconds"] = perf_counter() - t0
-                if has_cb:
-                    cbs.on_epoch_end(epoch, logs)
-                history.on_epoch_end(epoch, logs)  # last, so values callbacks add are kept
-                if schedule_epoch is not None:
-                    schedule_epoch()
-                if writer is not None:
-                    writer.write(self, epoch, epochs, history, rng, logs)
-                last = epoch == epochs - 1 or self.stop_training
-                if verbose and ((epoch + 1) % log_every == 0 or last):
-                    print(format_line(epoch, epochs, logs), flush=True)
-                if self.stop_training:
-                    break
-        except BaseException as exc:
-            if has_cb:
-                cbs.on_train_end({**logs, "error": exc})
-            raise
-        else:
-            if has_cb:
-                cbs.on_train_end(logs)
-        finally:
-            inputs.restore_modes(modes)
-        return history
-
-    def _stop_on_nan(self, error: TrainingError) -> None:
-        self.nan_error = error
-        self.stop_training = True
-        self.stop_reason = str(error)
-
-    def _nan_error(self, exc, epoch, epochs, step, steps, params, snapshot) -> TrainingError:
-        what = "NaN" if exc.value != exc.value else "Inf"
-        kept = "the weights from before that step were kept"
-        if not _all_finite(params):
-            _restore(params, snapshot)
-            kept = f"the weights were already non-finite, so those from the start of epoch " \
-                f"{epoch + 1} were restored"  # fmt: skip
-        lrs = sorted({g["lr"] for g in self.optimizer.param_groups})
-        lr = lrs[0] if len(lrs) == 1 else lrs
-        return TrainingError(
-            f"loss became {what} at epoch {epoch + 1}, step {step + 1} ({steps} steps per epoch, "
-            f"{epochs} epochs, lr {lr}); {kept}. Try a smaller learning rate, gradient "
-            "clipping, or standardized inputs"
-        )
 
     # --- helpers -----------------------------------------------------------------------------
     def _prepare(self, X, y, x_name, y_name):
@@ -531,15 +349,3 @@ class Trainer(Inference):
             f"optimizer={type(self.optimizer).__name__}, task={self.task!r}, "
             f"metrics={self.metrics})"
         )
-
-
-def _all_finite(params) -> bool:
-    for p in params:
-        if not bool(backend.xp_of(p.data).isfinite(p.data).all()):
-            return False
-    return True
-
-
-def _restore(params, snapshot) -> None:
-    for p, saved in zip(params, snapshot, strict=True):
-        p.data[...] = saved
