@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import backend
-from ..errors import ConfigError
 from .base import Optimizer, _check_non_negative
 
 
@@ -54,13 +53,9 @@ class Adagrad(Optimizer):
         for group in self.param_groups:
             self._init_state(group)
 
-    def _check_hyperparameters(self, group: dict[str, Any], where: str) -> None:
-        super()._check_hyperparameters(group, where)
-        try:
-            for key in ("lr_decay", "eps", "weight_decay", "initial_accumulator_value"):
-                group[key] = _check_non_negative(key, group[key])
-        except ConfigError as exc:
-            raise ConfigError(str(exc) if where == "params" else f"{where}: {exc}") from None
+    def _check_options(self, group: dict[str, Any]) -> None:
+        for key in ("lr_decay", "eps", "weight_decay", "initial_accumulator_value"):
+            group[key] = _check_non_negative(key, group[key])
 
     def _init_state(self, group: dict[str, Any]) -> None:
         for p in group["params"]:

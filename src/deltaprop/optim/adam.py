@@ -77,15 +77,11 @@ class Adam(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def _check_hyperparameters(self, group: dict[str, Any], where: str) -> None:
-        super()._check_hyperparameters(group, where)
-        try:
-            group["betas"] = _check_betas(group["betas"])
-            group["eps"] = _check_non_negative("eps", group["eps"])
-            group["weight_decay"] = _check_non_negative("weight_decay", group["weight_decay"])
-            group["amsgrad"] = _check_flag("amsgrad", group["amsgrad"])
-        except ConfigError as exc:
-            raise ConfigError(str(exc) if where == "params" else f"{where}: {exc}") from None
+    def _check_options(self, group: dict[str, Any]) -> None:
+        group["betas"] = _check_betas(group["betas"])
+        group["eps"] = _check_non_negative("eps", group["eps"])
+        group["weight_decay"] = _check_non_negative("weight_decay", group["weight_decay"])
+        group["amsgrad"] = _check_flag("amsgrad", group["amsgrad"])
 
     def step(self) -> None:
         """Update every parameter that has a gradient, in place."""

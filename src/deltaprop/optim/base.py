@@ -113,7 +113,8 @@ class Optimizer:
         return out
 
     def _check_hyperparameters(self, group: dict[str, Any], where: str) -> None:
-        """Validate one group's values in place; subclasses extend (call super first)."""
+        """Validate one group's values in place; the message is prefixed with ``where`` when
+        the group is one of several (or comes from a state_dict)."""
         try:
             if where.startswith("state_dict"):
                 # A schedule may have annealed the lr to exactly 0 (cosine with eta_min=0)
@@ -121,8 +122,13 @@ class Optimizer:
                 group["lr"] = _check_non_negative("lr", group["lr"])
             else:
                 group["lr"] = _check_positive("lr", group["lr"])
+            self._check_options(group)
         except ConfigError as exc:
             raise ConfigError(str(exc) if where == "params" else f"{where}: {exc}") from None
+
+    def _check_options(self, group: dict[str, Any]) -> None:
+        """Subclasses check (and normalize in place) their own hyperparameters, raising a
+        ConfigError that names the key."""
 
     def add_param_group(self, group: dict[str, Any]) -> None:
         """Add a group (e.g. unfrozen layers) with its own hyperparameters."""

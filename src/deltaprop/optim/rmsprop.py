@@ -60,21 +60,17 @@ class RMSprop(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def _check_hyperparameters(self, group: dict[str, Any], where: str) -> None:
-        super()._check_hyperparameters(group, where)
-        try:
-            alpha = group["alpha"]
-            # PyTorch only asks alpha >= 0; above 1 the weight 1 - alpha turns negative and v
-            # (hence its square root) can go negative, so we refuse it.
-            real = isinstance(alpha, numbers.Real) and not isinstance(alpha, bool)
-            if not real or not 0 <= alpha <= 1:
-                raise ConfigError(f"alpha: expected a number in [0, 1], got {alpha!r}")
-            group["alpha"] = float(alpha)
-            for key in ("eps", "weight_decay", "momentum"):
-                group[key] = _check_non_negative(key, group[key])
-            group["centered"] = _check_flag("centered", group["centered"])
-        except ConfigError as exc:
-            raise ConfigError(str(exc) if where == "params" else f"{where}: {exc}") from None
+    def _check_options(self, group: dict[str, Any]) -> None:
+        alpha = group["alpha"]
+        # PyTorch only asks alpha >= 0; above 1 the weight 1 - alpha turns negative and v
+        # (hence its square root) can go negative, so we refuse it.
+        real = isinstance(alpha, numbers.Real) and not isinstance(alpha, bool)
+        if not real or not 0 <= alpha <= 1:
+            raise ConfigError(f"alpha: expected a number in [0, 1], got {alpha!r}")
+        group["alpha"] = float(alpha)
+        for key in ("eps", "weight_decay", "momentum"):
+            group[key] = _check_non_negative(key, group[key])
+        group["centered"] = _check_flag("centered", group["centered"])
 
     def step(self) -> None:
         """Update every parameter that has a gradient, in place."""

@@ -50,20 +50,16 @@ class SGD(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def _check_hyperparameters(self, group: dict[str, Any], where: str) -> None:
-        super()._check_hyperparameters(group, where)
-        try:
-            for key in ("momentum", "dampening", "weight_decay"):
-                group[key] = _check_non_negative(key, group[key])
-            if not isinstance(group["nesterov"], bool):
-                raise ConfigError(f"nesterov: expected True or False, got {group['nesterov']!r}")
-            if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
-                raise ConfigError(
-                    "nesterov: needs momentum > 0 and dampening == 0, got "
-                    f"momentum={group['momentum']!r}, dampening={group['dampening']!r}"
-                )
-        except ConfigError as exc:
-            raise ConfigError(str(exc) if where == "params" else f"{where}: {exc}") from None
+    def _check_options(self, group: dict[str, Any]) -> None:
+        for key in ("momentum", "dampening", "weight_decay"):
+            group[key] = _check_non_negative(key, group[key])
+        if not isinstance(group["nesterov"], bool):
+            raise ConfigError(f"nesterov: expected True or False, got {group['nesterov']!r}")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ConfigError(
+                "nesterov: needs momentum > 0 and dampening == 0, got "
+                f"momentum={group['momentum']!r}, dampening={group['dampening']!r}"
+            )
 
     def step(self) -> None:
         """Update every parameter that has a gradient, in place."""
