@@ -27,9 +27,10 @@ else:  # pragma: no cover - Python 3.10
 TRAIN_OPTIONS: dict[str, tuple[Any, type, str]] = {
     "dataset": ("digits", str, "a built-in data set name or a .csv/.npz file"),
     "label": (None, str, "label column (CSV) or array name (NPZ) (default: last column / 'y')"),
-    "hidden": ("128,64", str, "hidden layer widths, comma separated ('' for none)"),
+    "hidden": ("256,128", str, "hidden layer widths, comma separated ('' for none)"),
     "activation": ("relu", str, "hidden activation: relu, leaky_relu, elu, gelu, sigmoid, tanh"),
-    "init": ("he", str, "weight init: zeros, ones, constant:V, normal, xavier, he, lecun, ..."),
+    "init": ("default", str, "weight init: default (PyTorch's U(+-1/sqrt(fan_in))), zeros, ones, "
+             "constant:V, normal, xavier, he, lecun, ..."),
     "optimizer": ("sgd", str, "sgd, momentum, nesterov, adam, adamw, rmsprop, adagrad"),
     "lr": (None, float, "learning rate (default: 0.1 for sgd, 0.05 momentum/nesterov, 0.001 "
            "adam/adamw/rmsprop, 0.01 adagrad)"),

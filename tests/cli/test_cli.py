@@ -276,3 +276,17 @@ def test_checkpoint_and_resume_flags_continue_bit_for_bit(tmp_path, capsys):
     assert ra["test_loss"] == rb["test_loss"] and ra["train_loss"] == rb["train_loss"]
     code, _, err = run(capsys, "train", "--hidden", "8", "--epochs", "6", "--resume", str(ckpt))
     assert code == 2 and "does not match" in err
+
+
+def test_adam_dropout_early_stopping_on_digits(tmp_path):
+    # Issue 3's acceptance run, as a user types it (default seed 0; over seeds 0-7 the same
+    # command measured 0.967-0.986, mean 0.978: the threshold sits inside that noise).
+    metrics = tmp_path / "m.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "deltaprop", "train", "--optimizer", "adam", "--dropout", "0.2",
+         "--early-stopping", "10", "--metrics-out", str(metrics)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(metrics.read_text())["test_accuracy"] >= 0.975
+    assert "EarlyStopping" in proc.stdout
