@@ -42,6 +42,19 @@ def _params(fn: Function, params: tuple) -> tuple:
     return gamma, beta
 
 
+def _save_normalized(fn, x_hat, inv_std, gamma) -> None:
+    """What a normalization's backward reads: x_hat for the gamma and x gradients, 1/std and
+    gamma for the x gradient only (never x itself)."""
+    if any(fn.needs):
+        need_x = fn.needs[0]
+        need_gamma = fn.has_gamma and fn.needs[1]
+        fn.save(
+            x_hat if need_x or need_gamma else None,
+            inv_std if need_x else None,
+            gamma if need_x else None,
+        )
+
+
 def _scale_shift(x_hat, gamma, beta, bshape):
     """gamma * x_hat + beta, the parameters reshaped to ``bshape`` (when given) to broadcast."""
     if gamma is None:
@@ -97,14 +110,7 @@ class BatchNorm(Function):
             running_var *= 1.0 - mom
             running_var += (mom * m / (m - 1)) * var.reshape(-1)
         y = _scale_shift(x_hat, gamma, beta, bshape)
-        if any(self.needs):
-            need_x = self.needs[0]
-            need_gamma = self.has_gamma and self.needs[1]
-            self.save(
-                x_hat if need_x or need_gamma else None,
-                inv_std if need_x else None,
-                gamma if need_x else None,
-            )
+        _save_normalized(self, x_hat, inv_std, gamma)
         return y
 
     def backward(self, gy):
@@ -185,14 +191,7 @@ class LayerNorm(Function):
         inv_std = 1.0 / xp.sqrt(var + self.eps)
         x_hat = centred * inv_std
         y = _scale_shift(x_hat, gamma, beta, None)
-        if any(self.needs):
-            need_x = self.needs[0]
-            need_gamma = self.has_gamma and self.needs[1]
-            self.save(
-                x_hat if need_x or need_gamma else None,
-                inv_std if need_x else None,
-                gamma if need_x else None,
-            )
+        _save_normalized(self, x_hat, inv_std, gamma)
         return y
 
     def backward(self, gy):
