@@ -6,7 +6,7 @@
 array([[ 2., -4.]], dtype=float32)
 """
 
-from . import data, nn, ops, optim, train  # noqa: F401  (ops attaches Tensor's methods)
+from . import data, diagnostics, nn, ops, optim, train, viz  # noqa: F401  (ops: Tensor methods)
 from .autograd import GradcheckError, Tensor, gradcheck, tensor
 from .backend import seed, set_default_dtype
 from .config import debug_mode, enable_grad, no_grad

@@ -65,6 +65,8 @@ TRAIN_OPTIONS: dict[str, tuple[Any, type, str]] = {
                "restarts a crashed run until it completes (default: none)"),
     "save": (None, str, "write the trained model to this .safetensors file (default: none)"),
     "metrics_out": (None, str, "write the final metrics to this JSON file (default: none)"),
+    "plot": (None, str, "write learning_curves.png (and decision_boundary.png for 2-feature "
+             "data) into this folder, created if missing; needs deltaprop[plot] (default: none)"),
 }  # fmt: skip
 
 
@@ -106,6 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--dataset", required=True, help="data to predict (name or file path)")
     predict.add_argument("--label", default=None, help="label column/array of the file, if any")
     predict.add_argument("--out", default=None, help="write predicted classes to this CSV file")
+    memo = sub.add_parser(
+        "memo-demo",
+        help="count and time the chain rule path by path against reverse mode (memoization)",
+        description="Multiplications of the path-by-path chain rule vs backprop for MLPs of "
+        "growing depth; naive gradients checked against the engine's and timed.",
+    )
+    memo.add_argument("--max-depth", type=int, default=6, help="deepest MLP (default: 6)")
+    memo.add_argument("--width", type=int, default=None, help="one width (default: 2, 3 and 4)")
+    memo.add_argument("--activation", default="tanh", help="tanh or sigmoid (default: tanh)")
+    memo.add_argument("--plot", metavar="PATH", default=None, help="write a PNG against depth")
+    memo.add_argument(
+        "--checkpoint", action="store_true", help="also measure nn.Checkpointed's memory and time"
+    )
     return parser
 
 
@@ -224,6 +239,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 run_train(resolve_settings(args), quiet=args.quiet)
         elif args.command == "predict":
             run_predict(args)
+        elif args.command == "memo-demo":
+            from .diagnostics.memo import run_demo
+
+            check_writable(args.plot, "--plot")
+            run_demo(args.max_depth, args.width, args.plot, args.checkpoint, args.activation)
     except DeltapropError as exc:
         print(f"deltaprop: error: {exc}", file=sys.stderr)
         return 2

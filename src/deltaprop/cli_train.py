@@ -208,6 +208,8 @@ def run_train(settings: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
     hidden = parse_hidden(settings["hidden"])
     for name in ("save", "metrics_out", "checkpoint"):
         check_writable(settings[name], flag(name))
+    if settings.get("plot"):
+        _check_plot_dir(settings["plot"])
     backend.seed(settings["seed"])
     try:
         ds = load_dataset(settings["dataset"], label=settings["label"], seed=settings["seed"])
@@ -270,4 +272,39 @@ def run_train(settings: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
     print(f"{ds.name}: {summary}  ({result['epochs']} epochs, {result['seconds']:.1f} s)")
     if settings["save"]:
         print(f"saved model to {settings['save']}")
+    if settings.get("plot"):
+        written = _write_plots(settings["plot"], history, trainer, X_train, y_train,
+                               classification)  # fmt: skip
+        print(f"wrote {', '.join(written)} to {settings['plot']}")
     return result
+
+
+def _check_plot_dir(folder: str) -> None:
+    """--plot: matplotlib is there and the folder exists (created) and is writable."""
+    import os
+
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ConfigError("--plot: needs matplotlib: install deltaprop[plot]") from None
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--plot: cannot create folder {folder}: {exc.strerror}") from None
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"--plot: folder is not writable: {folder}")
+
+
+def _write_plots(folder, history, trainer, X, y, classification) -> list[str]:
+    """learning_curves.png, and decision_boundary.png for 2-feature classification data (in
+    the standardized coordinates the model sees, with the training points)."""
+    import os
+
+    from . import viz
+
+    written = ["learning_curves.png"]
+    viz.plot_history(history, os.path.join(folder, written[0]))
+    if classification and X.ndim == 2 and X.shape[1] == 2:
+        written.append("decision_boundary.png")
+        viz.plot_decision_boundary(trainer, X, y, os.path.join(folder, written[1]))
+    return written

@@ -94,3 +94,7 @@ __all__ = [
     "l1_penalty", "l2_penalty", "layer_name", "register_layer",
     "BatchNorm1d", "LayerNorm",
 ]  # fmt: skip
+
+from .checkpoint import Checkpointed  # noqa: E402  (gradient checkpointing; not in LAYERS)
+
+__all__ += ["Checkpointed"]

@@ -1,0 +1,8 @@
+"""Gradient health and cost demos.
+
+``memo``: the chain rule path by path against reverse mode (multiplication counts, naive
+gradients checked against the engine's, timings) and the memory/time trade of gradient
+checkpointing (:class:`deltaprop.nn.Checkpointed`).
+"""
+
+from . import memo, recompute  # noqa: F401
