@@ -6,3 +6,4 @@ checkpointing (:class:`deltaprop.nn.Checkpointed`).
 """
 
 from . import memo, recompute  # noqa: F401
+from .gradflow import gradient_flow  # noqa: F401

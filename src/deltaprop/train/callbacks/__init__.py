@@ -7,6 +7,7 @@ from .base import Callback, CallbackList
 from .checkpoint import ModelCheckpoint
 from .csv_logger import CSVLogger
 from .early_stopping import EarlyStopping
+from .gradient_monitor import GradientMonitor
 from .history import History
 from .lr import LearningRateScheduler, ReduceLROnPlateau
 from .nan_guard import TerminateOnNaN
@@ -17,6 +18,7 @@ __all__ = [
     "Callback",
     "CallbackList",
     "EarlyStopping",
+    "GradientMonitor",
     "History",
     "LearningRateScheduler",
     "ModelCheckpoint",
