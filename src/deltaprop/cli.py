@@ -74,6 +74,22 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def add_train_options(parser: argparse.ArgumentParser) -> None:
+    """--config and one flag per TRAIN_OPTIONS entry (shared by train and diagnose)."""
+    parser.add_argument(
+        "--config", metavar="PATH", help="TOML file with the same keys as the flags"
+    )
+    for name, (default, kind, text) in TRAIN_OPTIONS.items():
+        # default=None so that we can tell a flag that was given from one that was not.
+        shown = text if default is None or "(default" in text else f"{text} (default: {default})"
+        if kind is bool:
+            parser.add_argument(flag(name), dest=name, default=None, help=shown,
+                                action=argparse.BooleanOptionalAction)  # fmt: skip
+        else:
+            parser.add_argument(flag(name), dest=name, type=kind, default=None,
+                                metavar=name.upper(), help=shown)  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deltaprop",
@@ -86,16 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train an MLP classifier (or regressor) and report test metrics. "
         "Settings: defaults < --config TOML file < flags.",
     )
-    train.add_argument("--config", metavar="PATH", help="TOML file with the same keys as the flags")
-    for name, (default, kind, text) in TRAIN_OPTIONS.items():
-        # default=None so that we can tell a flag that was given from one that was not.
-        shown = text if default is None or "(default" in text else f"{text} (default: {default})"
-        if kind is bool:
-            train.add_argument(flag(name), dest=name, default=None, help=shown,
-                               action=argparse.BooleanOptionalAction)  # fmt: skip
-        else:
-            train.add_argument(flag(name), dest=name, type=kind, default=None,
-                               metavar=name.upper(), help=shown)  # fmt: skip
+    add_train_options(train)
     train.add_argument(
         "--quiet", action="store_true", help="print only the final line (no per-epoch lines)"
     )
@@ -121,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     memo.add_argument(
         "--checkpoint", action="store_true", help="also measure nn.Checkpointed's memory and time"
     )
+    diagnose = sub.add_parser(
+        "diagnose",
+        help="train with a gradient monitor and print a verdict with remedies",
+        description="Train as `deltaprop train` does (same options) with a GradientMonitor; "
+        "print the step-0 init check, the per-layer table, the verdict and remedies.",
+    )
+    add_train_options(diagnose)
     return parser
 
 
@@ -237,6 +251,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 run_train(resolve_settings(args), quiet=args.quiet)
+        elif args.command == "diagnose":
+            from .cli_diagnose import run_diagnose
+
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                run_diagnose(resolve_settings(args))
         elif args.command == "predict":
             run_predict(args)
         elif args.command == "memo-demo":

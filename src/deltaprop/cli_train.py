@@ -11,17 +11,6 @@ from typing import Any
 from .cli import check_writable, flag, write_json
 from .errors import ConfigError, DeltapropError
 
-# The CLI's learning rate when --lr is not given: plain SGD on standardized data takes a large
-# step; the adaptive methods want PyTorch's usual defaults.
-DEFAULT_LR = {
-    "sgd": 0.1,
-    "momentum": 0.05,
-    "nesterov": 0.05,
-    "adam": 1e-3,
-    "adamw": 1e-3,
-    "rmsprop": 1e-3,
-    "adagrad": 1e-2,
-}
 _MOMENTUM_OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop")
 _DEFAULT_VALIDATION_SPLIT = 0.1  # used when early stopping or plateau needs a validation score
 
@@ -133,7 +122,7 @@ def _optimizer(settings: dict[str, Any], params):
     from . import optim
 
     name = settings["optimizer"].strip().lower()
-    lr = settings["lr"] if settings["lr"] is not None else DEFAULT_LR[name]
+    lr = settings["lr"] if settings["lr"] is not None else optim.SUGGESTED_LR[name]
     options: dict[str, Any] = {}
     if settings["momentum"] is not None:
         options["momentum"] = settings["momentum"]

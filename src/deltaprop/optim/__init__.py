@@ -28,6 +28,18 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
     "rmsprop": RMSprop,
     "adagrad": Adagrad,
 }
+# A learning rate per optimizer name that trains standardized tabular data well, used when the
+# user gives none (the CLI, the doctor's remedies): plain SGD takes a large step; the adaptive
+# methods want PyTorch's usual defaults.
+SUGGESTED_LR: dict[str, float] = {
+    "sgd": 0.1,
+    "momentum": 0.05,
+    "nesterov": 0.05,
+    "adam": 1e-3,
+    "adamw": 1e-3,
+    "rmsprop": 1e-3,
+    "adagrad": 1e-2,
+}
 _ALIAS_DEFAULTS: dict[str, dict[str, Any]] = {
     "momentum": {"momentum": 0.9},
     "nesterov": {"momentum": 0.9, "nesterov": True},
@@ -73,6 +85,7 @@ __all__ = [
     "StepLR",
     "get_schedule",
     "OPTIMIZERS",
+    "SUGGESTED_LR",
     "SGD",
     "Adagrad",
     "Adam",

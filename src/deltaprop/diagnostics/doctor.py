@@ -1,0 +1,251 @@
+"""The doctor: a verdict on training from gradient-flow records and learning curves.
+
+:func:`diagnose` reads what :class:`~deltaprop.callbacks.GradientMonitor` recorded (and the
+History's curves) and returns a :class:`Verdict`: a ``status``, ``findings`` with the numbers,
+and ``remedies`` ranked, each ``(text, settings_change)`` where the change uses the keys of
+``deltaprop train`` (``{"activation": "relu", "init": "he"}``, ``{"lr": 0.1}``).
+
+Gradient checks, first match wins (the status):
+    * ``diverging``: the loss became NaN/Inf (``error`` given, or a non-finite loss);
+    * ``exploding``: a layer's gradient norm > ``EXPLODE_NORM = 1e3``, or non-finite
+      gradients/weights;
+    * ``vanishing``: first/last-layer gradient ratio < ``VANISH_END = 1e-3`` at the last record,
+      or < ``VANISH_EARLY = 0.05`` at the first record or at step 0 (``init_report``), or the
+      first layer's gradient norm < ``VANISH_FIRST = 1e-6``;
+    * ``lr_too_high``: the training loss rose over the last ``RISE_EPOCHS = 3`` epochs (each
+      epoch above the one before, ending > 10% above its minimum) while the total weight norm
+      grew;
+    * ``dead_units``: a ReLU layer with > ``DEAD = 0.5`` of its units dead on the probe;
+    * ``saturation``: a sigmoid/tanh layer with > ``SATURATED = 0.5`` saturated units.
+Learning-curve checks (used for the status when the gradients are fine):
+    * ``overfitting``: the mean of the last 3 val losses > ``OVERFIT = 1.2`` x the best val loss,
+      while the train loss kept falling;
+    * ``noisy``: a train-loss jump of > ``SPIKE = 50%`` from one epoch to the next;
+    * ``underfitting``: train accuracy < ``UNDERFIT_ACC = 0.6`` at the end, or the train loss
+      fell by < 10% from the first epoch.
+``healthy`` is the status only when none of these holds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigError
+from ..optim import SUGGESTED_LR
+
+EXPLODE_NORM = 1e3
+VANISH_END, VANISH_EARLY, VANISH_FIRST = 1e-3, 0.05, 1e-6
+RISE_EPOCHS = 3
+DEAD = SATURATED = 0.5
+OVERFIT, SPIKE, UNDERFIT_ACC = 1.2, 0.5, 0.6
+_RELU_LIKE = ("relu", "leaky_relu", "elu", "gelu")
+
+
+@dataclass
+class Verdict:
+    """``status``: healthy, vanishing, exploding, dead_units, saturation, lr_too_high,
+    diverging, overfitting, underfitting or noisy. ``curve``: the learning-curve verdict
+    (``"ok"`` or one of diverging, overfitting, underfitting, noisy). ``remedies``: ranked
+    ``(text, settings_change)``."""
+
+    status: str
+    findings: list[str] = field(default_factory=list)
+    remedies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    curve: str = "ok"
+
+    @property
+    def healthy(self) -> bool:
+        return self.status == "healthy"
+
+
+def remedy_flags(change: dict[str, Any]) -> str:
+    """``{"activation": "relu", "batchnorm": True}`` -> ``"--activation relu --batchnorm"``."""
+    parts = []
+    for key, value in change.items():
+        name = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(name if value else "--no-" + key.replace("_", "-"))
+        else:
+            parts.append(f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}")
+    return " ".join(parts)
+
+
+def _unpack(source: Any) -> tuple[list[dict], dict[str, list]]:
+    if hasattr(source, "records") and isinstance(source.records, list):  # a GradientMonitor
+        trainer = getattr(source, "trainer", None)
+        hist = getattr(getattr(trainer, "history", None), "history", None) or {}
+        return source.records, hist
+    if hasattr(source, "history") and isinstance(source.history, dict):  # a History
+        return list(source.history.get("gradient_flow", [])), source.history
+    if isinstance(source, dict):
+        return list(source.get("gradient_flow", [])), source
+    if isinstance(source, (list, tuple)) and all(isinstance(r, dict) for r in source):
+        return list(source), {}
+    raise ConfigError(
+        "history_or_records: expected a History, a GradientMonitor, a history dict or a list "
+        f"of records, got {type(source).__name__}"
+    )
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.1e}" if x == x else "nan"
+
+
+def diagnose(
+    history_or_records: Any,
+    settings: dict[str, Any] | None = None,
+    *,
+    init_report: Any = None,
+    error: Any = None,
+) -> Verdict:
+    """A :class:`Verdict` from gradient-flow records and learning curves (see the module
+    docstring for the thresholds). ``settings``: the ``deltaprop train`` settings, to tie the
+    remedies to the configuration; ``init_report``: an :func:`init_check` result;
+    ``error``: the TrainingError (or message) that ended a diverged run."""
+    records, hist = _unpack(history_or_records)
+    if not records and not hist.get("loss") and error is None:
+        raise ConfigError(
+            "history_or_records: nothing to diagnose (no gradient records, no losses, no error)"
+        )
+    if settings is not None and not isinstance(settings, dict):
+        raise ConfigError(f"settings: expected a dict, got {type(settings).__name__}")
+    s = dict(settings or {})
+    act = str(s.get("activation") or "relu").lower()
+    init = str(s.get("init") or "default")
+    hidden = [h for h in str(s.get("hidden") or "").split(",") if h.strip()]
+    depth = len(hidden) or max(len(records[0]["layers"]) - 1, 0) if records else len(hidden)
+    opt = str(s.get("optimizer") or "sgd").lower()
+    lr = s.get("lr") or SUGGESTED_LR.get(opt, 0.1)
+    safe_lr = float(f"{min(lr / 10, SUGGESTED_LR.get(opt, lr / 10)):.3g}")
+    loss = [float(v) for v in hist.get("loss", [])]
+    findings: list[str] = []
+    remedies: list[tuple[str, dict]] = []
+    status = None
+
+    def lr_remedies(what: str) -> None:
+        remedies.append((f"{what}: divide the learning rate by 10 or more (lr {lr:g} -> "
+                         f"{safe_lr:g})", {"lr": safe_lr}))  # fmt: skip
+        remedies.append(("clip the global gradient norm at ~5", {"clip_norm": 5.0}))
+
+    # 1. diverging
+    if error is not None or any(not math.isfinite(v) for v in loss):
+        status = "diverging"
+        findings.append(f"the loss became non-finite: {error}" if error else "the loss is NaN/Inf")
+        lr_remedies("training diverged")
+    # 2. exploding
+    max_norm, where = 0.0, None
+    nonfinite = 0
+    for r in records:
+        for name, st in r["layers"].items():
+            g = st.get("grad_norm")
+            nonfinite += int(st.get("nonfinite_grads") or 0) + int(st.get("nonfinite_weights") or 0)
+            if g is not None and (not math.isfinite(g) or g > max_norm):
+                max_norm, where = (g if math.isfinite(g) else math.inf), (name, r["epoch"])
+    if status is None and (max_norm > EXPLODE_NORM or nonfinite):
+        status = "exploding"
+        findings.append(f"a gradient norm reached {_fmt(max_norm)} (layer {where[0]}, epoch "
+                        f"{where[1] + 1}); {nonfinite} non-finite values")  # fmt: skip
+        lr_remedies(f"the gradient norm reached {_fmt(max_norm)}")
+        remedies.insert(1, (f"clip at ~{EXPLODE_NORM / 100:g}", {"clip_norm": EXPLODE_NORM / 100}))
+        del remedies[2]
+
+    # 3. vanishing
+    def ratio(r: dict) -> float:
+        v = r.get("probe_first_last_ratio", r.get("first_last_ratio"))
+        return float("nan") if v is None else float(v)
+
+    early = [ratio(records[0])] if records else []
+    if init_report is not None:
+        early.append(float(init_report.grad_norm_ratio))
+    early = [v for v in early if v == v]
+    end = ratio(records[-1]) if records else float("nan")
+    first = next(iter(records[-1]["layers"].values()))["grad_norm"] if records else float("nan")
+    if status is None and ((early and min(early) < VANISH_EARLY) or end < VANISH_END
+                           or first < VANISH_FIRST):  # fmt: skip
+        status = "vanishing"
+        worst = min([*early, end] if end == end else early or [first])
+        findings.append(f"the first layer's gradient is {_fmt(worst)} of the last layer's "
+                        f"(at the end: {_fmt(end)}; first layer's norm {_fmt(first)})")  # fmt: skip
+        change: dict[str, Any] = {"activation": "relu", "init": "he"}
+        extra = ""
+        if depth >= 6:
+            change["batchnorm"] = True
+            extra = " and batchnorm"
+        if act in _RELU_LIKE and init in ("he", "he_normal", "kaiming"):
+            change = {"batchnorm": True}
+            extra = "batchnorm"
+        remedies.append((f"{depth} {act} layers with {init} init: the first layer's gradient is "
+                         f"{_fmt(worst)} of the last layer's. Try relu with he init{extra}, or "
+                         "skip connections", change))  # fmt: skip
+        if act in ("sigmoid", "tanh"):
+            remedies.append((f"keep {act} but use xavier init", {"init": "xavier"}))
+        remedies.append(("use an adaptive optimizer", {"optimizer": "adam"}))
+    # 4. lr too high: loss rising while weights grow
+    wn = [sum(st["weight_norm"] for st in r["layers"].values()) for r in records]
+    tail = loss[-RISE_EPOCHS - 1 :]
+    rising = len(tail) > RISE_EPOCHS and all(b > a for a, b in zip(tail, tail[1:], strict=False))
+    if status is None and rising and tail[-1] > 1.1 * min(loss) and len(wn) > 1 and wn[-1] > wn[0]:
+        status = "lr_too_high"
+        findings.append(f"the loss rose for {RISE_EPOCHS} epochs ({tail[0]:.3g} -> {tail[-1]:.3g})"
+                        f" while the weight norm grew ({wn[0]:.3g} -> {wn[-1]:.3g})")  # fmt: skip
+        lr_remedies("the loss rises while the weights grow")
+    # 5. dead units / saturation
+    if status is None and records:
+        for key, limit, label in (("dead_fraction", DEAD, "dead_units"),
+                                  ("saturated_fraction", SATURATED, "saturation")):  # fmt: skip
+            bad = {n: st[key] for n, st in records[-1]["layers"].items()
+                   if st.get(key) is not None and st[key] > limit}  # fmt: skip
+            if bad and status is None:
+                status = label
+                desc = ", ".join(f"layer {n}: {v:.0%}" for n, v in bad.items())
+                findings.append(f"{'dead ReLU' if label == 'dead_units' else 'saturated'} units: "
+                                f"{desc}")  # fmt: skip
+                if label == "dead_units":
+                    remedies.append(
+                        (
+                            "use leaky_relu and a smaller learning rate",
+                            {"activation": "leaky_relu", "lr": float(f"{lr / 3:.3g}")},
+                        )
+                    )
+                else:
+                    remedies.append(("use relu with he init", {"activation": "relu", "init": "he"}))
+                remedies.append(("add batch normalization", {"batchnorm": True}))
+    # learning curves
+    curve = "ok"
+    val = [float(v) for v in hist.get("val_loss", [])]
+    acc = hist.get("accuracy", [])
+    if status == "diverging":
+        curve = "diverging"
+    elif len(val) >= 4 and min(val) > 0 and sum(val[-3:]) / 3 > OVERFIT * min(val) and \
+            loss[-1] < loss[val.index(min(val))]:  # fmt: skip
+        curve = "overfitting"
+        findings.append(f"val loss rose from its best {min(val):.3g} to {val[-1]:.3g} while the "
+                        f"train loss fell to {loss[-1]:.3g}")  # fmt: skip
+        remedies += [
+            ("stop early", {"early_stopping": 5}),
+            ("add L2", {"l2": 1e-4}),
+            ("add dropout", {"dropout": 0.2}),
+            ("get more data (or augment it)", {}),
+        ]
+    elif any(b > (1 + SPIKE) * a for a, b in zip(loss, loss[1:], strict=False)):
+        curve = "noisy"
+        findings.append("the train loss jumped by > 50% between epochs")
+        remedies += [
+            ("halve the learning rate", {"lr": float(f"{lr / 2:.3g}")}),
+            ("use larger batches", {"batch_size": 2 * int(s.get("batch_size") or 32)}),
+        ]
+    elif (acc and float(acc[-1]) < UNDERFIT_ACC) or (len(loss) > 1 and loss[-1] > 0.9 * loss[0]):
+        curve = "underfitting"
+        findings.append(f"train loss {loss[-1]:.3g}" + (f", train accuracy {float(acc[-1]):.3g}"
+                                                         if acc else ""))  # fmt: skip
+        if status is None:
+            remedies += [
+                ("train longer", {"epochs": 2 * int(s.get("epochs") or 30)}),
+                ("use a larger model", {"hidden": "256,128"}),
+                ("raise the learning rate", {"lr": float(f"{lr * 3:.3g}")}),
+            ]
+    if status is None:
+        status = "healthy" if curve == "ok" else curve
+    return Verdict(status=status, findings=findings, remedies=remedies, curve=curve)
