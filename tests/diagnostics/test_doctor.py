@@ -104,3 +104,16 @@ def test_nothing_to_diagnose_is_an_error_not_healthy():
 
     with pytest.raises(ConfigError, match="history_or_records: nothing to diagnose"):
         diagnose([])
+
+
+def test_diagnose_plot_writes_learning_curves_and_gradient_flow(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from deltaprop import cli
+
+    out = tmp_path / "plots"
+    code = cli.main(["diagnose", "--hidden", "16,16", "--epochs", "3", "--plot", str(out)])
+    assert code == 0
+    for name in ("learning_curves.png", "gradient_flow.png"):
+        data = (out / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    assert "verdict:" in capsys.readouterr().out
