@@ -8,15 +8,20 @@ import os
 from typing import Any
 
 from .cli import flag
-from .errors import ConfigError, DeltapropError, TrainingError
+from .errors import ConfigError, TrainingError
 
 _CURVES = ("loss", "val_loss", "accuracy", "val_accuracy")
 
 
 def run_diagnose(settings: dict[str, Any]) -> dict[str, Any]:
     from . import backend, viz
-    from .cli_train import _check_plot_dir, _make_trainer, parse_hidden, validate_settings
-    from .data import Standardizer, load_dataset, train_test_split
+    from .cli_train import (
+        _check_plot_dir,
+        _make_trainer,
+        parse_hidden,
+        prepare_data,
+        validate_settings,
+    )
     from .diagnostics.doctor import diagnose, remedy_flags
     from .diagnostics.initcheck import init_check
     from .train.callbacks.gradient_monitor import GradientMonitor
@@ -32,18 +37,9 @@ def run_diagnose(settings: dict[str, Any]) -> dict[str, Any]:
     if settings["plot"]:
         _check_plot_dir(settings["plot"])
     backend.seed(settings["seed"])
-    try:
-        ds = load_dataset(settings["dataset"], label=settings["label"], seed=settings["seed"])
-    except DeltapropError as exc:
-        raise type(exc)(f"--dataset: {exc}") from None
-    classification = ds.task == "classification"
-    X_train, X_test, y_train, y_test = train_test_split(
-        ds.X, ds.y, test_size=settings["test_size"], stratify=classification, seed=settings["seed"]
-    )
-    scaler = Standardizer()
-    X_train = scaler.fit_transform(X_train)
-    X_test = scaler.transform(X_test)
-    n_out = ds.n_classes if classification else (1 if ds.y.ndim == 1 else ds.y.shape[1])
+    data = prepare_data(settings)
+    classification, n_out = data.classification, data.n_out
+    X_train, X_test, y_train, y_test = data.X_train, data.X_test, data.y_train, data.y_test
     trainer = _make_trainer(settings, X_train.shape[1], hidden, n_out, classification)
     probe = slice(0, min(256, len(X_train)))
     report = init_check(trainer.model, X_train[probe], y_train[probe], trainer.loss)

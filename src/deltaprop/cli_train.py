@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .cli import check_writable, flag, write_json
@@ -182,10 +183,43 @@ def _make_trainer(settings, n_in, hidden, n_out, classification, quiet=False):
     )
 
 
+@dataclass
+class PreparedData:
+    """The data set, its stratified train/test split standardized on the training part."""
+
+    ds: Any
+    X_train: Any
+    X_test: Any
+    y_train: Any
+    y_test: Any
+    scaler: Any
+    classification: bool
+    n_out: int
+
+
+def prepare_data(settings: dict[str, Any]) -> PreparedData:
+    """Load ``--dataset``, split off ``--test-size`` (stratified for classification) and fit
+    the standardization on the training part only."""
+    from .data import Standardizer, load_dataset, train_test_split
+
+    try:
+        ds = load_dataset(settings["dataset"], label=settings["label"], seed=settings["seed"])
+    except DeltapropError as exc:
+        raise type(exc)(f"--dataset: {exc}") from None
+    classification = ds.task == "classification"
+    X_train, X_test, y_train, y_test = train_test_split(
+        ds.X, ds.y, test_size=settings["test_size"], stratify=classification, seed=settings["seed"]
+    )
+    scaler = Standardizer()
+    X_train = scaler.fit_transform(X_train)
+    X_test = scaler.transform(X_test)
+    n_out = ds.n_classes if classification else (1 if ds.y.ndim == 1 else ds.y.shape[1])
+    return PreparedData(ds, X_train, X_test, y_train, y_test, scaler, classification, n_out)
+
+
 def run_train(settings: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
     """Train as the settings say; return the final metrics (also what --metrics-out writes)."""
     from . import backend, io
-    from .data import Standardizer, load_dataset, train_test_split
     from .train import cross_validate
 
     start = time.perf_counter()
@@ -200,19 +234,10 @@ def run_train(settings: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
     if settings.get("plot"):
         _check_plot_dir(settings["plot"])
     backend.seed(settings["seed"])
-    try:
-        ds = load_dataset(settings["dataset"], label=settings["label"], seed=settings["seed"])
-    except DeltapropError as exc:
-        raise type(exc)(f"--dataset: {exc}") from None
-    classification = ds.task == "classification"
-    X_train, X_test, y_train, y_test = train_test_split(
-        ds.X, ds.y, test_size=settings["test_size"], stratify=classification, seed=settings["seed"]
-    )
-    scaler = Standardizer()
-    X_train = scaler.fit_transform(X_train)
-    X_test = scaler.transform(X_test)
+    data = prepare_data(settings)
+    ds, scaler, classification, n_out = data.ds, data.scaler, data.classification, data.n_out
+    X_train, X_test, y_train, y_test = data.X_train, data.X_test, data.y_train, data.y_test
     n_in = X_train.shape[1]
-    n_out = ds.n_classes if classification else (1 if ds.y.ndim == 1 else ds.y.shape[1])
     fit_kwargs = {
         "epochs": settings["epochs"], "descent": settings["descent"],
         "batch_size": settings["batch_size"], "log_every": settings["log_every"],
