@@ -146,10 +146,10 @@ def phase_times_hand(n: int) -> dict[str, float]:
             t1 = clock()
             x = Xs[i : i + 1]
             t = ys[i : i + 1]
-            z = x @ W1
+            z = x.dot(W1)
             z += B1
             a = np.maximum(z, 0)
-            z = a @ W2
+            z = a.dot(W2)
             z += B2
             z -= max_reduce(z, axis=1, keepdims=True)
             p = np.exp(z)
@@ -157,11 +157,11 @@ def phase_times_hand(n: int) -> dict[str, float]:
             t2 = clock()
             p[np.arange(1), t] -= 1
             p *= np.float32(1.0)
-            gW2 = a.T @ p
+            gW2 = a.T.dot(p)
             gb2 = add_reduce(p, axis=0)
-            d = p @ W2.T
+            d = p.dot(W2.T)
             d *= a > 0
-            gW1 = x.T @ d
+            gW1 = x.T.dot(d)
             gb1 = add_reduce(d, axis=0)
             t3 = clock()
             for w, g in ((W1, gW1), (B1, gb1), (W2, gW2), (B2, gb2)):
@@ -197,7 +197,7 @@ def components() -> list[tuple[str, float, str]]:
 
     # ---- forward -----------------------------------------------------------------------------
     def np_lin1():
-        z = xb @ W1
+        z = xb.dot(W1)
         z += B1
         return z
 
@@ -209,7 +209,7 @@ def components() -> list[tuple[str, float, str]]:
         return z1 * m
 
     def np_lin2():
-        z = h1 @ W2
+        z = h1.dot(W2)
         z += B2
         return z
 
@@ -314,11 +314,11 @@ def components() -> list[tuple[str, float, str]]:
         d = np_ce()[1]
         d[0, yb[0]] -= 1
         d *= np.float32(1.0)
-        gW2 = h1.T @ d
+        gW2 = h1.T.dot(d)
         gb2 = np.add.reduce(d, axis=0)
-        d = d @ W2.T
+        d = d.dot(W2.T)
         d *= h1 > 0
-        gW1 = xb.T @ d
+        gW1 = xb.T.dot(d)
         gb1 = np.add.reduce(d, axis=0)
         return gW1, gb1, gW2, gb2
 
