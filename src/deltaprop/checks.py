@@ -31,8 +31,10 @@ def _is_real(value: Any) -> bool:
 def check_int(value: Any, name: str, minimum: int | None = 1, maximum: int | None = None) -> int:
     """An integer in ``[minimum, maximum]`` (None: unbounded); bools are not integers here."""
     ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    if not ok or (minimum is not None and value < minimum) or (
-        maximum is not None and value > maximum
+    if (
+        not ok
+        or (minimum is not None and value < minimum)
+        or (maximum is not None and value > maximum)
     ):
         if minimum is not None and maximum is not None:
             bound = f"an integer in [{minimum}, {maximum}]"
@@ -78,11 +80,14 @@ def check_real(
     return float(value)
 
 
-def check_fraction(value: Any, name: str, closed_low: bool = False, closed_high: bool = False) -> float:
+def check_fraction(
+    value: Any, name: str, closed_low: bool = False, closed_high: bool = False
+) -> float:
     """A number between 0 and 1: open interval by default; ``closed_low`` allows 0,
     ``closed_high`` allows 1 (a dropout probability is ``[0, 1)``)."""
     ok = _is_real(value) and not math.isnan(value)
-    ok = ok and (value >= 0 if closed_low else value > 0) and (value <= 1 if closed_high else value < 1)
+    ok = ok and (value >= 0 if closed_low else value > 0)
+    ok = ok and (value <= 1 if closed_high else value < 1)
     if not ok:
         interval = f"{'[' if closed_low else '('}0, 1{']' if closed_high else ')'}"
         what = "a fraction" if not (closed_low or closed_high) else "a number"
