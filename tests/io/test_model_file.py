@@ -316,7 +316,7 @@ def test_failed_save_leaves_the_old_file_intact(saved, monkeypatch):
     def disk_full(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(io.os, "fsync", disk_full)  # fails after the data is written
+    monkeypatch.setattr(os, "fsync", disk_full)  # fails after the data is written
     with pytest.raises(ModelFileError, match="No space left"):
         io.save(other, path)
     monkeypatch.undo()
@@ -326,7 +326,7 @@ def test_failed_save_leaves_the_old_file_intact(saved, monkeypatch):
     def interrupted(src, dst):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(io.os, "replace", interrupted)
+    monkeypatch.setattr(os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         io.save(other, path)
     monkeypatch.undo()
