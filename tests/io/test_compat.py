@@ -16,6 +16,7 @@ from safetensors import safe_open
 import deltaprop as dp
 from deltaprop import io
 from deltaprop.errors import ModelFileError
+from deltaprop.train import state as training_state
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -71,8 +72,6 @@ def test_an_old_training_state_resumes_to_the_uninterrupted_run(tmp_path):
     for key, values in reference.items():
         np.testing.assert_allclose(history.history[key], values, rtol=1e-5, err_msg=key)
     # and the file it went on writing is the current format, at the last epoch
-    from deltaprop.train import checkpoint as training_state
-
     assert training_state.read(str(path)).epoch == maker.EPOCHS
 
 
@@ -84,3 +83,13 @@ def test_an_old_training_state_still_refuses_another_run(tmp_path):
                     validation_data=(tensors["X_val"], tensors["y_val"]), verbose=False,
                     resume_from=FIXTURES / "training.ckpt")  # fmt: skip
     assert io.read_metadata(FIXTURES / "model.safetensors")["dataset"] == "fixture"
+
+
+def test_an_old_training_state_without_drop_last_is_taken_as_drop_last_false():
+    saved = training_state.read(str(FIXTURES / "training.ckpt"))
+    assert "drop_last" not in saved.state["fit"]  # written before drop_last was recorded
+    trainer = maker.build_trainer()
+    settings = training_state.fit_settings("minibatch", 8, 44, 16, True, 5, drop_last=False)
+    saved.check(trainer, settings)
+    with pytest.raises(ModelFileError, match="fit drop_last: False in the file, True here"):
+        saved.check(trainer, dict(settings, drop_last=True))

@@ -221,34 +221,6 @@ def test_the_shuffling_generator_is_the_library_one_without_a_seed(tmp_path):
     assert ckpt.read(str(path)).state["rng"]["shuffle"] == "library"
 
 
-def test_values_json_cannot_hold_survive_the_round_trip():
-    value = {
-        "inf": float("inf"),
-        "ninf": -float("inf"),
-        "nan": float("nan"),
-        "tuple": (0.9, 0.999),
-        "np": np.float32(0.1),
-        "int64": np.int64(2**40),
-        "ints": {0: {"step": 3, "m": np.arange(6, dtype=np.float32).reshape(2, 3)}},
-        "scalar_array": np.array(1.5, dtype=np.float64),
-        "__looks_tagged": [None, True, "s"],
-    }
-    tensors = {}
-    text = json.dumps(io.encode(value, "v", tensors), allow_nan=False)
-    back = io.decode(json.loads(text), tensors)
-    assert back["inf"] == float("inf") and back["ninf"] == -float("inf")
-    assert back["nan"] != back["nan"]
-    assert back["tuple"] == (0.9, 0.999)
-    assert type(back["np"]) is np.float32 and back["np"] == np.float32(0.1)
-    assert type(back["int64"]) is np.int64 and back["int64"] == 2**40
-    assert back["ints"][0]["step"] == 3
-    assert np.array_equal(back["ints"][0]["m"], value["ints"][0]["m"])
-    assert back["scalar_array"].shape == () and back["scalar_array"] == 1.5
-    assert back["__looks_tagged"] == [None, True, "s"]
-    with pytest.raises(ConfigError, match="cannot save v/x"):
-        io.encode({"x": object()}, "v", {})
-
-
 # --- bad files ------------------------------------------------------------------------------
 
 
@@ -388,6 +360,35 @@ def test_a_checkpoint_of_another_run_raises_naming_the_difference(
     assert isinstance(error, ModelFileError)
     assert "does not match this training run" in str(error)
     assert expected in str(error)
+
+
+def test_drop_last_is_recorded_and_a_different_one_is_refused(tmp_path, written):
+    saved = ckpt.read(str(written))
+    assert saved.state["fit"]["drop_last"] is False
+    trainer, _, _, _ = fresh(tmp_path)
+    saved.check(trainer, dict(saved.state["fit"]))  # the same settings: fine
+    with pytest.raises(ModelFileError, match="fit drop_last: False in the file, True here"):
+        saved.check(trainer, dict(saved.state["fit"], drop_last=True))
+    settings = ckpt.fit_settings("minibatch", 16, 360, 120, True, 5, drop_last=True)
+    assert settings["drop_last"] is True
+    assert ckpt.fit_settings("minibatch", 16, 360, 120, True, 5)["drop_last"] is False
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="fit must pass drop_last to fit_settings (train/loop.py, wired at the merge); "
+    "remove this marker then",
+)
+def test_resuming_with_another_drop_last_is_refused(tmp_path):
+    path = tmp_path / "state.ckpt"
+    run("steplr", tmp_path / "a", epochs=2, checkpoint=path, drop_last=True)
+    assert ckpt.read(str(path)).state["fit"]["drop_last"] is True
+    trainer, kwargs, X, y = fresh(tmp_path)
+    error = assert_untouched(
+        trainer, lambda: trainer.fit(X, y, resume_from=path, drop_last=False, **kwargs)
+    )
+    assert "fit drop_last: True in the file, False here" in str(error)
+    run("steplr", tmp_path / "b", epochs=3, resume_from=path, drop_last=True)
 
 
 # --- arguments ------------------------------------------------------------------------------
