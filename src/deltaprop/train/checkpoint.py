@@ -2,31 +2,7 @@
 kept so that code importing ``deltaprop.train.checkpoint`` goes on working."""
 
 from ..io import decode, encode, remove_stale_temporaries
-from .state import (
-    FORMAT,
-    VERSION,
-    TrainingState,
-    Writer,
-    check_path,
-    check_trainer,
-    fit_settings,
-    read,
-    same_path,
-    snapshot,
-)
+from .state import *  # noqa: F403  (every public name of the training state)
+from .state import __all__ as _state_names
 
-__all__ = [
-    "FORMAT",
-    "VERSION",
-    "TrainingState",
-    "Writer",
-    "check_path",
-    "check_trainer",
-    "decode",
-    "encode",
-    "fit_settings",
-    "read",
-    "remove_stale_temporaries",
-    "same_path",
-    "snapshot",
-]
+__all__ = [*_state_names, "decode", "encode", "remove_stale_temporaries"]
