@@ -100,6 +100,14 @@ def rng() -> np.random.Generator:
     return _RNG
 
 
+def set_rng(generator: np.random.Generator) -> None:
+    """Make ``generator`` deltaprop's generator (a resumed training state puts its own back)."""
+    global _RNG
+    if not isinstance(generator, np.random.Generator):
+        raise ConfigError(f"generator: expected a numpy Generator, got {type(generator).__name__}")
+    _RNG = generator
+
+
 def spawn_rng(seed_value: int | None = None) -> np.random.Generator:
     """A fresh generator: seeded from ``seed_value`` if given, else drawn from :func:`rng`."""
     if seed_value is not None:

@@ -1,5 +1,5 @@
-"""Recompute for memory: what gradient checkpointing (:class:`deltaprop.nn.Checkpointed`)
-saves in memory and costs in time, measured on a deep MLP."""
+"""Recompute for memory: what recomputing in backward (gradient checkpointing,
+:class:`deltaprop.nn.Checkpointed`) saves in memory and costs in time, measured on a deep MLP."""
 
 from __future__ import annotations
 
@@ -10,7 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from .memo import _best_time, _positive_int
+from .. import nn
+from ..autograd.tensor import Tensor
+from ..checks import check_int
+from ..nn.recompute import checkpoint_sequential
+from .timing import best_time
 
 
 def checkpoint_tradeoff(
@@ -33,13 +37,9 @@ def checkpoint_tradeoff(
     backward (without tracemalloc), ``grads_equal`` (first step, bit for bit),
     ``memory_saving`` = 1 - peak ratio, ``slowdown`` = time ratio.
     """
-    from .. import nn
-    from ..autograd.tensor import Tensor
-    from ..nn.checkpoint import checkpoint_sequential
-
-    depth = _positive_int(depth, "depth")
-    width = _positive_int(width, "width")
-    batch = _positive_int(batch, "batch")
+    depth = check_int(depth, "depth")
+    width = check_int(width, "width")
+    batch = check_int(batch, "batch")
     segments = max(1, round(math.sqrt(depth))) if segments is None else segments
     rng = np.random.default_rng(seed)
     layers: list = []
@@ -76,7 +76,7 @@ def checkpoint_tradeoff(
             tracemalloc.stop()
         results[f"held_{name}"] = held
         results[f"peak_{name}"] = peak
-        results[f"time_{name}"] = _best_time(lambda m=model: step(m), repeats)
+        results[f"time_{name}"] = best_time(lambda m=model: step(m), repeats)
     plain.zero_grad()
     results["grads_equal"] = all(
         np.array_equal(a, b) for a, b in zip(grads["plain"], grads["checkpointed"])

@@ -95,6 +95,7 @@ __all__ = [
     "BatchNorm1d", "LayerNorm",
 ]  # fmt: skip
 
-from .checkpoint import Checkpointed  # noqa: E402  (gradient checkpointing; not in LAYERS)
+# recompute in backward (gradient checkpointing); Checkpointed is not in LAYERS
+from .recompute import Checkpointed, checkpoint_sequential  # noqa: E402
 
-__all__ += ["Checkpointed"]
+__all__ += ["Checkpointed", "checkpoint_sequential"]

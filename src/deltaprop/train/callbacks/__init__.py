@@ -4,12 +4,12 @@ Keras's protocol (see :mod:`.base`): one shared ``logs`` dict, ``trainer.stop_tr
 """
 
 from .base import Callback, CallbackList
-from .checkpoint import ModelCheckpoint
 from .csv_logger import CSVLogger
 from .early_stopping import EarlyStopping
 from .gradient_monitor import GradientMonitor
 from .history import History
 from .lr import LearningRateScheduler, ReduceLROnPlateau
+from .model_checkpoint import ModelCheckpoint
 from .nan_guard import TerminateOnNaN
 from .progress import ProgressBar
 

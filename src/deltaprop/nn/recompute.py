@@ -1,4 +1,5 @@
-"""Gradient checkpointing: trade compute for memory by recomputing a segment in backward.
+"""Recompute in backward ("gradient checkpointing"): trade compute for memory by running a
+segment's forward again in backward instead of keeping its activations.
 
 ``Checkpointed(segment)`` runs ``segment`` under ``no_grad`` in forward, so none of its inner
 activations are kept; the graph gets ONE node that saves only the segment's input. When backward
@@ -29,9 +30,9 @@ from collections.abc import Sequence
 from ..autograd import engine
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
+from ..checks import check_int
 from ..config import enable_grad, no_grad
 from ..errors import ConfigError
-from .linear import check_positive_int
 from .module import Module, Sequential
 
 
@@ -94,7 +95,7 @@ def checkpoint_sequential(layers: Sequence[Module] | Sequential, segments: int) 
     """Split ``layers`` into ``segments`` consecutive chunks of near-equal length, each wrapped in
     :class:`Checkpointed`; the layers (and their parameters) are shared, not copied."""
     layers = list(layers)
-    segments = check_positive_int(segments, "segments")
+    segments = check_int(segments, "segments", minimum=1)
     if not layers:
         raise ConfigError("layers: expected at least one layer, got none")
     segments = min(segments, len(layers))

@@ -1,9 +1,8 @@
-"""Resumable training: fit(checkpoint=...) / fit(resume_from=...).
+"""Resumable training: fit(checkpoint=...) / fit(resume_from=...), the training state of
+deltaprop.train.state.
 
-The acceptance test kills real training processes (tests/train/checkpoint_worker.py) with
-SIGKILL at random moments, some of them in the middle of a checkpoint write, resumes them until
-they finish, and requires the final weights to be bit-identical to an uninterrupted run. The
-in-process tests cover the round trip, the file format's checks and the argument checks.
+These in-process tests cover the round trip, the file format's checks and the argument checks;
+test_training_state_kill.py kills real training processes and resumes them.
 """
 
 from __future__ import annotations
@@ -12,12 +11,6 @@ import csv
 import importlib.util
 import json
 import os
-import random
-import signal
-import subprocess
-import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -25,18 +18,18 @@ import pytest
 import safetensors.numpy
 
 import deltaprop as dp
-from deltaprop import backend, nn, optim
+from deltaprop import backend, io, nn, optim
 from deltaprop.errors import ConfigError, ModelFileError
 from deltaprop.train import Callback, Trainer
-from deltaprop.train import checkpoint as ckpt
+from deltaprop.train import state as ckpt
 from deltaprop.train.callbacks import CSVLogger, EarlyStopping
 
 HERE = Path(__file__).resolve().parent
-WORKER_PATH = HERE / "checkpoint_worker.py"
+WORKER_PATH = HERE / "training_state_worker.py"
 
 
 def _load_worker():
-    spec = importlib.util.spec_from_file_location("deltaprop_checkpoint_worker", WORKER_PATH)
+    spec = importlib.util.spec_from_file_location("deltaprop_training_state_worker", WORKER_PATH)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -228,34 +221,6 @@ def test_the_shuffling_generator_is_the_library_one_without_a_seed(tmp_path):
     assert ckpt.read(str(path)).state["rng"]["shuffle"] == "library"
 
 
-def test_values_json_cannot_hold_survive_the_round_trip():
-    value = {
-        "inf": float("inf"),
-        "ninf": -float("inf"),
-        "nan": float("nan"),
-        "tuple": (0.9, 0.999),
-        "np": np.float32(0.1),
-        "int64": np.int64(2**40),
-        "ints": {0: {"step": 3, "m": np.arange(6, dtype=np.float32).reshape(2, 3)}},
-        "scalar_array": np.array(1.5, dtype=np.float64),
-        "__looks_tagged": [None, True, "s"],
-    }
-    tensors = {}
-    text = json.dumps(ckpt.encode(value, "v", tensors), allow_nan=False)
-    back = ckpt.decode(json.loads(text), tensors)
-    assert back["inf"] == float("inf") and back["ninf"] == -float("inf")
-    assert back["nan"] != back["nan"]
-    assert back["tuple"] == (0.9, 0.999)
-    assert type(back["np"]) is np.float32 and back["np"] == np.float32(0.1)
-    assert type(back["int64"]) is np.int64 and back["int64"] == 2**40
-    assert back["ints"][0]["step"] == 3
-    assert np.array_equal(back["ints"][0]["m"], value["ints"][0]["m"])
-    assert back["scalar_array"].shape == () and back["scalar_array"] == 1.5
-    assert back["__looks_tagged"] == [None, True, "s"]
-    with pytest.raises(ConfigError, match="cannot save v/x"):
-        ckpt.encode({"x": object()}, "v", {})
-
-
 # --- bad files ------------------------------------------------------------------------------
 
 
@@ -397,6 +362,35 @@ def test_a_checkpoint_of_another_run_raises_naming_the_difference(
     assert expected in str(error)
 
 
+def test_drop_last_is_recorded_and_a_different_one_is_refused(tmp_path, written):
+    saved = ckpt.read(str(written))
+    assert saved.state["fit"]["drop_last"] is False
+    trainer, _, _, _ = fresh(tmp_path)
+    saved.check(trainer, dict(saved.state["fit"]))  # the same settings: fine
+    with pytest.raises(ModelFileError, match="fit drop_last: False in the file, True here"):
+        saved.check(trainer, dict(saved.state["fit"], drop_last=True))
+    settings = ckpt.fit_settings("minibatch", 16, 360, 120, True, 5, drop_last=True)
+    assert settings["drop_last"] is True
+    assert ckpt.fit_settings("minibatch", 16, 360, 120, True, 5)["drop_last"] is False
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="fit must pass drop_last to fit_settings (train/loop.py, wired at the merge); "
+    "remove this marker then",
+)
+def test_resuming_with_another_drop_last_is_refused(tmp_path):
+    path = tmp_path / "state.ckpt"
+    run("steplr", tmp_path / "a", epochs=2, checkpoint=path, drop_last=True)
+    assert ckpt.read(str(path)).state["fit"]["drop_last"] is True
+    trainer, kwargs, X, y = fresh(tmp_path)
+    error = assert_untouched(
+        trainer, lambda: trainer.fit(X, y, resume_from=path, drop_last=False, **kwargs)
+    )
+    assert "fit drop_last: True in the file, False here" in str(error)
+    run("steplr", tmp_path / "b", epochs=3, resume_from=path, drop_last=True)
+
+
 # --- arguments ------------------------------------------------------------------------------
 
 
@@ -465,7 +459,7 @@ def test_early_stopping_state_survives_with_its_best_weights(tmp_path):
     es = trainer.callbacks.callbacks[0]
     assert isinstance(es, EarlyStopping)
     saved = ckpt.read(str(path))
-    state = ckpt.decode(saved.state["callbacks"][0]["state"], saved.tensors)
+    state = io.decode(saved.state["callbacks"][0]["state"], saved.tensors)
     assert state["wait"] == es.wait and state["best_epoch"] == es.best_epoch
     for name, value in es.best_weights.items():
         assert np.array_equal(state["best_weights"][name], value)
@@ -476,167 +470,3 @@ def test_csv_logger_state_round_trip(tmp_path):
     assert logger.state_dict() == {"keys": None, "size": 0}
     with pytest.raises(ConfigError, match="state_dict: expected the keys"):
         logger.load_state_dict({"keys": []})
-
-
-# --- the acceptance test: SIGKILL at random moments -----------------------------------------
-
-WRITE_DELAY = 0.005  # seconds each checkpoint write waits between the temporary file and rename
-PROCESS_TIMEOUT = 60.0
-RUNS = 16  # interrupted runs, alternating between the two configurations
-
-
-def _env():
-    env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = "1"  # the same arithmetic in every process, and no oversubscription
-    env["DP_TEST_WRITE_DELAY"] = str(WRITE_DELAY)
-    return env
-
-
-def _spawn(config, workdir, *extra):
-    err = open(workdir / "stderr.txt", "ab")  # noqa: SIM115 - closed by _finish
-    proc = subprocess.Popen(
-        [sys.executable, str(WORKER_PATH), config, str(workdir), *extra],
-        stdout=subprocess.DEVNULL,
-        stderr=err,
-        env=_env(),
-        cwd=str(workdir),
-    )
-    proc._stderr_file = err
-    return proc
-
-
-def _finish(proc, timeout=PROCESS_TIMEOUT):
-    try:
-        return proc.wait(timeout=timeout)
-    finally:
-        if proc.poll() is None:  # only ever the process this test started
-            proc.kill()
-            proc.wait()
-        proc._stderr_file.close()
-
-
-def _events(workdir):
-    try:
-        return (workdir / "events").read_text().split()
-    except FileNotFoundError:
-        return []
-
-
-def _temporaries(workdir):
-    return [n for n in os.listdir(workdir) if n.startswith(".state.ckpt.") and n.endswith(".tmp")]
-
-
-def _reference_run(config, workdir):
-    workdir.mkdir()
-    proc = _spawn(config, workdir, "--no-checkpoint")
-    assert _finish(proc) == 0, (workdir / "stderr.txt").read_text()
-    return _results(workdir)
-
-
-def _results(workdir):
-    with np.load(workdir / "weights.npz", allow_pickle=False) as f:
-        weights = {k: f[k] for k in f.files}
-    return weights, json.loads((workdir / "history.json").read_text())
-
-
-def _kill_at(proc, workdir, kind, u, ref):
-    """Kill ``proc`` at the moment ``kind``/``u`` picks; True when it was killed (False when it
-    finished first)."""
-    deadline = time.monotonic() + PROCESS_TIMEOUT
-    before = _events(workdir)
-    epochs_left = len(ref[1]["epoch"]) - before.count("end")
-    if kind == "startup":  # during imports / setup, before training
-        time.sleep(0.3 * u)
-    elif kind == "time":  # anywhere in training: mid-epoch, mid-write or between
-        while before.count("fit") == _events(workdir).count("fit"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                return False
-            time.sleep(0.002)
-        expected = ref[1]["fit_seconds"] + epochs_left * (WRITE_DELAY + 0.01)
-        time.sleep(u * expected)
-    else:  # "write": wait for the chosen write to begin, then kill during it
-        target = before.count("begin") + 1 + int(u * max(epochs_left - 1, 0))
-        while True:
-            events = _events(workdir)
-            if events.count("begin") >= target and events[-1] == "begin":
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                return False
-            time.sleep(0.001)
-    if proc.poll() is not None:
-        return False
-    proc.send_signal(signal.SIGKILL)
-    return _finish(proc) == -signal.SIGKILL
-
-
-def _interrupted_run(config, workdir, plan, ref):
-    """Start, kill as ``plan`` says (one entry per process), then resume until done."""
-    workdir.mkdir()
-    kills = mid_write = 0
-    for kind, u in plan:
-        proc = _spawn(config, workdir)
-        try:
-            killed = _kill_at(proc, workdir, kind, u, ref)
-        finally:
-            code = _finish(proc)
-        if not killed:
-            assert code == 0, (workdir / "stderr.txt").read_text()
-            break
-        kills += 1
-        if _temporaries(workdir):  # killed between creating the temporary file and the rename
-            mid_write += 1
-        if (workdir / "state.ckpt").exists():  # whatever the moment, the file is whole
-            ckpt.read(str(workdir / "state.ckpt"))
-    else:
-        proc = _spawn(config, workdir)
-        assert _finish(proc) == 0, (workdir / "stderr.txt").read_text()
-    assert _temporaries(workdir) == []
-    return kills, mid_write
-
-
-def _csv_without_times(path):
-    rows = list(csv.reader(open(path, newline="")))
-    drop = rows[0].index("epoch_seconds")
-    return [[cell for i, cell in enumerate(row) if i != drop] for row in rows]
-
-
-@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")
-def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
-    started = time.monotonic()
-    configs = ("steplr", "cosine_es")
-    refs = {c: _reference_run(c, tmp_path / f"ref-{c}") for c in configs}
-    rnd = random.Random(20240607)
-    runs = []
-    for i in range(RUNS):
-        plan = []
-        for j in range(rnd.choice((1, 1, 2, 3))):
-            kind = rnd.choices(("time", "write", "startup"), weights=(7, 2, 1))[0]
-            plan.append(("write" if i < 2 and j == 0 else kind, rnd.random() * 0.95))
-        runs.append((configs[i % 2], tmp_path / f"run-{i:02d}", plan))
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        outcomes = list(pool.map(lambda r: _interrupted_run(*r, refs[r[0]]), runs))
-
-    kills = sum(k for k, _ in outcomes)
-    mid_write = sum(m for _, m in outcomes)
-    for config, workdir, plan in runs:
-        weights, result = _results(workdir)
-        ref_weights, ref_result = refs[config]
-        assert list(weights) == list(ref_weights)
-        for name, value in ref_weights.items():
-            assert np.array_equal(weights[name], value), (workdir.name, plan, name)
-        assert result["epoch"] == ref_result["epoch"]
-        for key, values in ref_result["history"].items():
-            if key != "epoch_seconds":
-                assert result["history"][key] == values, (workdir.name, plan, key)
-        assert result["stop_reason"] == ref_result["stop_reason"]
-        if config == "steplr":
-            assert _csv_without_times(workdir / "log.csv") == _csv_without_times(
-                tmp_path / f"ref-{config}" / "log.csv"
-            )
-    print(f"\n{kills} kills, {mid_write} during a checkpoint write, "
-          f"{time.monotonic() - started:.1f} s")  # fmt: skip
-    assert kills >= 10
-    assert mid_write >= 1  # killed between creating the temporary file and renaming it
-    assert kills - mid_write >= 1  # killed outside a write: mid-epoch, at startup

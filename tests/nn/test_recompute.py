@@ -8,7 +8,7 @@ import pytest
 import deltaprop as dp
 from deltaprop import nn
 from deltaprop.errors import ConfigError, GraphError
-from deltaprop.nn.checkpoint import checkpoint_sequential
+from deltaprop.nn import checkpoint_sequential
 
 
 def _layers(sizes, activation=nn.Tanh, seed=0):

@@ -1,6 +1,6 @@
-"""A real training process for tests/train/test_checkpoint.py (not a test module itself).
+"""A real training process for tests/train/test_training_state*.py (not a test module itself).
 
-    python checkpoint_worker.py CONFIG WORKDIR [--no-checkpoint]
+    python training_state_worker.py CONFIG WORKDIR [--no-checkpoint]
 
 trains one of the configurations in :data:`CONFIGS` with ``fit(checkpoint=P, resume_from=P)``
 (P = WORKDIR/state.ckpt), so that running it again after a kill resumes where the last

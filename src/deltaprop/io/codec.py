@@ -1,20 +1,25 @@
-"""Checkpoint file helpers: values <-> JSON plus arrays, checksums, tree diffs and paths.
+"""Nested state trees <-> JSON plus named arrays, the way a safetensors file holds them.
 
-:func:`encode` turns the nested states of a fit (``state_dict()`` of the optimizer, scheduler
-and callbacks, generator states, history) into JSON-able data, moving every array into a dict
-of tensors; :func:`decode` is its inverse. Values JSON cannot hold exactly are tagged:
+:func:`encode` turns a tree of ``state_dict()`` values (dicts, lists, tuples, numbers, strings,
+NumPy scalars and arrays: an optimizer's moments, a callback's best weights, a generator's
+state, a history) into JSON-able data, moving every array into a dict of tensors named after
+where it was found; :func:`decode` is its inverse. Values JSON cannot hold exactly are tagged:
 ``{"__array__": name}``, ``{"__float__": "inf"}``, ``{"__tuple__": [...]}``,
 ``{"__scalar__": dtype, "value": v}``, ``{"__items__": [[key, value], ...]}`` (a dict whose keys
-are not all strings). See :mod:`deltaprop.train.checkpoint` for the file as a whole.
+are not all strings). :func:`to_json` writes the JSON compactly and :func:`tree_diff` names the
+first place where two such trees differ. The file around them: :mod:`.tensorfile`.
+
+>>> tensors = {}
+>>> encode({"step": 3, "m": np.zeros(2)}, "opt", tensors)
+{'step': 3, 'm': {'__array__': 'opt/m'}}
+>>> decode({"t": {"__tuple__": [0.9, {"__float__": "inf"}]}}, tensors)
+{'t': (0.9, inf)}
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
-import re
 from typing import Any
 
 import numpy as np
@@ -23,48 +28,6 @@ from .. import backend
 from ..errors import ConfigError
 
 _TAGS = ("__array__", "__float__", "__tuple__", "__scalar__", "__items__")
-
-
-# --- paths ------------------------------------------------------------------------------------
-
-
-def check_path(path: Any, name: str) -> str:
-    """``path`` as a str; ConfigError (before training) when its folder is missing or it is a
-    folder itself."""
-    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
-        raise ConfigError(f"{name}: expected a file path, got {path!r}")
-    p = os.fspath(path)
-    if isinstance(p, bytes):
-        raise ConfigError(f"{name}: expected a str path, got bytes {p!r}")
-    if os.path.isdir(p):
-        raise ConfigError(f"{name}: {p} is a folder; expected a file path")
-    folder = os.path.dirname(os.path.abspath(p))
-    if not os.path.isdir(folder):
-        raise ConfigError(f"{name}: cannot write {p}: the folder {folder} does not exist")
-    if name == "checkpoint" and not os.access(folder, os.W_OK):
-        raise ConfigError(f"{name}: cannot write {p}: the folder {folder} is not writable")
-    return p
-
-
-def same_path(a: str | None, b: str | None) -> bool:
-    return a is not None and b is not None and os.path.abspath(a) == os.path.abspath(b)
-
-
-def remove_stale_temporaries(path: str) -> None:
-    """Delete the temporary files that :func:`deltaprop.io.atomic_write` leaves behind for
-    ``path`` when its process is killed mid-write (``.<name>.<12 hex>.tmp``)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    pattern = re.compile(r"\." + re.escape(os.path.basename(path)) + r"\.[0-9a-f]{12}\.tmp\Z")
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return
-    for entry in names:
-        if pattern.match(entry):
-            try:
-                os.unlink(os.path.join(folder, entry))
-            except OSError:
-                pass
 
 
 # --- values <-> JSON + arrays -----------------------------------------------------------------
@@ -112,7 +75,7 @@ def encode(value: Any, where: str, tensors: dict[str, np.ndarray]) -> Any:
             ]
         }
     raise ConfigError(
-        f"checkpoint: cannot save {where}: a {type(value).__name__} is neither an array nor a "
+        f"cannot save {where}: a {type(value).__name__} is neither an array nor a "
         "JSON value (numbers, strings, lists, dicts)"
     )
 
@@ -143,28 +106,21 @@ def decode(value: Any, tensors: dict[str, np.ndarray]) -> Any:
     return {decode(k, tensors): decode(v, tensors) for k, v in value[tag]}
 
 
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def _dumps(state: dict[str, Any]) -> str:
-    return json.dumps(state, allow_nan=False, separators=(",", ":"))
+def to_json(tree: Any) -> str:
+    """``tree`` (already encoded) as compact JSON; ValueError for a NaN or infinity left in it."""
+    return json.dumps(tree, allow_nan=False, separators=(",", ":"))
 
 
 # --- comparing --------------------------------------------------------------------------------
 
 
-def _isnan(value: Any) -> bool:
-    return isinstance(value, float) and value != value
-
-
-def _tree_diff(a: Any, b: Any, where: str) -> str | None:
+def tree_diff(a: Any, b: Any, where: str) -> str | None:
     """The first place where two JSON trees differ, in words; None when they are equal."""
     if isinstance(a, dict) and isinstance(b, dict):
         for key in list(a) + [k for k in b if k not in a]:
             if key not in a or key not in b:
                 return f"{where}.{key}: {'absent' if key not in a else 'present'} in the file"
-            found = _tree_diff(a[key], b[key], f"{where}.{key}")
+            found = tree_diff(a[key], b[key], f"{where}.{key}")
             if found:
                 return found
         return None
@@ -172,7 +128,7 @@ def _tree_diff(a: Any, b: Any, where: str) -> str | None:
         if len(a) != len(b):
             return f"{where}: {len(a)} entries in the file, {len(b)} here"
         for i, (x, y) in enumerate(zip(a, b)):
-            found = _tree_diff(x, y, f"{where}[{i}]")
+            found = tree_diff(x, y, f"{where}[{i}]")
             if found:
                 return found
         return None

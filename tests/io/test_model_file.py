@@ -1,41 +1,15 @@
-"""Model files: round trips, metadata, and every way a file can be wrong."""
+"""Model files: round trips, metadata, load_weights, custom layers, failed saves (the ways a
+file can be wrong: test_model_file_errors.py)."""
 
 import json
 import os
-import struct
 
 import numpy as np
 import pytest
-import safetensors.numpy
 
 import deltaprop as dp
 from deltaprop import io, nn
 from deltaprop.errors import ConfigError, ModelFileError
-
-
-def make_model():
-    return nn.Sequential(
-        nn.Flatten(),
-        nn.Linear(6, 8, init="he"),
-        nn.LeakyReLU(0.2),
-        nn.Dropout(0.3),
-        nn.Linear(8, 8, bias=False, init="xavier"),
-        nn.Sequential(nn.GELU("tanh"), nn.Identity()),
-        nn.Linear(8, 3, bias_init="torch_default"),
-        nn.LogSoftmax(axis=1),
-    )
-
-
-X = np.random.default_rng(0).normal(size=(5, 2, 3)).astype(np.float32)
-
-
-@pytest.fixture
-def saved(tmp_path):
-    dp.seed(0)
-    model = make_model()
-    path = tmp_path / "model.safetensors"
-    io.save(model, path, metadata={"dataset": "wine", "mean": np.arange(3.0)})
-    return model, path
 
 
 def _expect_error(path, match=None):
@@ -45,7 +19,7 @@ def _expect_error(path, match=None):
     return info.value
 
 
-def test_round_trip_predictions_and_structure(saved):
+def test_round_trip_predictions_and_structure(saved, X):
     model, path = saved
     loaded = io.load(path)
     assert repr(loaded) == repr(model)
@@ -109,118 +83,7 @@ def test_bad_metadata_writes_nothing(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_missing_file_and_folder(tmp_path):
-    _expect_error(tmp_path / "nope.safetensors", "no such file")
-    _expect_error(tmp_path, "folder")
-    with pytest.raises(ModelFileError, match="no such file"):
-        io.read_metadata(tmp_path / "nope.safetensors")
-    with pytest.raises(ModelFileError, match="does not exist"):
-        io.save(nn.ReLU(), tmp_path / "no_dir" / "m.safetensors")
-
-
-def test_truncations_are_model_file_errors(saved, tmp_path):
-    _, path = saved
-    data = path.read_bytes()
-    bad = tmp_path / "cut.safetensors"
-    for n in range(0, len(data), 29):
-        bad.write_bytes(data[:n])
-        _expect_error(bad)
-    bad.write_bytes(data[:-1])
-    _expect_error(bad, "truncated or corrupt")
-
-
-def test_flipped_header_bytes_are_model_file_errors(saved, tmp_path):
-    _, path = saved
-    data = path.read_bytes()
-    header_end = 8 + struct.unpack("<Q", data[:8])[0]
-    bad = tmp_path / "flipped.safetensors"
-    for i in [*range(8), *range(8, header_end, 11)]:  # the length field, then every 11th
-        corrupt = bytearray(data)
-        corrupt[i] ^= 0xFF
-        bad.write_bytes(bytes(corrupt))
-        _expect_error(bad)
-
-
-def test_flipped_data_byte_fails_the_checksum(saved, tmp_path):
-    model, path = saved
-    data = bytearray(path.read_bytes())
-    data[-3] ^= 0x01
-    bad = tmp_path / "flipped.safetensors"
-    bad.write_bytes(bytes(data))
-    _expect_error(bad, "checksum")
-    with pytest.raises(ModelFileError, match="checksum"):
-        io.load_weights(make_model(), bad)
-
-
-def test_garbage_and_empty_files(tmp_path):
-    for content in [b"", b"hello, I am not a model", os.urandom(300)]:
-        bad = tmp_path / "bad.safetensors"
-        bad.write_bytes(content)
-        _expect_error(bad)
-
-
-def _write(path, tensors, metadata):
-    path.write_bytes(safetensors.numpy.save(tensors, metadata=metadata))
-    return path
-
-
-def _header(arch, **extra):
-    return {"format": "deltaprop", "version": "1", "architecture": json.dumps(arch), **extra}
-
-
-LINEAR = {
-    "class": "Linear",
-    "config": {"in_features": 2, "out_features": 3, "bias": True, "init": "zeros",
-               "bias_init": "zeros", "dtype": "float32"},
-}  # fmt: skip
-WEIGHTS = {"weight": np.ones((2, 3), np.float32), "bias": np.zeros(3, np.float32)}
-
-
-def test_foreign_safetensors_files(tmp_path):
-    _expect_error(_write(tmp_path / "a.safetensors", WEIGHTS, None), "not a deltaprop model")
-    other = _write(tmp_path / "b.safetensors", WEIGHTS, {"format": "pt"})
-    _expect_error(other, "not a deltaprop model")
-    with pytest.raises(ModelFileError, match="not a deltaprop"):
-        io.read_metadata(other)
-    future = _write(tmp_path / "c.safetensors", WEIGHTS, _header(LINEAR, version="2"))
-    _expect_error(future, "version '2'")
-    # a foreign file with matching names still loads into a model built in code
-    layer = io.load_weights(nn.Linear(2, 3), other)
-    assert np.array_equal(layer.weight.numpy(), WEIGHTS["weight"])
-
-
-def test_hand_made_file_loads(tmp_path):
-    layer = io.load(_write(tmp_path / "ok.safetensors", WEIGHTS, _header(LINEAR)))
-    assert isinstance(layer, nn.Linear) and np.all(layer.weight.numpy() == 1.0)
-
-
-def test_bad_architectures(tmp_path):
-    def check(name, arch, match, tensors=WEIGHTS):
-        meta = _header(arch) if not isinstance(arch, str) else dict(_header({}), architecture=arch)
-        _expect_error(_write(tmp_path / name, tensors, meta), match)
-
-    check("json.st", "{not json", "not valid JSON")
-    check("unknown.st", {"class": "Transformer", "config": {}}, "'Transformer'.*register_layer")
-    check("evil.st", {"class": "__import__('os')", "config": {}}, "not a registered layer")
-    check("noclass.st", {"config": {}}, "class")
-    check("layers.st", {"class": "Sequential", "layers": "relu"}, "layers")
-    check("badref.st", {"class": "Sequential", "layers": [{"ref": "7"}]}, "refers")
-    bad_config = dict(LINEAR, config=dict(LINEAR["config"], in_features=-2))
-    check("config.st", bad_config, "in_features")
-    unknown_arg = dict(LINEAR, config=dict(LINEAR["config"], units=3))
-    check("arg.st", unknown_arg, "units")
-
-
-def test_weights_that_do_not_match_the_architecture(tmp_path):
-    def check(name, tensors, match):
-        _expect_error(_write(tmp_path / name, tensors, _header(LINEAR)), match)
-
-    check("shape.st", dict(WEIGHTS, weight=np.ones((3, 2), np.float32)), r"\(2, 3\).*\(3, 2\)")
-    check("missing.st", {"weight": WEIGHTS["weight"]}, "missing.*bias")
-    check("extra.st", dict(WEIGHTS, extra=np.ones(1, np.float32)), "unexpected.*extra")
-
-
-def test_load_weights_into_a_model_built_in_code(saved):
+def test_load_weights_into_a_model_built_in_code(saved, make_model, X):
     model, path = saved
     dp.seed(99)
     fresh = make_model()
@@ -230,7 +93,7 @@ def test_load_weights_into_a_model_built_in_code(saved):
     assert np.array_equal(fresh(X).numpy(), model(X).numpy())
 
 
-def test_load_weights_mismatch_leaves_the_model_unchanged(saved):
+def test_load_weights_mismatch_leaves_the_model_unchanged(saved, make_model):
     _, path = saved
     other = nn.Sequential(nn.Flatten(), nn.Linear(6, 8), nn.ReLU())
     before = {k: v.copy() for k, v in other.state_dict().items()}
@@ -316,7 +179,7 @@ def test_failed_save_leaves_the_old_file_intact(saved, monkeypatch):
     def disk_full(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(io.os, "fsync", disk_full)  # fails after the data is written
+    monkeypatch.setattr(os, "fsync", disk_full)  # fails after the data is written
     with pytest.raises(ModelFileError, match="No space left"):
         io.save(other, path)
     monkeypatch.undo()
@@ -326,7 +189,7 @@ def test_failed_save_leaves_the_old_file_intact(saved, monkeypatch):
     def interrupted(src, dst):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(io.os, "replace", interrupted)
+    monkeypatch.setattr(os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         io.save(other, path)
     monkeypatch.undo()

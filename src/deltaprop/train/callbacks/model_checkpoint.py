@@ -1,12 +1,16 @@
-"""ModelCheckpoint: save the model during training, every n epochs or when it is the best yet."""
+"""ModelCheckpoint: save the model (a model file, :func:`deltaprop.save`) during training, every
+n epochs or when it is the best yet. Not the training state of ``fit(checkpoint=...)``, which
+is :mod:`deltaprop.train.state`."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
+from ...checks import check_bool, check_int
 from ...errors import ConfigError
-from ._monitor import Monitor, check_count, check_flag
+from ...io import save
+from ._monitor import Monitor
 from .base import Callback
 
 
@@ -47,10 +51,10 @@ class ModelCheckpoint(Callback):
         if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
             raise ConfigError(f"path: expected a file path, got {path!r}")
         self.path = os.fspath(path)
-        self.save_best_only = check_flag(save_best_only, "save_best_only")
+        self.save_best_only = check_bool(save_best_only, "save_best_only")
         self.monitor = Monitor("ModelCheckpoint", monitor, mode, 0.0)
-        self.every_n_epochs = check_count(every_n_epochs, "every_n_epochs", minimum=1)
-        self.verbose = check_flag(verbose, "verbose")
+        self.every_n_epochs = check_int(every_n_epochs, "every_n_epochs", minimum=1)
+        self.verbose = check_bool(verbose, "verbose")
         self.best = self.monitor.worst
         self.best_path: str | None = None
         self.saved: list[str] = []
@@ -82,8 +86,6 @@ class ModelCheckpoint(Callback):
             ) from None
 
     def _save(self, path: str, epoch: int, logs: dict[str, Any]) -> None:
-        from ...io import save  # io imports nn; imported here to keep train's import light
-
         folder = os.path.dirname(path)
         if folder:
             os.makedirs(folder, exist_ok=True)

@@ -1,0 +1,45 @@
+"""Files: model files, the codec and container of training states, durable writes. No pickle.
+
+- :mod:`.model_file`: :func:`save` / :func:`load` / :func:`load_weights` /
+  :func:`read_metadata` of a model (weights plus architecture in one safetensors file);
+- :mod:`.architecture`: a model's structure as JSON (:func:`architecture`, :func:`build`);
+- :mod:`.tensorfile`: the safetensors container every file is, with its checksum verified
+  (:func:`read_tensor_file`, :func:`write_tensor_file`);
+- :mod:`.codec`: nested state trees <-> JSON plus named arrays (:func:`encode`, :func:`decode`);
+- :mod:`.checksum`: the one checksum (:func:`checksum`);
+- :mod:`.files`: :func:`atomic_write` (fsync, rename), :func:`remove_stale_temporaries`,
+  :func:`check_path`, :func:`same_path`.
+
+The training state of a ``fit`` (``fit(checkpoint=...)``) is built on these in
+``deltaprop.train.state``; io itself never imports ``train``.
+"""
+
+from .architecture import architecture, build
+from .checksum import checksum
+from .codec import decode, encode, to_json, tree_diff
+from .files import PathLike, atomic_write, check_path, remove_stale_temporaries, same_path
+from .model_file import FORMAT, VERSION, load, load_weights, read_metadata, save
+from .tensorfile import read_tensor_file, write_tensor_file
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "PathLike",
+    "architecture",
+    "atomic_write",
+    "build",
+    "check_path",
+    "checksum",
+    "decode",
+    "encode",
+    "load",
+    "load_weights",
+    "read_metadata",
+    "read_tensor_file",
+    "remove_stale_temporaries",
+    "same_path",
+    "save",
+    "to_json",
+    "tree_diff",
+    "write_tensor_file",
+]

@@ -1,0 +1,100 @@
+"""A model's structure as JSON: :func:`architecture` describes it, :func:`build` rebuilds it.
+
+Only classes registered in ``deltaprop.nn.LAYERS`` (extend it with ``nn.register_layer``) are
+ever built, by name, from their ``get_config()``: a file cannot make deltaprop run code it
+names. This is the one module of :mod:`deltaprop.io` that imports ``nn``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .. import nn
+from ..errors import ConfigError
+from ..nn.module import Module, Sequential
+
+
+def architecture(model: Module) -> dict[str, Any]:
+    """The JSON tree that :func:`build` turns back into ``model``'s structure.
+
+    A Sequential lists its layers; any other layer gives its registered class name and its
+    ``get_config()``. A layer instance that appears twice becomes ``{"ref": "<dotted path>"}``,
+    so shared layers stay shared. A class missing from ``nn.LAYERS`` (or a config that is not
+    JSON) is still described, marked ``"registered": false``; :func:`load` then explains how to
+    load such a file.
+    """
+    seen: dict[int, str] = {}
+
+    def describe(module: Module, path: str) -> dict[str, Any]:
+        if id(module) in seen:
+            return {"ref": seen[id(module)]}
+        seen[id(module)] = path
+        cls = type(module)
+        name = nn.layer_name(cls)
+        if cls is Sequential:
+            return {
+                "class": "Sequential",
+                "layers": [
+                    describe(layer, f"{path}.{i}" if path else str(i))
+                    for i, layer in enumerate(module)
+                ],
+            }
+        try:
+            config = module.get_config()
+            json.dumps(config, allow_nan=False)
+        except Exception:  # a config we cannot store: load() will say so
+            config = None
+        node: dict[str, Any] = {"class": name or cls.__qualname__, "config": config}
+        if name is None or config is None:
+            node["registered"] = False
+        return node
+
+    return describe(model, "")
+
+
+def build(tree: Any) -> Module:
+    """Rebuild a Module from an :func:`architecture` tree (classes from ``nn.LAYERS`` only).
+
+    Raises ConfigError for a tree that is malformed or names a class that is not registered.
+    """
+    built: dict[str, Module] = {}
+
+    def make(node: Any, path: str) -> Module:
+        where = f"layer {path!r}" if path else "the model"
+        if not isinstance(node, dict):
+            raise ConfigError(f"{where}: expected an object, got {type(node).__name__}")
+        if "ref" in node:
+            ref = node["ref"]
+            if ref not in built:
+                raise ConfigError(f"{where}: refers to {ref!r}, which is not built before it")
+            return built[ref]
+        name = node.get("class")
+        if not isinstance(name, str):
+            raise ConfigError(f"{where}: expected a 'class' name, got {name!r}")
+        cls = nn.LAYERS.get(name)
+        if cls is None or node.get("registered", True) is False:
+            raise ConfigError(
+                f"{where} is a {name!r}, which is not a registered layer class; register it "
+                f"with deltaprop.nn.register_layer({name}) before loading, or build the model "
+                "in code and call deltaprop.load_weights(model, path)"
+            )
+        if cls is Sequential:
+            layers = node.get("layers")
+            if not isinstance(layers, list):
+                raise ConfigError(f"{where}: a Sequential needs a 'layers' list")
+            module: Module = Sequential(
+                *[make(child, f"{path}.{i}" if path else str(i)) for i, child in enumerate(layers)]
+            )
+        else:
+            config = node.get("config", {})
+            if not isinstance(config, dict):
+                raise ConfigError(f"{where}: expected a 'config' object, got {config!r}")
+            try:
+                module = cls(**config)
+            except Exception as e:
+                raise ConfigError(f"{where}: cannot build {name} from {config}: {e}") from e
+        built[path] = module
+        return module
+
+    return make(tree, "")

@@ -1,0 +1,119 @@
+"""Paths and durable writes: one atomic write (temporary file, fsync, rename) for every file
+deltaprop writes, the cleanup of the temporaries a killed process leaves, and path checks.
+
+A write goes to ``.<name>.<12 hex>.tmp`` in the target's folder, is flushed and fsynced, then
+renamed over the target with ``os.replace`` (atomic on POSIX and Windows), and the folder is
+fsynced so the rename itself survives a power cut. A reader therefore sees the old file or the
+new one, never half of one; a process killed mid-write leaves only the temporary behind, which
+:func:`remove_stale_temporaries` deletes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from typing import Any
+
+from ..errors import ConfigError, ModelFileError
+
+PathLike = str | os.PathLike
+
+_TEMPORARY = ".{name}.{token}.tmp"  # token: 12 hex digits
+
+
+def _temporary_pattern(path: str) -> re.Pattern[str]:
+    return re.compile(r"\." + re.escape(os.path.basename(path)) + r"\.[0-9a-f]{12}\.tmp\Z")
+
+
+def atomic_write(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` all at once or not at all: a temporary file in the same
+    folder, flushed and fsynced, then renamed over ``path`` (``os.replace`` is atomic).
+
+    Raises ModelFileError naming ``path`` when the folder is missing, ``path`` is a folder or
+    the write fails; an existing file at ``path`` is then left as it was.
+    """
+    p = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(p))
+    if os.path.isdir(p):
+        raise ModelFileError(f"{p}: is a folder, not a file")
+    if not os.path.isdir(folder):
+        raise ModelFileError(f"{p}: cannot write, the folder {folder} does not exist")
+    name = _TEMPORARY.format(name=os.path.basename(p), token=secrets.token_hex(6))
+    tmp = os.path.join(folder, name)
+    try:
+        # O_EXCL: never clobber another file; mode 0o666 lets the umask decide, as open() does.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise ModelFileError(f"{p}: could not write the file: {e}") from e
+        raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder: str) -> None:
+    # Makes the rename itself durable (POSIX); not possible everywhere (Windows), so best effort.
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def remove_stale_temporaries(path: PathLike) -> None:
+    """Delete the temporary files that :func:`atomic_write` leaves behind for ``path`` when its
+    process is killed mid-write (``.<name>.<12 hex>.tmp``); other files are left alone."""
+    p = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(p))
+    pattern = _temporary_pattern(p)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for entry in names:
+        if pattern.match(entry):
+            try:
+                os.unlink(os.path.join(folder, entry))
+            except OSError:
+                pass
+
+
+def check_path(path: Any, name: str, writable: bool = False) -> str:
+    """``path`` as a str, checked before any work starts: ConfigError naming ``name`` when it is
+    not a path, is a folder, or its folder is missing (or, with ``writable``, not writable)."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise ConfigError(f"{name}: expected a file path, got {path!r}")
+    p = os.fspath(path)
+    if isinstance(p, bytes):
+        raise ConfigError(f"{name}: expected a str path, got bytes {p!r}")
+    if os.path.isdir(p):
+        raise ConfigError(f"{name}: {p} is a folder; expected a file path")
+    folder = os.path.dirname(os.path.abspath(p))
+    if not os.path.isdir(folder):
+        raise ConfigError(f"{name}: cannot write {p}: the folder {folder} does not exist")
+    if writable and not os.access(folder, os.W_OK):
+        raise ConfigError(f"{name}: cannot write {p}: the folder {folder} is not writable")
+    return p
+
+
+def same_path(a: PathLike | None, b: PathLike | None) -> bool:
+    """True when both are given and name the same file (after making them absolute)."""
+    return (
+        a is not None
+        and b is not None
+        and os.path.abspath(os.fspath(a)) == os.path.abspath(os.fspath(b))
+    )

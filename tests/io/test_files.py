@@ -1,0 +1,90 @@
+"""deltaprop.io: the atomic write, stale temporaries, path checks, the checksum, the container."""
+
+import os
+
+import numpy as np
+import pytest
+import safetensors.numpy
+
+from deltaprop import io
+from deltaprop.errors import ConfigError, ModelFileError
+
+
+def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "f.bin"
+    io.atomic_write(path, b"one")
+    io.atomic_write(str(path), b"two")
+    assert path.read_bytes() == b"two"
+    assert os.listdir(tmp_path) == ["f.bin"]
+
+
+def test_atomic_write_fsyncs_before_the_rename(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(
+        os, "replace", lambda a, b: (events.append("replace"), real_replace(a, b))[1]
+    )
+    io.atomic_write(tmp_path / "f.bin", b"data")
+    assert events[:2] == ["fsync", "replace"]
+
+
+def test_atomic_write_errors_name_the_path(tmp_path):
+    with pytest.raises(ModelFileError, match="does not exist"):
+        io.atomic_write(tmp_path / "no" / "f.bin", b"x")
+    with pytest.raises(ModelFileError, match="is a folder"):
+        io.atomic_write(tmp_path, b"x")
+
+
+def test_remove_stale_temporaries_only_removes_ours(tmp_path):
+    path = tmp_path / "state.ckpt"
+    ours = tmp_path / ".state.ckpt.0123456789ab.tmp"
+    others = [
+        tmp_path / ".other.0123456789ab.tmp",
+        tmp_path / ".state.ckpt.0123.tmp",
+        tmp_path / "state.ckpt.0123456789ab.tmp",
+    ]
+    for f in [ours, *others]:
+        f.write_bytes(b"x")
+    io.remove_stale_temporaries(path)
+    assert not ours.exists() and all(f.exists() for f in others)
+    io.remove_stale_temporaries(tmp_path / "missing-folder" / "x")  # nothing to do, no error
+
+
+def test_check_path_and_same_path(tmp_path):
+    assert io.check_path(tmp_path / "a.ckpt", "checkpoint") == str(tmp_path / "a.ckpt")
+    with pytest.raises(ConfigError, match="resume_from: expected a file path, got 3"):
+        io.check_path(3, "resume_from")
+    with pytest.raises(ConfigError, match="is a folder"):
+        io.check_path(tmp_path, "checkpoint")
+    with pytest.raises(ConfigError, match="does not exist"):
+        io.check_path(tmp_path / "no" / "a", "checkpoint")
+    assert io.same_path(tmp_path / "a", str(tmp_path / "." / "a"))
+    assert not io.same_path(None, None) and not io.same_path(tmp_path / "a", tmp_path / "b")
+
+
+def test_checksum_of_bytes_text_and_tensors():
+    assert io.checksum("abc") == io.checksum(b"abc")
+    assert io.checksum(b"abc").startswith("sha256:") and len(io.checksum(b"")) == 7 + 64
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    same = {"w": np.asfortranarray(a), "b": np.arange(2, dtype=">f8")}
+    assert io.checksum({"b": np.arange(2.0), "w": a}) == io.checksum(same)  # layout, byte order
+    assert io.checksum({"w": a}) != io.checksum({"w": a.reshape(3, 2)})  # the shape counts
+    assert io.checksum({"w": a}) != io.checksum({"v": a})  # and the name
+
+
+def test_tensor_file_round_trip_and_checksum(tmp_path):
+    path = tmp_path / "t.safetensors"
+    io.write_tensor_file(path, {"a": np.arange(3.0), "s": np.array(2, np.int64)}, {"k": "v"})
+    p, header, tensors = io.read_tensor_file(path)
+    assert p == str(path) and header["k"] == "v" and header["checksum"].startswith("sha256:")
+    assert tensors["s"].shape == () and np.array_equal(tensors["a"], np.arange(3.0))
+    assert io.read_tensor_file(path, tensors=False)[2] == {}
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="does not match its checksum"):
+        io.read_tensor_file(path)
+    foreign = tmp_path / "foreign.safetensors"  # no checksum: read as it is
+    safetensors.numpy.save_file({"w": np.ones(2, np.float32)}, str(foreign))
+    assert np.array_equal(io.read_tensor_file(foreign)[2]["w"], np.ones(2))
