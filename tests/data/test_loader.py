@@ -26,7 +26,8 @@ class TestResolveBatchSize:
     def test_errors(self):
         with pytest.raises(
             ConfigError,
-            match=r"descent: expected one of \['batch', 'stochastic', 'minibatch'\], got 'sgd'",
+            match=r"descent: unknown name 'sgd'; expected one of "
+            r"\('batch', 'stochastic', 'minibatch'\)",
         ):
             resolve_batch_size("sgd", 32, 100)
         for bad in (0, -1, 2.5, "8", None, True):

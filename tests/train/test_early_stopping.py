@@ -194,7 +194,7 @@ def test_state_dict_round_trip_and_resume_carries_on():
     [
         ({"patience": -1}, "patience: expected an integer >= 0"),
         ({"patience": 1.5}, "patience: expected an integer"),
-        ({"mode": "up"}, r"mode: expected one of \['auto', 'min', 'max'\]"),
+        ({"mode": "up"}, r"mode: unknown name 'up'; expected one of \('auto', 'min', 'max'\)"),
         ({"monitor": "val_thing"}, "mode: cannot tell whether 'val_thing'"),
         ({"monitor": ""}, "monitor: expected the name"),
         ({"baseline": "low"}, "baseline: expected a number"),

@@ -230,7 +230,10 @@ def test_linear_keeps_its_penalties_in_the_config_and_the_file(tmp_path):
         ({"clip_norm": 0}, r"clip_norm: expected a number > 0"),
         ({"clip_norm": "1"}, r"clip_norm: expected a number > 0"),
         ({"clip_value": -1.0}, r"clip_value: expected a finite number > 0"),
-        ({"scheduler_interval": "batch"}, r"scheduler_interval: expected 'epoch' or 'step'"),
+        (
+            {"scheduler_interval": "batch"},
+            r"scheduler_interval: unknown name 'batch'; expected one of \('epoch', 'step'\)",
+        ),
         ({"scheduler": 0.5}, r"scheduler: expected a learning-rate schedule"),
         ({"scheduler": "other"}, r"scheduler: it was built on another optimizer"),
     ],

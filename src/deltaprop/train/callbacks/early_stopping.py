@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ...checks import check_bool, check_int, check_optional, check_real
 from ...errors import ConfigError
-from ._monitor import Monitor, check_count, check_flag, check_number
+from ._monitor import Monitor
 from .base import Callback
 
 _STATE_KEYS = ("wait", "best", "best_epoch", "stopped_epoch", "best_weights")
@@ -60,11 +61,13 @@ class EarlyStopping(Callback):
         verbose: bool = True,
     ) -> None:
         self.monitor = Monitor("EarlyStopping", monitor, mode, min_delta)
-        self.patience = check_count(patience, "patience")
-        self.baseline = None if baseline is None else check_number(baseline, "baseline", None)
-        self.start_from_epoch = check_count(start_from_epoch, "start_from_epoch")
-        self.restore_best_weights = check_flag(restore_best_weights, "restore_best_weights")
-        self.verbose = check_flag(verbose, "verbose")
+        self.patience = check_int(patience, "patience", minimum=0)
+        self.baseline = check_optional(
+            check_real, baseline, "baseline", minimum=None, allow_inf=True
+        )
+        self.start_from_epoch = check_int(start_from_epoch, "start_from_epoch", minimum=0)
+        self.restore_best_weights = check_bool(restore_best_weights, "restore_best_weights")
+        self.verbose = check_bool(verbose, "verbose")
         self._resumed = False
         self._reset()
 
