@@ -112,7 +112,11 @@ class EarlyStopping(Callback):
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if logs and "error" in logs:  # a failed fit keeps the weights the error describes
             return
-        if self.stopped_epoch is not None and self.verbose:
+        # No epoch in this fit: a finished run was resumed from its checkpoint. The weights
+        # are put back again (the checkpoint holds the last epoch's), silently: the first
+        # run already said why it stopped and what it restored.
+        say = self.verbose and self._last_epoch is not None
+        if self.stopped_epoch is not None and say:
             print(self.reason(), flush=True)
         if (
             self.restore_best_weights
@@ -120,7 +124,7 @@ class EarlyStopping(Callback):
             and self.best_epoch != self._last_epoch
         ):
             self.model.load_state_dict(self.best_weights)
-            if self.verbose:
+            if say:
                 print(
                     f"EarlyStopping: restored the weights of epoch {self.best_epoch + 1} "
                     f"({self.monitor.key} {_fmt(self.best)})",
