@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
@@ -68,6 +68,11 @@ class EpochLoop:
     schedule_epoch: Callable[[], Any] | None = None  # a per-epoch schedule's step
     writer: Any = None  # the checkpoint Writer (see :meth:`open_checkpoints`)
     resume: Any = None  # the TrainingState to carry on from
+    # set by run():
+    rng: Any = field(init=False, default=None)  # shuffles the rows
+    steps: int = field(init=False, default=0)  # batches per epoch
+    guard: NanGuard | None = field(init=False, default=None)
+    bar: bool = field(init=False, default=False)  # the automatic progress bar
 
     def open_checkpoints(self, checkpoint: Any, resume_from: Any) -> None:
         """Check both paths, read and check the state to resume from, prepare the Writer.

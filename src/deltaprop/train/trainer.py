@@ -1,11 +1,11 @@
 """Trainer: fit / evaluate / predict around one small ``train_step``.
 
-``train_step`` reads as the method does: forward, loss (+ penalty), backward, clip, step.
-``fit`` checks its arguments and prepares the data once, then fills an
-:class:`~deltaprop.train.loop.EpochLoop` with the run's settings and the step, and runs it
-(batches, metrics, validation, schedules, logging, checkpoints, callback hooks; the NaN policy
-is :class:`~deltaprop.train.callbacks.nan_guard.NanGuard`); ``evaluate`` and ``predict`` come
-from :mod:`deltaprop.train.inference`.
+``train_step`` (:mod:`deltaprop.train.step`) reads as the method does: forward, loss
+(+ penalty), backward, clip, step. ``fit`` checks its arguments and prepares the data once,
+then fills an :class:`~deltaprop.train.loop.EpochLoop` with the run's settings and the step,
+and runs it (batches, metrics, validation, schedules, logging, checkpoints, callback hooks; the
+NaN policy is :class:`~deltaprop.train.callbacks.nan_guard.NanGuard`); ``evaluate`` and
+``predict`` come from :mod:`deltaprop.train.inference`.
 
 Speed: benchmarks hold ``fit`` to within a few tens of percent of a hand-written NumPy loop, even
 at batch size 1. So all checking happens once, up front; the per-step path wraps the batch views
