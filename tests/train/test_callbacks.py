@@ -41,12 +41,6 @@ class Snapshots(Callback):
         self.weights.append(self.model.state_dict())
 
 
-def data(n=16, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, 3)).astype(np.float32)
-    return X, (X[:, 0] > 0).astype(np.int64)
-
-
 def make_trainer(callbacks, model=None, lr=0.1):
     dp.seed(0)
     model = model if model is not None else nn.Linear(3, 2)
@@ -63,11 +57,11 @@ def same(model, state):
 # --- ModelCheckpoint -----------------------------------------------------------------------------
 
 
-def test_checkpoint_best_only_writes_each_improvement_and_files_load(tmp_path):
+def test_checkpoint_best_only_writes_each_improvement_and_files_load(tmp_path, toy):
     snaps = Snapshots()
     ckpt = ModelCheckpoint(tmp_path / "m-{epoch}.safetensors")
     trainer = make_trainer([Script("val_loss", [1.0, 0.8, 0.9, 0.7, 0.75]), snaps, ckpt])
-    trainer.fit(*data(), epochs=5, batch_size=8, verbose=False)
+    trainer.fit(*toy(), epochs=5, batch_size=8, verbose=False)
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["m-1.safetensors", "m-2.safetensors", "m-4.safetensors"]
     assert ckpt.saved == [str(tmp_path / f"m-{e}.safetensors") for e in (1, 2, 4)]
@@ -80,21 +74,21 @@ def test_checkpoint_best_only_writes_each_improvement_and_files_load(tmp_path):
         )
 
 
-def test_checkpoint_one_path_keeps_the_best_model(tmp_path):
+def test_checkpoint_one_path_keeps_the_best_model(tmp_path, toy):
     snaps = Snapshots()
     ckpt = ModelCheckpoint(str(tmp_path / "sub" / "best.safetensors"), monitor="val_accuracy")
     trainer = make_trainer([Script("val_accuracy", [0.5, 0.9, 0.7]), snaps, ckpt])
-    trainer.fit(*data(), epochs=3, batch_size=8, verbose=False)
+    trainer.fit(*toy(), epochs=3, batch_size=8, verbose=False)
     same(dp.load(tmp_path / "sub" / "best.safetensors"), snaps.weights[1])
 
 
-def test_checkpoint_every_n_epochs_without_a_monitor(tmp_path):
+def test_checkpoint_every_n_epochs_without_a_monitor(tmp_path, toy):
     snaps = Snapshots()
     ckpt = ModelCheckpoint(
         tmp_path / "e{epoch:02d}-{loss:.3f}.safetensors", save_best_only=False, every_n_epochs=2
     )
     trainer = make_trainer([snaps, ckpt])
-    history = trainer.fit(*data(), epochs=5, batch_size=8, verbose=False)  # no val_loss: fine
+    history = trainer.fit(*toy(), epochs=5, batch_size=8, verbose=False)  # no val_loss: fine
     losses = history.history["loss"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         f"e02-{losses[1]:.3f}.safetensors",
@@ -103,13 +97,13 @@ def test_checkpoint_every_n_epochs_without_a_monitor(tmp_path):
     same(dp.load(ckpt.saved[1]), snaps.weights[3])
 
 
-def test_checkpoint_errors(tmp_path):
+def test_checkpoint_errors(tmp_path, toy):
     trainer = make_trainer([ModelCheckpoint(tmp_path / "m.safetensors")])
     with pytest.raises(ConfigError, match=r"monitor: ModelCheckpoint watches 'val_loss'"):
-        trainer.fit(*data(), epochs=1, verbose=False)
+        trainer.fit(*toy(), epochs=1, verbose=False)
     trainer = make_trainer([ModelCheckpoint(tmp_path / "{nope}.safetensors", save_best_only=False)])
     with pytest.raises(ConfigError, match=r"path: cannot fill in .*fields available are \['epoch'"):
-        trainer.fit(*data(), epochs=1, verbose=False)
+        trainer.fit(*toy(), epochs=1, verbose=False)
     with pytest.raises(ConfigError, match="every_n_epochs: expected an integer >= 1"):
         ModelCheckpoint("m.safetensors", every_n_epochs=0)
     with pytest.raises(ConfigError, match="path: expected a file path"):
@@ -124,11 +118,11 @@ def read_csv(path):
         return list(csv.reader(f))
 
 
-def test_csv_logger_writes_one_row_per_epoch_with_the_logs_as_columns(tmp_path):
+def test_csv_logger_writes_one_row_per_epoch_with_the_logs_as_columns(tmp_path, toy):
     path = tmp_path / "log.csv"
     logger = CSVLogger(path)
     trainer = make_trainer([logger])
-    history = trainer.fit(*data(), epochs=3, validation_data=data(8, 1), verbose=False)
+    history = trainer.fit(*toy(), epochs=3, validation_data=toy(n=8, seed=1), verbose=False)
     rows = read_csv(path)
     header = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds"]
     assert rows[0] == header and len(rows) == 4
@@ -138,33 +132,33 @@ def test_csv_logger_writes_one_row_per_epoch_with_the_logs_as_columns(tmp_path):
             assert float(cell) == history.history[key][epoch]  # every digit kept
     assert logger._file is None  # closed
 
-    trainer.fit(*data(), epochs=2, validation_data=data(8, 1), verbose=False)
+    trainer.fit(*toy(), epochs=2, validation_data=toy(n=8, seed=1), verbose=False)
     assert len(read_csv(path)) == 3  # append=False: replaced
 
 
-def test_csv_logger_append_keeps_one_header(tmp_path):
+def test_csv_logger_append_keeps_one_header(tmp_path, toy):
     path = tmp_path / "log.csv"
     trainer = make_trainer([CSVLogger(path, append=True, separator=";")])
-    trainer.fit(*data(), epochs=2, verbose=False)
-    trainer.fit(*data(), epochs=3, verbose=False)
+    trainer.fit(*toy(), epochs=2, verbose=False)
+    trainer.fit(*toy(), epochs=3, verbose=False)
     with open(path) as f:
         rows = list(csv.reader(f, delimiter=";"))
     assert rows[0] == ["epoch", "loss", "accuracy", "lr", "epoch_seconds"]
     assert [r[0] for r in rows[1:]] == ["1", "2", "1", "2", "3"]
 
 
-def test_csv_logger_closes_its_file_when_training_fails(tmp_path):
+def test_csv_logger_closes_its_file_when_training_fails(tmp_path, toy):
     logger = CSVLogger(tmp_path / "log.csv")
     trainer = make_trainer([logger], model=Poisoned(nn.Linear(3, 2), at_call=3))
     with pytest.raises(TrainingError):
-        trainer.fit(*data(), epochs=3, batch_size=8, verbose=False)
+        trainer.fit(*toy(), epochs=3, batch_size=8, verbose=False)
     assert logger._file is None and len(read_csv(tmp_path / "log.csv")) == 2
 
 
 # --- LearningRateScheduler -----------------------------------------------------------------------
 
 
-def test_learning_rate_scheduler_sets_the_rate_at_each_epoch_start():
+def test_learning_rate_scheduler_sets_the_rate_at_each_epoch_start(toy):
     seen = []
 
     class Rates(Callback):
@@ -173,21 +167,21 @@ def test_learning_rate_scheduler_sets_the_rate_at_each_epoch_start():
 
     sched = LearningRateScheduler(lambda epoch, lr: 0.1 * 0.5**epoch)
     trainer = make_trainer([sched, Rates()])
-    history = trainer.fit(*data(), epochs=3, batch_size=8, verbose=False)
+    history = trainer.fit(*toy(), epochs=3, batch_size=8, verbose=False)
     assert history.history["lr"] == [0.1, 0.05, 0.025]
     assert seen == [0.1, 0.1, 0.05, 0.05, 0.025, 0.025]
 
     trainer = make_trainer([LearningRateScheduler(lambda epoch, lr: lr * 0.9)], lr=1.0)
-    history = trainer.fit(*data(), epochs=3, verbose=False)
+    history = trainer.fit(*toy(), epochs=3, verbose=False)
     assert history.history["lr"] == pytest.approx([0.9, 0.81, 0.729])
 
 
-def test_learning_rate_scheduler_errors():
+def test_learning_rate_scheduler_errors(toy):
     with pytest.raises(ConfigError, match="schedule: expected a function"):
         LearningRateScheduler(0.1)
     trainer = make_trainer([LearningRateScheduler(lambda epoch, lr: None)])
     with pytest.raises(ConfigError, match="schedule: expected a finite learning rate >= 0"):
-        trainer.fit(*data(), epochs=1, verbose=False)
+        trainer.fit(*toy(), epochs=1, verbose=False)
     assert trainer.optimizer.param_groups[0]["lr"] == 0.1
 
 
@@ -210,7 +204,7 @@ class Poisoned(nn.Module):
         return out
 
 
-def test_terminate_on_nan_stops_cleanly_with_a_message(capsys):
+def test_terminate_on_nan_stops_cleanly_with_a_message(capsys, toy):
     model = Poisoned(nn.Linear(3, 2), at_call=6)  # epoch 3, step 2 at 2 steps per epoch
     before = []
 
@@ -219,7 +213,7 @@ def test_terminate_on_nan_stops_cleanly_with_a_message(capsys):
             before.append(self.model.state_dict())
 
     trainer = make_trainer([Snap(), TerminateOnNaN()], model=model)
-    history = trainer.fit(*data(), epochs=5, batch_size=8, verbose=False)
+    history = trainer.fit(*toy(), epochs=5, batch_size=8, verbose=False)
     assert len(history.epoch) == 2  # the unfinished third epoch is not recorded
     assert isinstance(trainer.nan_error, TrainingError)
     assert trainer.stop_reason.startswith("loss became NaN at epoch 3, step 2")
@@ -230,21 +224,21 @@ def test_terminate_on_nan_stops_cleanly_with_a_message(capsys):
     model.calls = 0
     trainer.callbacks = type(trainer.callbacks)([], trainer=trainer)
     with pytest.raises(TrainingError, match="loss became NaN at epoch 3, step 2"):
-        trainer.fit(*data(), epochs=5, batch_size=8, verbose=False)
+        trainer.fit(*toy(), epochs=5, batch_size=8, verbose=False)
 
 
-def test_terminate_on_nan_lets_early_stopping_restore_its_best():
+def test_terminate_on_nan_lets_early_stopping_restore_its_best(toy):
     model = Poisoned(nn.Linear(3, 2), at_call=7)
     snaps = Snapshots()
     es = EarlyStopping(patience=5, verbose=False)
     callbacks = [Script("val_loss", [1.0, 0.5, 0.7]), snaps, es, TerminateOnNaN(verbose=False)]
     trainer = make_trainer(callbacks, model=model)
-    history = trainer.fit(*data(), epochs=5, batch_size=8, verbose=False)
+    history = trainer.fit(*toy(), epochs=5, batch_size=8, verbose=False)
     assert len(history.epoch) == 3
     same(model, snaps.weights[1])
 
 
-def test_terminate_on_nan_also_stops_on_non_finite_weights():
+def test_terminate_on_nan_also_stops_on_non_finite_weights(toy):
     class Poison(SGD):
         def step(self):
             super().step()
@@ -263,31 +257,49 @@ def test_terminate_on_nan_also_stops_on_non_finite_weights():
         model, "cross_entropy", Poison(model.parameters(), lr=0.1),
         callbacks=[Snap(), TerminateOnNaN(verbose=False)],
     )  # fmt: skip
-    history = trainer.fit(*data(), epochs=4, batch_size=8, verbose=False)
+    history = trainer.fit(*toy(), epochs=4, batch_size=8, verbose=False)
     assert len(history.epoch) == 1
     assert "weights became NaN/Inf during epoch 2" in trainer.stop_reason
     same(model, starts[1])
 
 
-def test_terminate_on_nan_stops_on_a_non_finite_epoch_loss():
+def test_terminate_on_nan_stops_on_a_non_finite_epoch_loss(toy):
     trainer = make_trainer([Script("loss", [0.5, math.inf, 0.1]), TerminateOnNaN(verbose=False)])
-    history = trainer.fit(*data(), epochs=3, verbose=False)
+    history = trainer.fit(*toy(), epochs=3, verbose=False)
     assert len(history.epoch) == 2 and "mean loss of epoch 2 is inf" in trainer.stop_reason
 
 
 # --- ProgressBar ---------------------------------------------------------------------------------
 
 
-def test_progress_bar_draws_and_replaces_the_automatic_bar(monkeypatch):
+def test_progress_bar_draws_and_replaces_the_automatic_bar(monkeypatch, toy):
     auto = []
     monkeypatch.setattr(loop_module, "is_terminal", lambda: True)
     monkeypatch.setattr(loop_module, "PROGRESS_MIN_BATCHES", 2)
     monkeypatch.setattr(loop_module, "progress", lambda b, *args: auto.append(1) or b)
     out = io.StringIO()
     trainer = make_trainer([ProgressBar(file=out, mininterval=0)])
-    trainer.fit(*data(), epochs=2, batch_size=4, verbose=True)
+    trainer.fit(*toy(), epochs=2, batch_size=4, verbose=True)
     text = out.getvalue()
     assert "epoch 1/2" in text and "epoch 2/2" in text and "4/4" in text and "loss=" in text
     assert auto == []
-    make_trainer([]).fit(*data(), epochs=2, batch_size=4, verbose=True)
+    make_trainer([]).fit(*toy(), epochs=2, batch_size=4, verbose=True)
     assert auto == [1, 1]
+
+
+def test_callback_list_append_wires_the_trainer(toy):
+    seen = []
+
+    class Probe(Callback):
+        def on_train_begin(self, logs=None):
+            seen.append(self.trainer)
+
+    trainer = make_trainer([])
+    probe = Probe()
+    trainer.callbacks.append(probe)  # no set_trainer call needed
+    assert probe.trainer is trainer and probe.model is trainer.model
+    trainer.fit(*toy(), epochs=1, verbose=False)
+    assert seen == [trainer]
+    with pytest.raises(ConfigError, match=r"callback: expected a Callback instance.*parentheses"):
+        trainer.callbacks.append(Probe)
+    assert len(trainer.callbacks) == 1

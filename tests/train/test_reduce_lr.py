@@ -111,13 +111,16 @@ def test_missing_monitor_and_bad_arguments():
     with pytest.raises(ConfigError, match=r"'val_accuracy', which is not in the logs; available"):
         trainer.fit(X, y, epochs=1, verbose=False)
     for kwargs, match in [
-        ({"factor": 1.0}, r"factor: expected a number in \(0, 1\)"),
+        ({"factor": 1.0}, r"factor: expected a fraction in \(0, 1\)"),
         ({"patience": -1}, "patience: expected an integer >= 0"),
         ({"cooldown": "2"}, "cooldown: expected an integer"),
         ({"min_lr": -1.0}, "min_lr: expected a number >= 0"),
         ({"min_lr": [0.1, "x"]}, r"min_lr\[1\]: expected a number"),
-        ({"threshold_mode": "relative"}, "threshold_mode: expected 'rel' or 'abs'"),
-        ({"mode": "down"}, "mode: expected one of"),
+        (
+            {"threshold_mode": "relative"},
+            r"threshold_mode: unknown name 'relative'; expected one of \('rel', 'abs'\)",
+        ),
+        ({"mode": "down"}, r"mode: unknown name 'down'; expected one of"),
     ]:
         with pytest.raises(ConfigError, match=match):
             ReduceLROnPlateau(**kwargs)

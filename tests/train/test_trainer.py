@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop import backend, nn
+from deltaprop import backend, nn, optim
 from deltaprop.errors import ConfigError, DataError, ShapeError, TrainingError
 from deltaprop.optim import SGD
 from deltaprop.train import Callback, History, Trainer
@@ -460,7 +460,11 @@ BAD_FIT_CALLS = [
     ({"epochs": True}, ConfigError, r"epochs: expected an integer >= 1, got True"),
     ({"batch_size": 0}, ConfigError, r"batch_size: expected an integer >= 1, got 0"),
     ({"batch_size": 4.0}, ConfigError, r"batch_size: expected an integer >= 1, got 4\.0"),
-    ({"descent": "sgd"}, ConfigError, r"descent: expected one of \['batch', 'stochastic', "),
+    (
+        {"descent": "sgd"},
+        ConfigError,
+        r"descent: unknown name 'sgd'; expected one of \('batch', 'stochastic', ",
+    ),
     ({"log_every": 0}, ConfigError, r"log_every: expected an integer >= 1, got 0"),
     ({"seed": -1}, ConfigError, r"seed: expected an integer >= 0, got -1"),
     ({"shuffle": "yes"}, ConfigError, r"shuffle: expected True or False"),
@@ -549,7 +553,6 @@ def test_probe_catches_a_model_that_cannot_take_the_rows():
     [
         ({"loss": "hinge"}, r"loss: unknown name 'hinge'"),
         ({"loss": 3}, r"loss: expected a loss Module or name"),
-        ({"optimizer": "sgd"}, r"lr: needed when optimizer is a name"),
         ({"optimizer": "lbfgs", "lr": 0.1}, r"optimizer: expected one of \[.*'sgd'"),
         ({"optimizer": 0.1}, r"optimizer: expected an Optimizer"),
         ({"metrics": ["accuracy", "auc"]}, r"metrics\[1\]: expected one of \['loss', 'accuracy'"),
@@ -598,6 +601,14 @@ def test_optimizer_by_name_and_loss_by_name():
     assert isinstance(trainer.optimizer, SGD)
     assert trainer.optimizer.param_groups[0]["lr"] == 0.1
     assert trainer.task == "classification" and trainer.metrics == ["accuracy"]
+    trainer.fit(X_OK, Y_OK, epochs=1, verbose=False)
+
+
+@pytest.mark.parametrize("name, lr", [("sgd", 0.1), ("Adam", 1e-3), ("nesterov", 0.05)])
+def test_an_optimizer_name_without_lr_takes_the_suggested_rate(name, lr):
+    model = nn.Sequential(nn.Linear(5, 3))
+    trainer = Trainer(model, "cross_entropy", name)
+    assert trainer.optimizer.param_groups[0]["lr"] == lr == optim.SUGGESTED_LR[name.lower()]
     trainer.fit(X_OK, Y_OK, epochs=1, verbose=False)
 
 

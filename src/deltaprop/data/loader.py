@@ -19,19 +19,10 @@ import numpy as np
 
 from ..backend import rng as _library_rng
 from ..backend import spawn_rng, xp_of
-from ..errors import ConfigError, DataError
+from ..checks import check_choice, check_int
+from ..errors import DataError
 
 DESCENTS = ("batch", "stochastic", "minibatch")
-
-
-def _check_batch_size(batch_size: Any) -> int:
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, numbers.Integral)
-        or batch_size < 1
-    ):
-        raise ConfigError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
-    return int(batch_size)
 
 
 def resolve_batch_size(descent: str, batch_size: int | None, n_samples: int) -> int:
@@ -44,21 +35,28 @@ def resolve_batch_size(descent: str, batch_size: int | None, n_samples: int) -> 
         ConfigError: unknown ``descent`` (the three are listed), or a ``batch_size`` that is not an
             integer >= 1 for minibatch. DataError: ``n_samples < 1``.
     """
-    key = descent.strip().lower() if isinstance(descent, str) else descent
-    if key not in DESCENTS:
-        raise ConfigError(f"descent: expected one of {list(DESCENTS)}, got {descent!r}")
+    key = check_choice(descent, DESCENTS, "descent")
     if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
         raise DataError(f"n_samples: expected at least one training row, got {n_samples!r}")
-    if key == "batch":
-        return int(n_samples)
-    if key == "stochastic":
+    if key == "minibatch":
+        batch_size = check_int(batch_size, "batch_size")
+    return batch_size_for(key, batch_size, int(n_samples))
+
+
+def batch_size_for(descent: str, batch_size: int | None, n_samples: int) -> int:
+    """:func:`resolve_batch_size` without the checks, for callers that made them already
+    (``Trainer.fit``): ``descent`` is one of :data:`DESCENTS`, and ``batch_size`` an int >= 1
+    for "minibatch"."""
+    if descent == "batch":
+        return n_samples
+    if descent == "stochastic":
         return 1
-    return min(_check_batch_size(batch_size), int(n_samples))
+    return min(batch_size, n_samples)
 
 
 def n_batches(n: int, batch_size: int, drop_last: bool = False) -> int:
     """Number of batches per epoch: ceil(n / batch_size), or floor with ``drop_last``."""
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_int(batch_size, "batch_size")
     return n // batch_size if drop_last else -(-n // batch_size)
 
 
@@ -91,10 +89,10 @@ def iterate_batches(
         permuted copy made per epoch (shuffled).
     """
     # Check now, not at the first next(): errors should point at the call.
-    bs = _check_batch_size(batch_size)
+    bs = check_int(batch_size, "batch_size")
     X, y = _as_arrays(X, y)
     _check_lengths(X, y)
-    return _batches(X, y, bs, shuffle, rng, drop_last)
+    return epoch_batches(X, y, bs, shuffle, rng, drop_last)
 
 
 def _as_arrays(X: Any, y: Any | None) -> tuple[Any, Any | None]:
@@ -111,7 +109,18 @@ def _index_for(a: Any, perm: np.ndarray) -> Any:
     return perm if xp is np else xp.asarray(perm)
 
 
-def _batches(X, y, bs, shuffle, rng, drop_last) -> Iterator[tuple[Any, Any | None]]:
+def epoch_batches(
+    X: Any,
+    y: Any | None,
+    batch_size: int,
+    shuffle: bool,
+    rng: np.random.Generator | None,
+    drop_last: bool,
+) -> Iterator[tuple[Any, Any | None]]:
+    """:func:`iterate_batches` without the checks, for a caller that made them once (``fit``
+    calls this every epoch): X and y are arrays with the same number of rows, ``batch_size``
+    an int >= 1. A generator: nothing runs until the first ``next()``."""
+    bs = batch_size
     n = len(X)
     if shuffle:
         perm = (rng if rng is not None else _library_rng()).permutation(n)
@@ -147,7 +156,7 @@ class DataLoader:
         drop_last: bool = False,
         seed: int | None = None,
     ) -> None:
-        self.batch_size = _check_batch_size(batch_size)
+        self.batch_size = check_int(batch_size, "batch_size")
         self.X, self.y = _as_arrays(X, y)
         self.n_samples = _check_lengths(self.X, self.y)
         self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)

@@ -12,6 +12,7 @@ name (``"0"``, ``"2"``, ``"encoder.1"``), first to last in registration order.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
@@ -169,11 +170,11 @@ def gradient_flow(
         raise ConfigError(f"y: expected {xb.shape[0]} rows like X, got shape {target.shape}")
 
     saved_grads = [p.grad for p in params]
-    saved_modes = [(m, m.training) for m in model.modules()]
+    stack = ExitStack()
     saved_buffers = [(b, b.data.copy()) for _, b in model.named_buffers()]
     outputs: dict[str, tuple[Any, str | None]] = {}
     try:
-        model.train(mode == "train")
+        stack.enter_context(model.training_mode(mode == "train"))
         for p in params:
             p.grad = None
         h = Tensor._wrap(xb)
@@ -215,8 +216,7 @@ def gradient_flow(
     finally:
         for p, g in zip(params, saved_grads, strict=True):
             p.grad = g
-        for m, flag in saved_modes:
-            object.__setattr__(m, "training", flag)
+        stack.close()  # each module's own train/eval flag back
         for b, data in saved_buffers:
             b.data[...] = data
     return result

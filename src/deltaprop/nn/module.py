@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import numpy as np
@@ -90,6 +91,26 @@ class Module:
     def eval(self) -> Module:
         """Evaluation mode: the same as ``train(False)``."""
         return self.train(False)
+
+    @contextmanager
+    def training_mode(self, mode: bool = True) -> Iterator[Module]:
+        """``with model.training_mode(mode):`` runs the block with every submodule in training
+        (or, with ``mode=False``, eval) mode, then gives each module back its own flag, also
+        when the block raises. Flags are saved per module because a user may have frozen a
+        part (e.g. a batch-norm layer left in eval mode inside a model that trains)."""
+        saved = [(m, m.training) for m in self.modules()]
+        try:
+            self.train(mode)
+            yield self
+        finally:
+            for m, flag in saved:
+                object.__setattr__(m, "training", flag)
+
+    def evaluating(self) -> AbstractContextManager[Module]:
+        """``with model.evaluating():`` eval mode for the block (dropout off, batch norm on its
+        running statistics), each module's own flag restored afterwards, also on exceptions:
+        ``training_mode(False)``."""
+        return self.training_mode(False)
 
     # --- walking the tree --------------------------------------------------------------------
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:

@@ -1,10 +1,10 @@
-"""Training: the Trainer (fit / evaluate / predict), its callbacks, metrics and validation."""
+"""Training: the Trainer (fit / evaluate / predict), its callbacks, metrics and cross-validation."""
 
 from . import callbacks, metrics
 from .callbacks import Callback, CallbackList, History
+from .crossval import cross_validate
 from .metrics import METRICS, accuracy, resolve_metrics
 from .trainer import Trainer
-from .validation import cross_validate
 
 __all__ = [
     "METRICS",

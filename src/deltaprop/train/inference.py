@@ -32,27 +32,22 @@ class Inference:
         X, y = self._prepare(X, y, "X", "y")
         return self._evaluate_arrays(X, y, batch_size)
 
-    def _evaluate_arrays(self, X, y, batch_size) -> dict[str, float]:
+    def _evaluate_arrays(self, X, y, batch_size=None) -> dict[str, float]:
         n = X.shape[0]
         bs = n if batch_size is None else min(batch_size, n)
         loss_sum = 0.0
         stat_sum = 0
         outputs = []
-        modes = inputs.module_modes(self.model)
-        try:
-            self.model.eval()
-            with no_grad():
-                for i in range(0, n, bs):
-                    xb, yb = X[i : i + bs], y[i : i + bs]
-                    out = self.model(Tensor._wrap(xb)).data
-                    value = float(self._loss_call(Tensor._wrap(out), yb).data)
-                    loss_sum += value * xb.shape[0] if self._loss_per_row else value
-                    if self._batch_stat is not None:
-                        stat_sum += self._batch_stat(out, yb)
-                    if self._whole:
-                        outputs.append(out)
-        finally:
-            inputs.restore_modes(modes)
+        with self.model.evaluating(), no_grad():
+            for i in range(0, n, bs):
+                xb, yb = X[i : i + bs], y[i : i + bs]
+                out = self.model(Tensor._wrap(xb)).data
+                value = float(self._loss_call(Tensor._wrap(out), yb).data)
+                loss_sum += value * xb.shape[0] if self._loss_per_row else value
+                if self._batch_stat is not None:
+                    stat_sum += self._batch_stat(out, yb)
+                if self._whole:
+                    outputs.append(out)
         result = {"loss": loss_sum / n}
         if self._streaming:
             denom = y.size if self._kind == "regression" else n
@@ -100,17 +95,12 @@ class Inference:
         X, _ = inputs.prepare_X(self.model, X, "X")
         n = X.shape[0]
         bs = n if batch_size is None else min(batch_size, n)
-        modes = inputs.module_modes(self.model)
-        try:
-            self.model.eval()
-            with no_grad():
-                parts = [self.model(Tensor._wrap(X[i : i + bs])).data for i in range(0, n, bs)]
-        finally:
-            inputs.restore_modes(modes)
+        with self.model.evaluating(), no_grad():
+            parts = [self.model(Tensor._wrap(X[i : i + bs])).data for i in range(0, n, bs)]
         return parts[0] if len(parts) == 1 else backend.xp_of(parts[0]).concatenate(parts)
 
 
-def _loss_kind(loss: Any, task: str) -> str:
+def loss_kind(loss: Any, task: str) -> str:
     """How targets and outputs are treated: "cross_entropy", "nll", "bce", "regression", or
     "classification" (another loss on int labels and per-class scores)."""
     if isinstance(loss, CrossEntropyLoss):
@@ -122,7 +112,7 @@ def _loss_kind(loss: Any, task: str) -> str:
     return "regression" if task == "regression" else "classification"
 
 
-def _fast_loss_call(loss: Any, kind: str):
+def fast_loss_call(loss: Any, kind: str):
     """``(output Tensor, target array) -> loss Tensor``. For the stock losses it calls the fused
     Function directly: the targets were validated once, so the per-call checks are skipped."""
     reduction = getattr(loss, "reduction", "mean")

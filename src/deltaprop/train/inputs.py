@@ -6,61 +6,28 @@ changes nothing. The hot loop then trusts these arrays and never checks again.
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any
 
+import numpy as np
+
 from .. import backend
 from ..autograd.tensor import Tensor
+from ..checks import check_choice, check_int, check_optional
 from ..config import no_grad
 from ..data.checks import check_features, check_labels, check_targets
-from ..data.loader import DESCENTS
 from ..errors import ConfigError, DataError, DeltapropError, ShapeError
-from ..nn.module import Module
-
-
-def check_int(value: Any, name: str, minimum: int = 1) -> int:
-    """An integer >= ``minimum`` (bools are not integers here), else ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{name}: expected True or False, got {value!r}")
-    return value
-
-
-def check_real(value: Any, name: str, minimum: float = 0.0, strict: bool = False) -> float:
-    """A finite real number >= ``minimum`` (> with ``strict``), as a float, else ConfigError."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < minimum or (strict and value == minimum):
-        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        raise ConfigError(f"{name}: expected a finite number {bound}, got {value!r}")
-    return float(value)
-
-
-def check_fraction(value: Any, name: str) -> float:
-    """A number strictly between 0 and 1, else ConfigError."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not ok or not 0.0 < value < 1.0:
-        raise ConfigError(f"{name}: expected a fraction in (0, 1), got {value!r}")
-    return float(value)
-
-
-def check_clip_norm(value: Any, name: str = "clip_norm") -> float:
-    """A number > 0; ``math.inf`` allowed (clip_norm=inf measures without clipping)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError(
-            f"{name}: expected a number > 0 (math.inf to only measure), got {value!r}"
-        )
-    return float(value)
+from ..names import normalize
+from ..nn.losses import get_loss
+from ..nn.module import Module, Sequential
+from ..nn.normalization import BatchNorm1d
+from ..optim import SUGGESTED_LR, Optimizer, get_optimizer
+from .metrics import TASKS
 
 
 def check_scheduler(scheduler: Any, interval: Any, optimizer: Any) -> str:
-    if interval not in ("epoch", "step"):
-        raise ConfigError(f"scheduler_interval: expected 'epoch' or 'step', got {interval!r}")
+    """The interval (``"epoch"`` or ``"step"``), and a schedule that steps ``optimizer``."""
+    interval = check_choice(interval, ("epoch", "step"), "scheduler_interval")
     if scheduler is None:
         return interval
     if not callable(getattr(scheduler, "step", None)) or not hasattr(scheduler, "optimizer"):
@@ -76,34 +43,15 @@ def check_scheduler(scheduler: Any, interval: Any, optimizer: Any) -> str:
     return interval
 
 
-def check_descent(descent: Any) -> str:
-    key = descent.strip().lower() if isinstance(descent, str) else None
-    if key not in DESCENTS:
-        raise ConfigError(f"descent: expected one of {list(DESCENTS)}, got {descent!r}")
-    return key
-
-
 def check_batch_size(batch_size: Any, name: str = "batch_size") -> int | None:
     """None or an integer >= 1."""
-    return None if batch_size is None else check_int(batch_size, name)
-
-
-def module_modes(model: Module) -> list[tuple[Module, bool]]:
-    """Every module's train/eval flag, to put back with :func:`restore_modes`."""
-    return [(m, m.training) for m in model.modules()]
-
-
-def restore_modes(modes: list[tuple[Module, bool]]) -> None:
-    for m, flag in modes:
-        object.__setattr__(m, "training", flag)
+    return check_optional(check_int, batch_size, name)
 
 
 def model_dtype_and_xp(model: Module):
     """(float dtype, array module) of the model's first parameter; defaults when it has none."""
     for p in model.parameters():
         return p.data.dtype, backend.xp_of(p.data)
-    import numpy as np
-
     return np.dtype(backend.default_dtype()), np
 
 
@@ -111,8 +59,6 @@ def first_in_features(model: Module) -> int | None:
     """``in_features`` of the layer that sees the input first, when that is certain: the model
     itself (a bare Linear) or the first layer of a Sequential. Otherwise None (the probe in
     :func:`probe_width` still catches a mismatch)."""
-    from ..nn.module import Sequential
-
     first = model
     while isinstance(first, Sequential) and len(first):
         first = first[0]
@@ -125,17 +71,13 @@ def probe_width(model: Module, X, name: str) -> int:
 
     Eval mode draws no random numbers (dropout is off), so probing keeps runs reproducible.
     """
-    modes = module_modes(model)
     try:
-        model.eval()
-        with no_grad():
+        with model.evaluating(), no_grad():
             out = model(Tensor._wrap(X[:1]))
     except DeltapropError as exc:
         raise ShapeError(
             f"{name}: the model cannot take rows of shape {tuple(X.shape[1:])}: {exc}"
         ) from None
-    finally:
-        restore_modes(modes)
     shape = out.shape if isinstance(out, Tensor) else getattr(out, "shape", None)
     if shape is None or len(shape) != 2:
         raise ShapeError(
@@ -209,8 +151,6 @@ def unpack_validation(validation_data: Any) -> tuple[Any, Any]:
 def check_batchnorm_batches(model, n: int, batch_size: int, descent: str, drop_last: bool) -> None:
     """Batch normalization cannot train on a batch of one row (its variance is 0): say so before
     the first step rather than fail in the middle of an epoch with some steps already taken."""
-    from ..nn.normalization import BatchNorm1d
-
     if not any(isinstance(m, BatchNorm1d) for m in model.modules()):
         return
     if batch_size == 1:
@@ -224,3 +164,46 @@ def check_batchnorm_batches(model, n: int, batch_size: int, descent: str, drop_l
             "which BatchNorm1d cannot normalize in training; pass drop_last=True or another "
             "batch_size"
         )
+
+
+def check_loss(loss: Any, task: Any) -> tuple[Any, str, str]:
+    """``(loss callable, task, reduction)``: a loss name built, its task checked against
+    ``task`` (None takes the loss's own), its reduction one number per batch."""
+    loss = get_loss(loss) if isinstance(loss, str) else loss
+    if not callable(loss):
+        raise ConfigError(f"loss: expected a loss Module or name, got {type(loss).__name__}")
+    loss_task = getattr(loss, "task", None)
+    if task is None:
+        task = loss_task
+        if task is None:
+            raise ConfigError(
+                f"task: {type(loss).__name__} does not say its task; pass "
+                f"task='classification' or task='regression'"
+            )
+    if task not in TASKS:
+        raise ConfigError(f"task: expected one of {list(TASKS)}, got {task!r}")
+    if loss_task is not None and loss_task != task:
+        raise ConfigError(f"task: {task!r} does not fit {type(loss).__name__}, a {loss_task} loss")
+    reduction = getattr(loss, "reduction", "mean")
+    if reduction not in ("mean", "sum"):
+        raise ConfigError(
+            f"loss: the Trainer needs a loss reduced to one number (reduction 'mean' or "
+            f"'sum'), got reduction={reduction!r}"
+        )
+    return loss, task, reduction
+
+
+def make_optimizer(optimizer: Any, lr: Any, model: Module) -> Optimizer | None:
+    """An Optimizer, None, or one built from a name on the model's parameters with ``lr``
+    (None: the rate suggested for that optimizer, :data:`deltaprop.optim.SUGGESTED_LR`)."""
+    if isinstance(optimizer, str):
+        if lr is None:
+            lr = SUGGESTED_LR.get(normalize(optimizer))  # unknown names: get_optimizer says so
+        return get_optimizer(optimizer, model.parameters(), lr=lr)
+    if optimizer is not None and not isinstance(optimizer, Optimizer):
+        raise ConfigError(
+            f"optimizer: expected an Optimizer, a name or None, got {type(optimizer).__name__}"
+        )
+    if lr is not None:
+        raise ConfigError("lr: only used when optimizer is a name; set it on the Optimizer")
+    return optimizer

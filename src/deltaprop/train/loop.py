@@ -1,227 +1,212 @@
 """The epoch loop of :meth:`Trainer.fit <deltaprop.train.trainer.Trainer.fit>`.
 
-``fit`` checks its arguments and hands the prepared arrays to :func:`run`: batches for the
-descent mode, metrics from the same forward passes, validation, a learning-rate schedule, a
-printed line every ``log_every`` epochs, a checkpoint per epoch and a few callback hooks; a
-NaN/Inf loss (or weights) restores the last good weights and raises, or stops cleanly with
-``stop_on_nan``. :func:`checkpointing` prepares the checkpoint Writer and the state to resume
-from before anything is touched.
+``fit`` checks its arguments, prepares the arrays once and fills an :class:`EpochLoop`: named
+fields for the run's settings, and for what the Trainer lends the loop (its step function,
+its evaluation, how its metric is averaged). :meth:`EpochLoop.run` then trains: batches for
+the descent mode, metrics from the same forward passes, validation, a learning-rate schedule,
+a printed line every ``log_every`` epochs, a checkpoint per epoch and the callback hooks. The
+NaN/Inf policy lives in :class:`~deltaprop.train.callbacks.nan_guard.NanGuard`.
 
-Speed: everything the per-step path needs is bound to locals once, before the loop; a step is
-one call of the trainer's step function plus running sums in Python floats, and no dict is
-allocated per step unless callbacks are listening.
+Speed: everything the per-step path needs is bound to locals once per epoch; a step is one call
+of the trainer's step function plus running sums in Python floats, and no dict is allocated per
+step unless callbacks are listening.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
 from .. import backend
-from ..data.loader import iterate_batches, n_batches
+from ..data.loader import epoch_batches, n_batches
 from ..errors import TrainingError
 from . import checkpoint as _checkpoint
-from . import inputs
 from .callbacks import History, ProgressBar
+from .callbacks.nan_guard import NanGuard
 from .display import PROGRESS_MIN_BATCHES, format_line, is_terminal, progress
 
 
-class _NonFiniteLoss(TrainingError):
-    """Raised by train_step before the step is taken; the loop adds where it happened."""
+class NonFiniteLoss(TrainingError):
+    """Raised by ``train_step`` before the step is taken; the loop adds where it happened."""
 
     def __init__(self, value: float) -> None:
         super().__init__(f"loss became {value} (the step was not taken; weights unchanged)")
         self.value = value
 
 
-def checkpointing(trainer, checkpoint, resume_from, descent, bs, n, val, shuffle, seed):
-    """The checkpoint Writer and the TrainingState to resume from (each or None), all
-    checked; nothing is touched."""
-    if checkpoint is not None:
-        checkpoint = _checkpoint.check_path(checkpoint, "checkpoint")
-        _checkpoint.check_trainer(trainer)
-    if resume_from is not None:
-        resume_from = _checkpoint.check_path(resume_from, "resume_from")
-    n_val = None if val is None else val[0].shape[0]
-    shuffled = shuffle and descent != "batch"
-    settings = _checkpoint.fit_settings(descent, bs, n, n_val, shuffled, seed)
-    resume = None
-    fresh = _checkpoint.same_path(checkpoint, resume_from) and not os.path.exists(resume_from)
-    if resume_from is not None and not fresh:
-        resume = _checkpoint.read(resume_from)
-        resume.check(trainer, settings)
-    writer = None if checkpoint is None else _checkpoint.Writer(checkpoint, settings)
-    return writer, resume
+@dataclass(eq=False)
+class EpochLoop:
+    """One ``fit``: the settings, checked, and what the Trainer lends the loop.
 
-
-def run(
-    trainer, X, y, epochs, descent, bs, val, log_every, shuffle, seed, verbose, writer, resume,
-    drop_last=False,
-) -> History:  # fmt: skip
-    """Train ``trainer`` for ``epochs`` epochs on prepared arrays; return the History.
-
-    Everything was checked by ``fit``; ``writer`` and ``resume`` come from
-    :func:`checkpointing` (or are None).
+    ``X`` (N, ...) and ``y`` (N, ...) are prepared arrays; ``val`` is (X_val, y_val) or None.
+    ``batch_size`` is resolved for ``descent`` (N for "batch", 1 for "stochastic");
+    ``shuffle`` is already False where the order changes nothing.
     """
-    model = trainer.model
-    rng = backend.spawn_rng(seed) if seed is not None else backend.rng()
-    shuffle = shuffle and descent != "batch"  # one full batch: the order changes nothing
-    n = X.shape[0]
-    steps = n_batches(n, bs, drop_last)
-    trainer._refresh_grad_params()
-    params = model.parameters()
-    snapshot = [p.data.copy() for p in params]
-    history = History()
-    history.set_trainer(trainer)
-    history.params = {"epochs": epochs, "descent": descent, "batch_size": bs, "steps": steps}
-    history.on_train_begin()
-    trainer.history = history
-    trainer.stop_training = False
-    trainer.stop_reason = None
-    trainer.nan_error = None
-    cbs = trainer.callbacks
-    has_cb = bool(cbs)
-    rows = n - n % bs if drop_last else n  # the rows an epoch trains on
-    stat_denom = rows * (y.shape[1] if y.ndim == 2 and trainer._kind == "regression" else 1)
-    bar = verbose and steps > PROGRESS_MIN_BATCHES and is_terminal()
-    bar = bar and not any(isinstance(cb, ProgressBar) for cb in cbs)
-    # Decided once: the step, wrapped to step a per-batch schedule when there is one.
-    train_step = trainer._step_function()
-    schedule_epoch = (
-        trainer.scheduler.step
-        if trainer.scheduler is not None and trainer.scheduler_interval == "epoch"
-        else None
-    )
-    log_norm = trainer.clip_norm is not None
-    optimizer = trainer.optimizer
-    has_stat = trainer._batch_stat is not None
-    per_row = trainer._loss_per_row
-    modes = inputs.module_modes(model)
-    logs: dict[str, Any] = {}
-    start = 0
-    if resume is not None:  # before on_train_begin: callbacks carry on from their state
-        rng = resume.restore(trainer, history, rng)
-        start = epochs if trainer.stop_training else resume.epoch
-        if verbose:
-            print(f"resumed from {resume.path} after epoch {resume.epoch}", flush=True)
-    try:
-        model.train()
-        if has_cb:
-            cbs.on_train_begin(logs)
-        if resume is not None:
-            logs = resume.logs  # what on_train_end sees when no epoch is left
-        for epoch in range(start, epochs):
+
+    trainer: Any  # used through its public attributes (model, optimizer, callbacks, flags)
+    X: Any
+    y: Any
+    epochs: int
+    descent: str
+    batch_size: int
+    val: tuple[Any, Any] | None
+    log_every: int
+    shuffle: bool
+    seed: int | None
+    verbose: bool
+    drop_last: bool
+    # lent by the Trainer:
+    step: Callable[[Any, Any], tuple[float, Any]]  # (xb, yb) -> (loss, metric batch sum)
+    evaluate: Callable[[Any, Any], dict[str, float]]  # validation scores
+    metric: str | None  # the streaming metric's name (its batch sums come from ``step``)
+    metric_columns: int  # values per row the metric averages over (regression targets)
+    loss_per_row: bool  # batch losses are means: weight them by the batch's rows
+    grad_norm: Callable[[], float] | None = None  # mean pre-clip norm of the epoch; resets
+    schedule_epoch: Callable[[], Any] | None = None  # a per-epoch schedule's step
+    writer: Any = None  # the checkpoint Writer (see :meth:`open_checkpoints`)
+    resume: Any = None  # the TrainingState to carry on from
+    # set by run():
+    rng: Any = field(init=False, default=None)  # shuffles the rows
+    steps: int = field(init=False, default=0)  # batches per epoch
+    guard: NanGuard | None = field(init=False, default=None)
+    bar: bool = field(init=False, default=False)  # the automatic progress bar
+
+    def open_checkpoints(self, checkpoint: Any, resume_from: Any) -> None:
+        """Check both paths, read and check the state to resume from, prepare the Writer.
+        Nothing is touched: a bad file raises before any training state changes."""
+        trainer = self.trainer
+        if checkpoint is not None:
+            checkpoint = _checkpoint.check_path(checkpoint, "checkpoint")
+            _checkpoint.check_trainer(trainer)
+        if resume_from is not None:
+            resume_from = _checkpoint.check_path(resume_from, "resume_from")
+        n_val = None if self.val is None else self.val[0].shape[0]
+        n = self.X.shape[0]
+        settings = _checkpoint.fit_settings(
+            self.descent, self.batch_size, n, n_val, self.shuffle, self.seed
+        )
+        fresh = _checkpoint.same_path(checkpoint, resume_from) and not os.path.exists(resume_from)
+        if resume_from is not None and not fresh:
+            self.resume = _checkpoint.read(resume_from)
+            self.resume.check(trainer, settings)
+        if checkpoint is not None:
+            self.writer = _checkpoint.Writer(checkpoint, settings)
+
+    # --- the run ---------------------------------------------------------------------------
+    def run(self) -> History:
+        """Train for the remaining epochs; return the History (also ``trainer.history``)."""
+        trainer = self.trainer
+        self.rng = backend.spawn_rng(self.seed) if self.seed is not None else backend.rng()
+        self.steps = n_batches(self.X.shape[0], self.batch_size, self.drop_last)
+        history = History()
+        history.set_trainer(trainer)
+        history.params = {
+            "epochs": self.epochs, "descent": self.descent, "batch_size": self.batch_size,
+            "steps": self.steps,
+        }  # fmt: skip
+        history.on_train_begin()
+        trainer.history = history
+        trainer.stop_training = False
+        trainer.stop_reason = None
+        trainer.nan_error = None
+        self.guard = NanGuard(self.epochs, self.steps)
+        self.guard.set_trainer(trainer)
+        self.bar = self.verbose and self.steps > PROGRESS_MIN_BATCHES and is_terminal()
+        self.bar = self.bar and not any(isinstance(cb, ProgressBar) for cb in trainer.callbacks)
+        start = 0
+        if self.resume is not None:  # before on_train_begin: callbacks carry on from their state
+            self.rng = self.resume.restore(trainer, history, self.rng)
+            start = self.epochs if trainer.stop_training else self.resume.epoch
+            if self.verbose:
+                path, epoch = self.resume.path, self.resume.epoch
+                print(f"resumed from {path} after epoch {epoch}", flush=True)
+        with trainer.model.training_mode():
+            self._epochs(start, history)
+        return history
+
+    def _epochs(self, start: int, history: History) -> None:
+        """Epochs ``start..epochs-1`` between ``on_train_begin`` and ``on_train_end``, which
+        also runs (with ``logs["error"]``) when training fails."""
+        trainer, cbs = self.trainer, self.trainer.callbacks
+        has_cb = bool(cbs)
+        logs: dict[str, Any] = {}
+        try:
+            self.guard.on_train_begin()
             if has_cb:
-                cbs.on_epoch_begin(epoch, {})
-            lr = optimizer.param_groups[0]["lr"]  # after the hook: a callback may set it
-            for saved, p in zip(snapshot, params, strict=True):
-                saved[...] = p.data
-            trainer._norm_sum = 0.0
-            trainer._norm_steps = 0
-            t0 = perf_counter()
-            loss_sum = 0.0
-            stat_sum = 0
-            batches = iterate_batches(X, y, bs, shuffle=shuffle, rng=rng, drop_last=drop_last)
-            if bar:
-                batches = progress(batches, steps, epoch, epochs)
-            step = 0
-            for xb, yb in batches:
-                nb = xb.shape[0]
+                cbs.on_train_begin(logs)
+            if self.resume is not None:
+                logs = self.resume.logs  # what on_train_end sees when no epoch is left
+            for epoch in range(start, self.epochs):
+                epoch_logs = self._epoch(epoch, has_cb)
+                if epoch_logs is None:
+                    break  # stopped on NaN/Inf: the unfinished epoch is not recorded
+                logs = epoch_logs
                 if has_cb:
-                    cbs.on_batch_begin(step, {"batch": step, "size": nb})
-                try:
-                    value, stat = train_step(xb, yb)
-                except _NonFiniteLoss as exc:
-                    error = _nan_error(trainer, exc, epoch, epochs, step, steps, params, snapshot)
-                    if not trainer.stop_on_nan:
-                        raise error from None
-                    _stop_on_nan(trainer, error)
+                    cbs.on_epoch_end(epoch, logs)
+                history.on_epoch_end(epoch, logs)  # last, so values callbacks add are kept
+                if self.schedule_epoch is not None:
+                    self.schedule_epoch()
+                if self.writer is not None:
+                    self.writer.write(trainer, epoch, self.epochs, history, self.rng, logs)
+                last = epoch == self.epochs - 1 or trainer.stop_training
+                if self.verbose and ((epoch + 1) % self.log_every == 0 or last):
+                    print(format_line(epoch, self.epochs, logs), flush=True)
+                if trainer.stop_training:
                     break
-                loss_sum += value * nb if per_row else value
-                if has_stat:
-                    stat_sum += stat
-                if has_cb:
-                    cbs.on_batch_end(step, {"batch": step, "size": nb, "loss": value})
-                step += 1
-            if trainer.nan_error is not None:
-                if bar:
-                    batches.close()
-                break  # the unfinished epoch is not recorded
-            if not _all_finite(params):
-                _restore(params, snapshot)
-                error = TrainingError(
-                    f"weights became NaN/Inf during epoch {epoch + 1} (the loss stayed "
-                    "finite); the weights from the start of that epoch were restored. Try a "
-                    "smaller learning rate or gradient clipping"
-                )
-                if not trainer.stop_on_nan:
-                    raise error
-                _stop_on_nan(trainer, error)
-                break
-            logs = {"loss": loss_sum / rows}
-            if has_stat:
-                logs[trainer._streaming[0].name] = stat_sum / stat_denom
-            if val is not None:
-                for key, value in trainer._evaluate_arrays(*val, None).items():
-                    logs["val_" + key] = value
-            logs["lr"] = lr
-            if log_norm:
-                logs["grad_norm"] = trainer._norm_sum / max(trainer._norm_steps, 1)
-            logs["epoch_seconds"] = perf_counter() - t0
+        except BaseException as exc:
             if has_cb:
-                cbs.on_epoch_end(epoch, logs)
-            history.on_epoch_end(epoch, logs)  # last, so values callbacks add are kept
-            if schedule_epoch is not None:
-                schedule_epoch()
-            if writer is not None:
-                writer.write(trainer, epoch, epochs, history, rng, logs)
-            last = epoch == epochs - 1 or trainer.stop_training
-            if verbose and ((epoch + 1) % log_every == 0 or last):
-                print(format_line(epoch, epochs, logs), flush=True)
-            if trainer.stop_training:
-                break
-    except BaseException as exc:
-        if has_cb:
-            cbs.on_train_end({**logs, "error": exc})
-        raise
-    else:
+                cbs.on_train_end({**logs, "error": exc})
+            raise
         if has_cb:
             cbs.on_train_end(logs)
-    finally:
-        inputs.restore_modes(modes)
-    return history
 
-
-def _stop_on_nan(trainer, error: TrainingError) -> None:
-    trainer.nan_error = error
-    trainer.stop_training = True
-    trainer.stop_reason = str(error)
-
-
-def _nan_error(trainer, exc, epoch, epochs, step, steps, params, snapshot) -> TrainingError:
-    what = "NaN" if exc.value != exc.value else "Inf"
-    kept = "the weights from before that step were kept"
-    if not _all_finite(params):
-        _restore(params, snapshot)
-        kept = f"the weights were already non-finite, so those from the start of epoch " \
-            f"{epoch + 1} were restored"  # fmt: skip
-    lrs = sorted({g["lr"] for g in trainer.optimizer.param_groups})
-    lr = lrs[0] if len(lrs) == 1 else lrs
-    return TrainingError(
-        f"loss became {what} at epoch {epoch + 1}, step {step + 1} ({steps} steps per epoch, "
-        f"{epochs} epochs, lr {lr}); {kept}. Try a smaller learning rate, gradient "
-        "clipping, or standardized inputs"
-    )
-
-
-def _all_finite(params) -> bool:
-    for p in params:
-        if not bool(backend.xp_of(p.data).isfinite(p.data).all()):
-            return False
-    return True
-
-
-def _restore(params, snapshot) -> None:
-    for p, saved in zip(params, snapshot, strict=True):
-        p.data[...] = saved
+    def _epoch(self, epoch: int, has_cb: bool) -> dict[str, Any] | None:
+        """One pass over the rows; the epoch's logs, or None when the NaN guard stopped it."""
+        trainer, cbs, guard = self.trainer, self.trainer.callbacks, self.guard
+        if has_cb:
+            cbs.on_epoch_begin(epoch, {})
+        lr = trainer.optimizer.param_groups[0]["lr"]  # after the hook: a callback may set it
+        guard.on_epoch_begin(epoch)
+        t0 = perf_counter()
+        step, per_row, has_stat = self.step, self.loss_per_row, self.metric is not None
+        loss_sum = 0.0
+        stat_sum = 0
+        bs = self.batch_size
+        batches = epoch_batches(self.X, self.y, bs, self.shuffle, self.rng, self.drop_last)
+        if self.bar:
+            batches = progress(batches, self.steps, epoch, self.epochs)
+        i = 0
+        for xb, yb in batches:
+            nb = xb.shape[0]
+            if has_cb:
+                cbs.on_batch_begin(i, {"batch": i, "size": nb})
+            try:
+                value, stat = step(xb, yb)
+            except NonFiniteLoss as exc:
+                guard.loss_not_finite(exc.value, epoch, i)  # raises, or stops training
+                if self.bar:
+                    batches.close()
+                return None
+            loss_sum += value * nb if per_row else value
+            if has_stat:
+                stat_sum += stat
+            if has_cb:
+                cbs.on_batch_end(i, {"batch": i, "size": nb, "loss": value})
+            i += 1
+        if not guard.weights_finite(epoch):
+            return None
+        rows = self.X.shape[0] - self.X.shape[0] % bs if self.drop_last else self.X.shape[0]
+        logs: dict[str, Any] = {"loss": loss_sum / rows}
+        if has_stat:
+            logs[self.metric] = stat_sum / (rows * self.metric_columns)
+        if self.val is not None:
+            for key, value in self.evaluate(*self.val).items():
+                logs["val_" + key] = value
+        logs["lr"] = lr
+        if self.grad_norm is not None:
+            logs["grad_norm"] = self.grad_norm()
+        logs["epoch_seconds"] = perf_counter() - t0
+        return logs

@@ -1,9 +1,11 @@
 """Trainer: fit / evaluate / predict around one small ``train_step``.
 
-``train_step`` reads as the method does: forward, loss (+ penalty), backward, clip, step.
-``fit`` checks its arguments and prepares the data once, then hands over to the epoch loop in
-:mod:`deltaprop.train.loop` (batches, metrics, validation, schedules, logging, checkpoints,
-callback hooks); ``evaluate`` and ``predict`` come from :mod:`deltaprop.train.inference`.
+``train_step`` (:mod:`deltaprop.train.step`) reads as the method does: forward, loss
+(+ penalty), backward, clip, step. ``fit`` checks its arguments and prepares the data once,
+then fills an :class:`~deltaprop.train.loop.EpochLoop` with the run's settings and the step,
+and runs it (batches, metrics, validation, schedules, logging, checkpoints, callback hooks; the
+NaN policy is :class:`~deltaprop.train.callbacks.nan_guard.NanGuard`); ``evaluate`` and
+``predict`` come from :mod:`deltaprop.train.inference`.
 
 Speed: benchmarks hold ``fit`` to within a few tens of percent of a hand-written NumPy loop, even
 at batch size 1. So all checking happens once, up front; the per-step path wraps the batch views
@@ -15,28 +17,25 @@ wrapped around the step once, before the loop.
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any
 
-from ..autograd.engine import backward as _backward
-from ..autograd.tensor import Tensor
-from ..data.loader import resolve_batch_size
+from ..checks import check_bool, check_choice, check_fraction, check_int, check_optional, check_real
+from ..data.loader import DESCENTS, batch_size_for
 from ..errors import ConfigError, TrainingError
-from ..nn.losses import get_loss
 from ..nn.module import Module
-from ..optim import Optimizer, get_optimizer
-from ..optim.clip import clip_grad_norm, clip_grad_value
-from . import inputs, loop, penalty, validation
+from ..optim import Optimizer
+from . import inputs, penalty, validation
 from .callbacks import CallbackList, History
-from .inference import Inference, _fast_loss_call, _loss_kind
-from .loop import _NonFiniteLoss
-from .metrics import TASKS, resolve_metrics
+from .inference import Inference, fast_loss_call, loss_kind
+from .loop import EpochLoop
+from .metrics import resolve_metrics
+from .step import TrainStep
 
 _DEFAULT_METRICS = {"classification": ("accuracy",), "regression": ("mae",)}
 
 
-class Trainer(Inference):
+class Trainer(TrainStep, Inference):
     """Train, evaluate and predict with a model, a loss and an optimizer (Keras-style ``fit``).
 
     Args:
@@ -49,7 +48,8 @@ class Trainer(Inference):
             and ``["mae"]`` for regression (see :mod:`deltaprop.train.metrics`).
         callbacks: Callback instances, called in order.
         task: ``"classification"`` or ``"regression"``; None takes the loss's ``task``.
-        lr: learning rate when ``optimizer`` is a name.
+        lr: learning rate when ``optimizer`` is a name; None takes the rate suggested for
+            it (``optim.SUGGESTED_LR``: 0.1 for ``"sgd"``, 1e-3 for ``"adam"``, ...).
         scheduler: a learning-rate schedule built on ``optimizer`` (:mod:`deltaprop.optim.
             schedules`, or anything with ``step()`` and ``optimizer``); ``fit`` calls its
             ``step()`` after every epoch, or after every batch with ``scheduler_interval=
@@ -95,47 +95,15 @@ class Trainer(Inference):
     ) -> None:
         if not isinstance(model, Module):
             raise ConfigError(f"model: expected a deltaprop Module, got {type(model).__name__}")
-        loss = get_loss(loss) if isinstance(loss, str) else loss
-        if not callable(loss):
-            raise ConfigError(f"loss: expected a loss Module or name, got {type(loss).__name__}")
-        loss_task = getattr(loss, "task", None)
-        if task is None:
-            task = loss_task
-            if task is None:
-                raise ConfigError(
-                    f"task: {type(loss).__name__} does not say its task; pass "
-                    f"task='classification' or task='regression'"
-                )
-        if task not in TASKS:
-            raise ConfigError(f"task: expected one of {list(TASKS)}, got {task!r}")
-        if loss_task is not None and loss_task != task:
-            raise ConfigError(
-                f"task: {task!r} does not fit {type(loss).__name__}, a {loss_task} loss"
-            )
-        reduction = getattr(loss, "reduction", "mean")
-        if reduction not in ("mean", "sum"):
-            raise ConfigError(
-                f"loss: the Trainer needs a loss reduced to one number (reduction 'mean' or "
-                f"'sum'), got reduction={reduction!r}"
-            )
-        if isinstance(optimizer, str):
-            if lr is None:
-                raise ConfigError(f"lr: needed when optimizer is a name ({optimizer!r})")
-            optimizer = get_optimizer(optimizer, model.parameters(), lr=lr)
-        elif optimizer is not None and not isinstance(optimizer, Optimizer):
-            raise ConfigError(
-                f"optimizer: expected an Optimizer, a name or None, got {type(optimizer).__name__}"
-            )
-        elif lr is not None:
-            raise ConfigError("lr: only used when optimizer is a name; set it on the Optimizer")
+        loss, task, reduction = inputs.check_loss(loss, task)
+        optimizer = inputs.make_optimizer(optimizer, lr, model)
         resolved = resolve_metrics(_DEFAULT_METRICS[task] if metrics is None else metrics, task)
         scheduler_interval = inputs.check_scheduler(scheduler, scheduler_interval, optimizer)
-        if clip_norm is not None:
-            clip_norm = inputs.check_clip_norm(clip_norm)
-        if clip_value is not None:
-            clip_value = inputs.check_real(clip_value, "clip_value", strict=True)
-        l1 = inputs.check_real(l1, "l1")
-        l2 = inputs.check_real(l2, "l2")
+        # clip_norm=inf measures the norm without clipping
+        clip_norm = check_optional(check_real, clip_norm, "clip_norm", strict=True, allow_inf=True)
+        clip_value = check_optional(check_real, clip_value, "clip_value", strict=True)
+        l1 = check_real(l1, "l1")
+        l2 = check_real(l2, "l2")
 
         self.model = model
         self.loss = loss
@@ -159,72 +127,13 @@ class Trainer(Inference):
         self._penalties = penalty.collect(model, l1, l2)
         self._norm_sum = 0.0  # sum of the pre-clip norms of the epoch's steps so far
         self._norm_steps = 0
-        self._kind = _loss_kind(loss, task)
-        self._loss_call = _fast_loss_call(loss, self._kind)
+        self._kind = loss_kind(loss, task)
+        self._loss_call = fast_loss_call(loss, self._kind)
         # Loss values are batch means (or sums): weight a mean by the batch's rows.
         self._loss_per_row = reduction == "mean"
         self._batch_stat = self._streaming[0].batch_sum if self._streaming else None
-        self._grad_params: list[Tensor] = []
+        self._grad_params = []
         self._refresh_grad_params()
-
-    def _refresh_grad_params(self) -> None:
-        """Everything whose gradient must be cleared before backward (model and optimizer)."""
-        params = list(self.model.parameters())
-        seen = {id(p) for p in params}
-        if self.optimizer is not None:
-            params += [p for p in self.optimizer.params if id(p) not in seen]
-        self._grad_params = params
-        self._clip_params = [] if self.optimizer is None else self.optimizer.params
-
-    # --- one step ----------------------------------------------------------------------------
-    def train_step(self, xb, yb) -> tuple[float, float | None]:
-        """Forward, loss (+ penalty), backward, clip, optimizer step on one batch.
-
-        ``xb``/``yb`` must already be validated arrays in the model's dtype and on its device
-        (``fit`` prepares them once); nothing is checked here.
-
-        Returns:
-            (the batch loss including the l1/l2 penalty, the batch sum of the streaming
-            metric, e.g. the number of correct predictions for accuracy; None without one).
-
-        Raises:
-            TrainingError: the loss is NaN/Inf; the step is not taken, the weights are unchanged.
-        """
-        out = self.model(Tensor._wrap(xb))
-        loss = self._loss_call(out, yb)
-        value = float(loss.data)
-        if self._penalties:
-            value += penalty.value(self._penalties)
-        if not math.isfinite(value):
-            raise _NonFiniteLoss(value)
-        stat = None if self._batch_stat is None else self._batch_stat(out.data, yb)
-        for p in self._grad_params:
-            p.grad = None
-        _backward(loss)
-        if self._penalties:
-            penalty.add_gradients(self._penalties)  # closed form; see train/penalty.py
-        if self.clip_norm is not None:
-            self._norm_sum += clip_grad_norm(self._clip_params, self.clip_norm)
-            self._norm_steps += 1
-        if self.clip_value is not None:
-            clip_grad_value(self._clip_params, self.clip_value)
-        self.optimizer.step()
-        return value, stat
-
-    def _step_function(self):
-        """The step the loop calls per batch, chosen once: :meth:`train_step`, wrapped to step
-        a per-step schedule after it."""
-        step = self.train_step
-        if self.scheduler is None or self.scheduler_interval != "step":
-            return step
-        schedule_step = self.scheduler.step
-
-        def step_and_schedule(xb, yb):
-            result = step(xb, yb)
-            schedule_step()
-            return result
-
-        return step_and_schedule
 
     # --- fit: checks, then the loop (train/loop.py) -------------------------------------------
     def fit(
@@ -300,20 +209,23 @@ class Trainer(Inference):
         """
         if self.optimizer is None:
             raise ConfigError("optimizer: fit needs an Optimizer; this Trainer was made without")
-        epochs = inputs.check_int(epochs, "epochs")
-        descent = inputs.check_descent(descent)
-        batch_size = inputs.check_batch_size(batch_size)
-        log_every = inputs.check_int(log_every, "log_every")
-        shuffle = inputs.check_bool(shuffle, "shuffle")
-        verbose = inputs.check_bool(verbose, "verbose")
-        if seed is not None:
-            seed = inputs.check_int(seed, "seed", minimum=0)
-        if validation_split is not None:
-            if validation_data is not None:
-                raise ConfigError(
-                    "validation_split: give validation_split or validation_data, not both"
-                )
-            validation_split = inputs.check_fraction(validation_split, "validation_split")
+        # Every check once, here: the epoch loop trusts these values.
+        epochs = check_int(epochs, "epochs")
+        descent = check_choice(descent, DESCENTS, "descent")
+        if descent == "minibatch":
+            batch_size = check_int(batch_size, "batch_size")
+        else:  # ignored, but a wrong value is still a mistake worth reporting
+            batch_size = check_optional(check_int, batch_size, "batch_size")
+        log_every = check_int(log_every, "log_every")
+        shuffle = check_bool(shuffle, "shuffle")
+        verbose = check_bool(verbose, "verbose")
+        seed = check_optional(check_int, seed, "seed", minimum=0)
+        if validation_split is not None and validation_data is not None:
+            raise ConfigError(
+                "validation_split: give validation_split or validation_data, not both"
+            )
+        validation_split = check_optional(check_fraction, validation_split, "validation_split")
+        drop_last = check_bool(drop_last, "drop_last")
         X, y = self._prepare(X, y, "X", "y")
         val = None
         if validation_data is not None:
@@ -321,20 +233,27 @@ class Trainer(Inference):
             val = self._prepare(Xv, yv, "validation_data[0]", "validation_data[1]")
         elif validation_split is not None:
             X, y, val = validation.split_off(X, y, validation_split, self.task)
-        drop_last = inputs.check_bool(drop_last, "drop_last")
-        n = X.shape[0]
-        bs = resolve_batch_size(descent, batch_size, n)
-        inputs.check_batchnorm_batches(self.model, n, bs, descent, drop_last)
-        writer = resume = None
-        if checkpoint is not None or resume_from is not None:
-            writer, resume = loop.checkpointing(
-                self, checkpoint, resume_from, descent, bs, n, val, shuffle, seed
-            )
-        # -- nothing above changed any state; from here on we train (train/loop.py) --
-        return loop.run(
-            self, X, y, epochs, descent, bs, val, log_every, shuffle, seed, verbose, writer,
-            resume, drop_last,
+        bs = batch_size_for(descent, batch_size, X.shape[0])
+        inputs.check_batchnorm_batches(self.model, X.shape[0], bs, descent, drop_last)
+        schedule = self.scheduler
+        per_epoch = schedule is not None and self.scheduler_interval == "epoch"
+        loop = EpochLoop(
+            trainer=self, X=X, y=y, epochs=epochs, descent=descent, batch_size=bs, val=val,
+            log_every=log_every, shuffle=shuffle and descent != "batch", seed=seed,
+            verbose=verbose, drop_last=drop_last, step=self._step_function(),
+            evaluate=self._evaluate_arrays,
+            metric=self._streaming[0].name if self._streaming else None,
+            metric_columns=y.shape[1] if self._kind == "regression" and y.ndim == 2 else 1,
+            loss_per_row=self._loss_per_row,
+            grad_norm=self._epoch_grad_norm if self.clip_norm is not None else None,
+            schedule_epoch=schedule.step if per_epoch else None,
         )  # fmt: skip
+        if checkpoint is not None or resume_from is not None:
+            loop.open_checkpoints(checkpoint, resume_from)
+        # -- nothing above changed any state; from here on we train (train/loop.py) --
+        self._refresh_grad_params()
+        self._norm_sum, self._norm_steps = 0.0, 0
+        return loop.run()
 
     # --- helpers -----------------------------------------------------------------------------
     def _prepare(self, X, y, x_name, y_name):

@@ -31,13 +31,8 @@ def _module_classes(model: Module, X: np.ndarray) -> np.ndarray:
     from ..train import inputs
 
     dtype, xp = inputs.model_dtype_and_xp(model)
-    modes = inputs.module_modes(model)
-    try:
-        model.eval()
-        with no_grad():
-            out = _as_numpy(model(Tensor._wrap(inputs.to_model(X, dtype, xp))))
-    finally:
-        inputs.restore_modes(modes)
+    with model.evaluating(), no_grad():
+        out = _as_numpy(model(Tensor._wrap(inputs.to_model(X, dtype, xp))))
     if out.ndim != 2:
         raise ShapeError(f"trainer_or_model: expected (N, classes) outputs, got {out.shape}")
     return (out[:, 0] > 0).astype(np.int64) if out.shape[1] == 1 else out.argmax(axis=1)

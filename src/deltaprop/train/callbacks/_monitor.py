@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
+from ...checks import check_bool, check_choice, check_int, check_real
 from ...errors import ConfigError
+
+# ModelCheckpoint (train/callbacks/checkpoint.py) still imports these names from here;
+# they are deltaprop.checks's, not copies. Import those directly in new code.
+check_count = check_int
+check_flag = check_bool
 
 MODES = ("auto", "min", "max")
 
@@ -30,8 +35,7 @@ def infer_mode(monitor: str) -> str:
 
 def check_mode(mode: Any, monitor: str, allowed: tuple[str, ...] = MODES) -> str:
     """The mode, with ``"auto"`` resolved from the monitor's name."""
-    if mode not in allowed:
-        raise ConfigError(f"mode: expected one of {list(allowed)}, got {mode!r}")
+    mode = check_choice(mode, allowed, "mode")
     return infer_mode(monitor) if mode == "auto" else mode
 
 
@@ -39,26 +43,6 @@ def check_monitor(monitor: Any) -> str:
     if not isinstance(monitor, str) or not monitor:
         raise ConfigError(f"monitor: expected the name of a logged value, got {monitor!r}")
     return monitor
-
-
-def check_number(value: Any, name: str, minimum: float | None = 0.0) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
-    if not ok or (minimum is not None and value < minimum):
-        bound = "a number" if minimum is None else f"a number >= {minimum:g}"
-        raise ConfigError(f"{name}: expected {bound}, got {value!r}")
-    return float(value)
-
-
-def check_count(value: Any, name: str, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_flag(value: Any, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{name}: expected True or False, got {value!r}")
-    return value
 
 
 def logged_value(logs: dict[str, Any] | None, monitor: str, owner: str) -> float:
@@ -83,7 +67,7 @@ class Monitor:
         self.owner = owner
         self.key = check_monitor(monitor)
         self.mode = check_mode(mode, self.key)
-        self.min_delta = abs(check_number(min_delta, "min_delta", minimum=None))
+        self.min_delta = abs(check_real(min_delta, "min_delta", minimum=None, allow_inf=True))
 
     @property
     def worst(self) -> float:

@@ -57,28 +57,34 @@ class Callback:
 
 
 class CallbackList:
-    """Callbacks called in the order given. Empty lists are falsy, so the loop can skip them."""
+    """Callbacks called in the order given. Empty lists are falsy, so the loop can skip them.
+
+    The list knows its trainer: every callback in it, and every one appended later, gets
+    ``set_trainer`` called (the Trainer makes its list with ``trainer=self``).
+    """
 
     def __init__(self, callbacks: Iterable[Callback] = (), trainer: Any = None) -> None:
         if isinstance(callbacks, Callback):
             callbacks = [callbacks]
         items = list(callbacks) if callbacks is not None else []
         for i, cb in enumerate(items):
-            if not isinstance(cb, Callback):
-                raise ConfigError(
-                    f"callbacks[{i}]: expected a Callback instance, got {type(cb).__name__}"
-                    + (" (a class: add parentheses)" if isinstance(cb, type) else "")
-                )
+            _check_callback(cb, f"callbacks[{i}]")
         self.callbacks: list[Callback] = items
+        self.trainer = None
         if trainer is not None:
             self.set_trainer(trainer)
 
     def set_trainer(self, trainer: Any) -> None:
+        self.trainer = trainer
         for cb in self.callbacks:
             cb.set_trainer(trainer)
 
     def append(self, cb: Callback) -> None:
+        """Add ``cb`` at the end, wired to this list's trainer."""
+        _check_callback(cb, "callback")
         self.callbacks.append(cb)
+        if self.trainer is not None:
+            cb.set_trainer(self.trainer)
 
     def __len__(self) -> int:
         return len(self.callbacks)
@@ -109,3 +115,11 @@ class CallbackList:
     def on_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         for cb in self.callbacks:
             cb.on_batch_end(batch, logs)
+
+
+def _check_callback(cb: Any, name: str) -> None:
+    if not isinstance(cb, Callback):
+        raise ConfigError(
+            f"{name}: expected a Callback instance, got {type(cb).__name__}"
+            + (" (a class: add parentheses)" if isinstance(cb, type) else "")
+        )

@@ -6,8 +6,8 @@ import csv
 import os
 from typing import Any
 
+from ...checks import check_bool
 from ...errors import ConfigError
-from ._monitor import check_flag
 from .base import Callback
 
 
@@ -36,7 +36,7 @@ class CSVLogger(Callback):
         if not isinstance(separator, str) or len(separator) != 1:
             raise ConfigError(f"separator: expected one character, got {separator!r}")
         self.path = os.fspath(path)
-        self.append = check_flag(append, "append")
+        self.append = check_bool(append, "append")
         self.separator = separator
         self.keys: list[str] | None = None
         self._file: Any = None

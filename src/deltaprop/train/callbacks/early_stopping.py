@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ...checks import check_bool, check_int, check_optional, check_real
 from ...errors import ConfigError
-from ._monitor import Monitor, check_count, check_flag, check_number
+from ._monitor import Monitor
 from .base import Callback
 
 _STATE_KEYS = ("wait", "best", "best_epoch", "stopped_epoch", "best_weights")
@@ -60,11 +61,13 @@ class EarlyStopping(Callback):
         verbose: bool = True,
     ) -> None:
         self.monitor = Monitor("EarlyStopping", monitor, mode, min_delta)
-        self.patience = check_count(patience, "patience")
-        self.baseline = None if baseline is None else check_number(baseline, "baseline", None)
-        self.start_from_epoch = check_count(start_from_epoch, "start_from_epoch")
-        self.restore_best_weights = check_flag(restore_best_weights, "restore_best_weights")
-        self.verbose = check_flag(verbose, "verbose")
+        self.patience = check_int(patience, "patience", minimum=0)
+        self.baseline = check_optional(
+            check_real, baseline, "baseline", minimum=None, allow_inf=True
+        )
+        self.start_from_epoch = check_int(start_from_epoch, "start_from_epoch", minimum=0)
+        self.restore_best_weights = check_bool(restore_best_weights, "restore_best_weights")
+        self.verbose = check_bool(verbose, "verbose")
         self._resumed = False
         self._reset()
 
@@ -109,7 +112,11 @@ class EarlyStopping(Callback):
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if logs and "error" in logs:  # a failed fit keeps the weights the error describes
             return
-        if self.stopped_epoch is not None and self.verbose:
+        # No epoch in this fit: a finished run was resumed from its checkpoint. The weights
+        # are put back again (the checkpoint holds the last epoch's), silently: the first
+        # run already said why it stopped and what it restored.
+        say = self.verbose and self._last_epoch is not None
+        if self.stopped_epoch is not None and say:
             print(self.reason(), flush=True)
         if (
             self.restore_best_weights
@@ -117,7 +124,7 @@ class EarlyStopping(Callback):
             and self.best_epoch != self._last_epoch
         ):
             self.model.load_state_dict(self.best_weights)
-            if self.verbose:
+            if say:
                 print(
                     f"EarlyStopping: restored the weights of epoch {self.best_epoch + 1} "
                     f"({self.monitor.key} {_fmt(self.best)})",

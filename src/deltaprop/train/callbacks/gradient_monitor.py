@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ...checks import check_int, check_optional
 from ...errors import ConfigError
 from .base import Callback
 
@@ -56,14 +57,7 @@ class GradientMonitor(Callback):
     """
 
     def __init__(self, every_n_steps: int | None = None, X: Any = None, y: Any = None) -> None:
-        if every_n_steps is not None and (
-            isinstance(every_n_steps, bool)
-            or not isinstance(every_n_steps, (int, np.integer))
-            or every_n_steps <= 0
-        ):
-            raise ConfigError(
-                f"every_n_steps: expected a positive integer or None, got {every_n_steps!r}"
-            )
+        every_n_steps = check_optional(check_int, every_n_steps, "every_n_steps")
         if (X is None) != (y is None):
             missing = "y" if y is None else "X"
             raise ConfigError(f"{missing}: the probe needs both X and y (or neither)")
@@ -72,7 +66,7 @@ class GradientMonitor(Callback):
             raise ConfigError(f"{bad}: expected an array, got {type(X if bad == 'X' else y)}")
         if X is not None and X.shape[:1] != y.shape[:1]:
             raise ConfigError(f"y: expected {X.shape[0]} rows like X, got shape {y.shape}")
-        self.every_n_steps = None if every_n_steps is None else int(every_n_steps)
+        self.every_n_steps = every_n_steps
         self.X = X
         self.y = y
         self.records: list[dict[str, Any]] = []

@@ -7,8 +7,9 @@ import math
 import numbers
 from typing import Any
 
+from ...checks import check_bool, check_choice, check_fraction, check_int, check_real
 from ...errors import ConfigError
-from ._monitor import check_count, check_flag, check_mode, check_monitor, check_number, logged_value
+from ._monitor import check_mode, check_monitor, logged_value
 from .base import Callback
 
 
@@ -37,7 +38,7 @@ class LearningRateScheduler(Callback):
                 f"schedule: expected a function (epoch, lr) -> lr, got {type(schedule).__name__}"
             )
         self.schedule = schedule
-        self.verbose = check_flag(verbose, "verbose")
+        self.verbose = check_bool(verbose, "verbose")
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         groups = _param_groups(self, "LearningRateScheduler")
@@ -103,25 +104,20 @@ class ReduceLROnPlateau(Callback):
         verbose: bool = True,
     ) -> None:
         self.monitor = check_monitor(monitor)
-        factor = check_number(factor, "factor")
-        if not 0.0 < factor < 1.0:
-            raise ConfigError(f"factor: expected a number in (0, 1), got {factor!r}")
-        self.factor = factor
-        self.patience = check_count(patience, "patience")
-        self.cooldown = check_count(cooldown, "cooldown")
+        self.factor = check_fraction(factor, "factor")
+        self.patience = check_int(patience, "patience", minimum=0)
+        self.cooldown = check_int(cooldown, "cooldown", minimum=0)
         if isinstance(min_lr, (list, tuple)):
             self.min_lr: float | list[float] = [
-                check_number(v, f"min_lr[{i}]") for i, v in enumerate(min_lr)
+                check_real(v, f"min_lr[{i}]", allow_inf=True) for i, v in enumerate(min_lr)
             ]
         else:
-            self.min_lr = check_number(min_lr, "min_lr")
-        self.min_delta = check_number(min_delta, "min_delta")
+            self.min_lr = check_real(min_lr, "min_lr", allow_inf=True)
+        self.min_delta = check_real(min_delta, "min_delta", allow_inf=True)
         self.mode = check_mode(mode, self.monitor)
-        if threshold_mode not in ("rel", "abs"):
-            raise ConfigError(f"threshold_mode: expected 'rel' or 'abs', got {threshold_mode!r}")
-        self.threshold_mode = threshold_mode
-        self.eps = check_number(eps, "eps")
-        self.verbose = check_flag(verbose, "verbose")
+        self.threshold_mode = check_choice(threshold_mode, ("rel", "abs"), "threshold_mode")
+        self.eps = check_real(eps, "eps", allow_inf=True)
+        self.verbose = check_bool(verbose, "verbose")
         self._resumed = False
         self._reset()
 

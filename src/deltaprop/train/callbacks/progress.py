@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._monitor import check_flag
+from ...checks import check_bool
 from .base import Callback
 
 
@@ -23,7 +23,7 @@ class ProgressBar(Callback):
     """
 
     def __init__(self, leave: bool = True, file: Any = None, mininterval: float = 0.1) -> None:
-        self.leave = check_flag(leave, "leave")
+        self.leave = check_bool(leave, "leave")
         self.file = file
         self.mininterval = mininterval
         self._bar: Any = None
