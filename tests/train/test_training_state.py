@@ -374,11 +374,6 @@ def test_drop_last_is_recorded_and_a_different_one_is_refused(tmp_path, written)
     assert ckpt.fit_settings("minibatch", 16, 360, 120, True, 5)["drop_last"] is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fit must pass drop_last to fit_settings (train/loop.py, wired at the merge); "
-    "remove this marker then",
-)
 def test_resuming_with_another_drop_last_is_refused(tmp_path):
     path = tmp_path / "state.ckpt"
     run("steplr", tmp_path / "a", epochs=2, checkpoint=path, drop_last=True)

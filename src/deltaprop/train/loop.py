@@ -23,7 +23,7 @@ from typing import Any
 from .. import backend
 from ..data.loader import epoch_batches, n_batches
 from ..errors import TrainingError
-from . import checkpoint as _checkpoint
+from . import state as _state
 from .callbacks import History, ProgressBar
 from .callbacks.nan_guard import NanGuard
 from .display import PROGRESS_MIN_BATCHES, format_line, is_terminal, progress
@@ -79,21 +79,21 @@ class EpochLoop:
         Nothing is touched: a bad file raises before any training state changes."""
         trainer = self.trainer
         if checkpoint is not None:
-            checkpoint = _checkpoint.check_path(checkpoint, "checkpoint")
-            _checkpoint.check_trainer(trainer)
+            checkpoint = _state.check_path(checkpoint, "checkpoint")
+            _state.check_trainer(trainer)
         if resume_from is not None:
-            resume_from = _checkpoint.check_path(resume_from, "resume_from")
+            resume_from = _state.check_path(resume_from, "resume_from")
         n_val = None if self.val is None else self.val[0].shape[0]
         n = self.X.shape[0]
-        settings = _checkpoint.fit_settings(
-            self.descent, self.batch_size, n, n_val, self.shuffle, self.seed
+        settings = _state.fit_settings(
+            self.descent, self.batch_size, n, n_val, self.shuffle, self.seed, self.drop_last
         )
-        fresh = _checkpoint.same_path(checkpoint, resume_from) and not os.path.exists(resume_from)
+        fresh = _state.same_path(checkpoint, resume_from) and not os.path.exists(resume_from)
         if resume_from is not None and not fresh:
-            self.resume = _checkpoint.read(resume_from)
+            self.resume = _state.read(resume_from)
             self.resume.check(trainer, settings)
         if checkpoint is not None:
-            self.writer = _checkpoint.Writer(checkpoint, settings)
+            self.writer = _state.Writer(checkpoint, settings)
 
     # --- the run ---------------------------------------------------------------------------
     def run(self) -> History:

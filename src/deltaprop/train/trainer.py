@@ -177,7 +177,7 @@ class Trainer(TrainStep, Inference):
                 (model parameters and buffers, optimizer, scheduler and callback states, the
                 random generators, the epoch and step counts, the History so far), replacing
                 it atomically, so a crash leaves the previous one whole. Format:
-                :mod:`deltaprop.train.checkpoint`.
+                :mod:`deltaprop.train.state`.
             resume_from: a file written with ``checkpoint``: restore all of that and train on
                 up to ``epochs`` in total (a run resumed after epoch 3 with ``epochs=10``
                 trains epochs 4..10; the History holds all 10), bit for bit as the run

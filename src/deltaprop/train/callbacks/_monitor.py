@@ -8,11 +8,6 @@ from typing import Any
 from ...checks import check_bool, check_choice, check_int, check_real
 from ...errors import ConfigError
 
-# ModelCheckpoint (train/callbacks/checkpoint.py) still imports these names from here;
-# they are deltaprop.checks's, not copies. Import those directly in new code.
-check_count = check_int
-check_flag = check_bool
-
 MODES = ("auto", "min", "max")
 
 # Keys whose value should go up; everything else we know of should go down.
