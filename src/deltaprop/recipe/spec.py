@@ -41,16 +41,12 @@ class _RecipeMethods:
         values = validate({f.name: getattr(self, f.name) for f in FIELDS}, show)
         for key, value in values.items():
             object.__setattr__(self, key, value)  # frozen: normalize once, here
-        object.__setattr__(self, "_source", source)
-
-    @property
-    def source(self) -> str:
-        """``"python"`` or ``"cli"``: how messages about this recipe name its keys."""
-        return self._source  # type: ignore[attr-defined]
+        # Not a field (not compared, not in to_dict): how messages name this recipe's keys.
+        object.__setattr__(self, "source", source)
 
     def show(self, key: str) -> str:
         """A key as this recipe's user wrote it: ``"lr"`` or ``"--lr"``."""
-        return key_display(self.source)(key)
+        return key_display(self.source)(key)  # type: ignore[attr-defined]
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "python") -> Recipe:
@@ -69,7 +65,8 @@ class _RecipeMethods:
     def replace(self, **changes: Any) -> Recipe:
         """A new Recipe with ``changes`` applied (validated like a new one)."""
         _known_keys(changes, "replace")
-        return dataclasses.replace(self, **changes, source=self.source)  # type: ignore[type-var]
+        source = self.source  # type: ignore[attr-defined]
+        return dataclasses.replace(self, **changes, source=source)  # type: ignore[type-var]
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as JSON values, the form model files keep under ``"settings"``: ``hidden``
