@@ -86,5 +86,6 @@ def remedy_flags(changes: dict[str, Any]) -> str:
         elif isinstance(value, (tuple, list)):
             parts.append(f"{flag(key)} {','.join(map(str, value))}")
         else:
-            parts.append(f"{flag(key)} {value:g}" if isinstance(value, float) else f"{flag(key)} {value}")
+            shown = f"{value:g}" if isinstance(value, float) else str(value)
+            parts.append(f"{flag(key)} {shown}")
     return " ".join(parts)

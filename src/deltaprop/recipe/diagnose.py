@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from .. import backend, viz
 from ..diagnostics import Verdict, diagnose, init_check

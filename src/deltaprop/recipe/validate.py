@@ -55,9 +55,7 @@ def parse_hidden(value: Any, name: str = "hidden") -> tuple[int, ...]:
     else:
         widths = [0]
     if any(w < 1 for w in widths):
-        raise ConfigError(
-            f"{name}: expected positive integers separated by commas, got {value!r}"
-        )
+        raise ConfigError(f"{name}: expected positive integers separated by commas, got {value!r}")
     return tuple(int(w) for w in widths)
 
 
