@@ -9,8 +9,7 @@ functions here turn it into data, a model, a Trainer and a result.
 >>> result.metrics["test_accuracy"] > 0.8
 True
 >>> report = dp.recipe.diagnose_run(recipe.replace(epochs=5))   # the doctor's verdict
->>> report.verdict.remedies  # [(text, changes)], each valid as recipe.replace(**changes)
-[]
+>>> fixes = [recipe.replace(**r.changes) for r in report.verdict.remedies]  # Remedy(text, changes)
 
 The pieces, for code that needs only some of them (a search, a distillation run):
 
