@@ -6,7 +6,7 @@
 array([[ 2., -4.]], dtype=float32)
 """
 
-from . import data, diagnostics, nn, ops, optim, train, viz  # noqa: F401  (ops: Tensor methods)
+from . import data, diagnostics, nn, ops, optim, recipe, train, viz  # noqa: F401  (ops: Tensor methods)
 from .autograd import GradcheckError, Tensor, gradcheck, tensor
 from .backend import seed, set_default_dtype
 from .config import debug_mode, enable_grad, no_grad
@@ -21,6 +21,7 @@ from .errors import (
 )
 from .io import load, load_weights, read_metadata, save
 from .ops import concatenate, stack
+from .recipe import Recipe, run
 from .train import Trainer, callbacks, cross_validate
 
 __version__ = "0.1.0"
@@ -32,6 +33,7 @@ __all__ = [
     "GradcheckError",
     "GraphError",
     "ModelFileError",
+    "Recipe",
     "ShapeError",
     "Tensor",
     "Trainer",
@@ -45,6 +47,7 @@ __all__ = [
     "load",
     "load_weights",
     "read_metadata",
+    "run",
     "save",
     "no_grad",
     "seed",

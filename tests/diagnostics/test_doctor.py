@@ -5,8 +5,9 @@ import pytest
 
 import deltaprop as dp
 from deltaprop.cli import main
-from deltaprop.cli_train import build_mlp
-from deltaprop.diagnostics import diagnose, init_check, remedy_flags
+from deltaprop.cli.options import remedy_flags
+from deltaprop.diagnostics import diagnose, init_check
+from deltaprop.nn import mlp as build_mlp
 
 DEEP = "32,32,32,32,32,32,32,32,32,32"
 

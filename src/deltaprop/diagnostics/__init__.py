@@ -6,6 +6,6 @@ checkpointing (:class:`deltaprop.nn.Checkpointed`).
 """
 
 from . import memo, recompute  # noqa: F401
-from .doctor import Verdict, diagnose, remedy_flags  # noqa: F401
+from .doctor import Remedy, Verdict, diagnose  # noqa: F401
 from .gradflow import gradient_flow  # noqa: F401
 from .initcheck import init_check  # noqa: F401

@@ -2,8 +2,9 @@
 
 :func:`diagnose` reads what :class:`~deltaprop.callbacks.GradientMonitor` recorded (and the
 History's curves) and returns a :class:`Verdict`: a ``status``, ``findings`` with the numbers,
-and ``remedies`` ranked, each ``(text, settings_change)`` where the change uses the keys of
-``deltaprop train`` (``{"activation": "relu", "init": "he"}``, ``{"lr": 0.1}``).
+and ``remedies`` ranked, each a :class:`Remedy` ``(text, changes)`` where ``changes`` uses the
+keys of a run recipe (``{"activation": "relu", "init": "he"}``, ``{"lr": 0.1}``): valid
+``recipe.replace(**changes)`` arguments (the command line shows them as flags).
 
 Gradient checks, first match wins (the status):
     * ``diverging``: the loss became NaN/Inf (``error`` given, or a non-finite loss);
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import ConfigError
 from ..optim import SUGGESTED_LR
@@ -43,33 +44,29 @@ OVERFIT, SPIKE, UNDERFIT_ACC = 1.2, 0.5, 0.6
 _RELU_LIKE = ("relu", "leaky_relu", "elu", "gelu")
 
 
+class Remedy(NamedTuple):
+    """One remedy: what to do (``text``) and the change to the recipe that does it
+    (``changes``, recipe keys; empty when no setting does it, e.g. "get more data")."""
+
+    text: str
+    changes: dict[str, Any]
+
+
 @dataclass
 class Verdict:
     """``status``: healthy, vanishing, exploding, dead_units, saturation, lr_too_high,
     diverging, overfitting, underfitting or noisy. ``curve``: the learning-curve verdict
     (``"ok"`` or one of diverging, overfitting, underfitting, noisy). ``remedies``: ranked
-    ``(text, settings_change)``."""
+    :class:`Remedy` ``(text, changes)``."""
 
     status: str
     findings: list[str] = field(default_factory=list)
-    remedies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    remedies: list[Remedy] = field(default_factory=list)
     curve: str = "ok"
 
     @property
     def healthy(self) -> bool:
         return self.status == "healthy"
-
-
-def remedy_flags(change: dict[str, Any]) -> str:
-    """``{"activation": "relu", "batchnorm": True}`` -> ``"--activation relu --batchnorm"``."""
-    parts = []
-    for key, value in change.items():
-        name = "--" + key.replace("_", "-")
-        if isinstance(value, bool):
-            parts.append(name if value else "--no-" + key.replace("_", "-"))
-        else:
-            parts.append(f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}")
-    return " ".join(parts)
 
 
 def _unpack(source: Any) -> tuple[list[dict], dict[str, list]]:
@@ -89,29 +86,42 @@ def _unpack(source: Any) -> tuple[list[dict], dict[str, list]]:
     )
 
 
+def _settings(recipe: Any) -> dict[str, Any]:
+    """A Recipe (duck-typed: the doctor sits below the recipe layer) or a dict -> a dict with
+    ``hidden`` as ``"256,128"``."""
+    if recipe is None:
+        return {}
+    if hasattr(recipe, "to_dict") and not isinstance(recipe, dict):
+        return dict(recipe.to_dict())
+    if not isinstance(recipe, dict):
+        raise ConfigError(f"recipe: expected a Recipe or a dict, got {type(recipe).__name__}")
+    return dict(recipe)
+
+
 def _fmt(x: float) -> str:
     return f"{x:.1e}" if x == x else "nan"
 
 
 def diagnose(
     history_or_records: Any,
-    settings: dict[str, Any] | None = None,
+    recipe: Any = None,
     *,
     init_report: Any = None,
     error: Any = None,
+    settings: dict[str, Any] | None = None,
 ) -> Verdict:
     """A :class:`Verdict` from gradient-flow records and learning curves (see the module
-    docstring for the thresholds). ``settings``: the ``deltaprop train`` settings, to tie the
-    remedies to the configuration; ``init_report``: an :func:`init_check` result;
-    ``error``: the TrainingError (or message) that ended a diverged run."""
+    docstring for the thresholds). ``recipe``: the run's :class:`~deltaprop.recipe.Recipe` (or
+    a dict of its keys, e.g. the ``settings`` a model file keeps), to tie the remedies to the
+    configuration; ``init_report``: an :func:`init_check` result; ``error``: the
+    TrainingError (or message) that ended a diverged run. ``settings=`` is the old name of
+    ``recipe``."""
     records, hist = _unpack(history_or_records)
     if not records and not hist.get("loss") and error is None:
         raise ConfigError(
             "history_or_records: nothing to diagnose (no gradient records, no losses, no error)"
         )
-    if settings is not None and not isinstance(settings, dict):
-        raise ConfigError(f"settings: expected a dict, got {type(settings).__name__}")
-    s = dict(settings or {})
+    s = _settings(recipe if recipe is not None else settings)
     act = str(s.get("activation") or "relu").lower()
     init = str(s.get("init") or "default")
     hidden = [h for h in str(s.get("hidden") or "").split(",") if h.strip()]
@@ -248,4 +258,13 @@ def diagnose(
             ]
     if status is None:
         status = "healthy" if curve == "ok" else curve
+    remedies = [Remedy(text, _compatible(change, s)) for text, change in remedies]
     return Verdict(status=status, findings=findings, remedies=remedies, curve=curve)
+
+
+def _compatible(change: dict[str, Any], s: dict[str, Any]) -> dict[str, Any]:
+    """The change, made applicable to the run: batchnorm replaces a layernorm the run has (a
+    recipe takes at most one of them)."""
+    if change.get("batchnorm") and s.get("layernorm"):
+        return {**change, "layernorm": False}
+    return change

@@ -22,6 +22,7 @@ from .activation import (
     Tanh,
     get_activation,
 )
+from .builders import mlp
 from .dropout import Dropout
 from .init import INITIALIZERS, get_initializer
 from .linear import Linear
@@ -91,7 +92,7 @@ __all__ = [
     "HuberLoss", "INITIALIZERS", "Identity", "LAYERS", "LOSSES", "LeakyReLU", "Linear",
     "LogSoftmax", "Loss", "MSELoss", "Module", "NLLLoss", "Parameter", "ReLU", "Sequential",
     "Sigmoid", "Softmax", "Tanh", "get_activation", "get_initializer", "get_loss", "init",
-    "l1_penalty", "l2_penalty", "layer_name", "register_layer",
+    "l1_penalty", "l2_penalty", "layer_name", "mlp", "register_layer",
     "BatchNorm1d", "LayerNorm",
 ]  # fmt: skip
 

@@ -1,0 +1,50 @@
+"""The ``deltaprop`` command (also ``python -m deltaprop``): one module per command, each with
+``add_parser(sub)`` and the ``command(args)`` its parser dispatches to (``set_defaults``).
+
+The CLI parses and prints; the library does the work (:mod:`deltaprop.recipe` for train and
+diagnose). Settings of train and diagnose come from three layers, later ones winning: the
+recipe's defaults, a TOML file (``--config``), command-line flags. Every failure the user can
+cause ends as one line ``deltaprop: error: ...`` on stderr and exit code 2 (130 on Ctrl-C); no
+traceback. Nothing in the library imports this package.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from ..errors import DeltapropError
+from ..recipe import TRAIN_OPTIONS, flag
+from . import diagnose, memo_demo, predict, train, visualize
+from .options import Parser, check_writable, remedy_flags
+
+__all__ = ["TRAIN_OPTIONS", "build_parser", "check_writable", "flag", "main", "remedy_flags"]
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="deltaprop",
+        description="Train neural networks with a backpropagation engine you can read and check.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (train, predict, memo_demo, diagnose, visualize):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command ``argv`` names (default: ``sys.argv[1:]``); return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        args.func(args)
+    except DeltapropError as exc:
+        print(f"deltaprop: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("deltaprop: interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,91 @@
+"""What the commands share: the parser class (one-line errors), the recipe's flags built from
+its field table, the merge defaults < ``--config`` TOML file < flags, and remedies as flags."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from .. import nn, optim
+from ..data import DESCENTS
+from ..errors import ConfigError
+from ..names import normalize
+from ..recipe import FIELDS, Recipe, check_writable, flag, read_toml
+from ..recipe.validate import SCHEDULE_NAMES
+
+__all__ = ["Parser", "add_recipe_options", "check_writable", "recipe_from_args", "remedy_flags"]
+
+# Flags with a fixed set of names: argparse checks them (choices=) after ``canonical`` spelled
+# them the table's way, so "--optimizer Adam" and "--schedule cosine_restarts" still work.
+CHOICES: dict[str, Sequence[str]] = {
+    "activation": nn.ACTIVATIONS,
+    "optimizer": tuple(optim.OPTIMIZERS),
+    "schedule": SCHEDULE_NAMES,
+    "descent": DESCENTS,
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with every usage error as one ConfigError (``main`` prints it as one line
+    ``deltaprop: error: ...`` and exits with 2, like every other bad input)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
+
+
+def canonical(names: Sequence[str]) -> Callable[[str], str]:
+    """A ``type=`` that spells a name as ``names`` does (any case, "-" or "_"); an unknown
+    name passes through for ``choices=`` to reject."""
+    table = {normalize(n): n for n in names}
+
+    def convert(text: str) -> str:
+        return table.get(normalize(text), text)
+
+    return convert
+
+
+def add_recipe_options(parser: argparse.ArgumentParser) -> None:
+    """``--config`` and one flag per recipe field (shared by train and diagnose)."""
+    parser.add_argument(
+        "--config", metavar="PATH", help="TOML file with the same keys as the flags"
+    )
+    for spec in FIELDS:
+        text, default = spec.help, spec.default
+        # default=None so that we can tell a flag that was given from one that was not.
+        shown = text if default is None or "(default" in text else f"{text} (default: {default})"
+        if spec.kind is bool:
+            parser.add_argument(spec.flag, dest=spec.name, default=None, help=shown,
+                                action=argparse.BooleanOptionalAction)  # fmt: skip
+        elif spec.name in CHOICES:
+            parser.add_argument(spec.flag, dest=spec.name, default=None, help=shown,
+                                type=canonical(CHOICES[spec.name]), choices=CHOICES[spec.name],
+                                metavar=spec.name.upper())  # fmt: skip
+        else:
+            parser.add_argument(spec.flag, dest=spec.name, type=spec.kind, default=None,
+                                metavar=spec.name.upper(), help=shown)  # fmt: skip
+
+
+def recipe_from_args(args: argparse.Namespace) -> Recipe:
+    """Defaults < the ``--config`` file < the flags given, as one validated Recipe whose
+    messages name flags (``--lr: expected ...``)."""
+    values: dict[str, Any] = read_toml(args.config, source="cli") if args.config else {}
+    for spec in FIELDS:
+        value = getattr(args, spec.name)
+        if value is not None:
+            values[spec.name] = value
+    return Recipe(**values, source="cli")
+
+
+def remedy_flags(changes: dict[str, Any]) -> str:
+    """``{"activation": "relu", "batchnorm": True}`` -> ``"--activation relu --batchnorm"``."""
+    parts = []
+    for key, value in changes.items():
+        if isinstance(value, bool):
+            parts.append(flag(key) if value else "--no-" + key.replace("_", "-"))
+        elif isinstance(value, (tuple, list)):
+            parts.append(f"{flag(key)} {','.join(map(str, value))}")
+        else:
+            shown = f"{value:g}" if isinstance(value, float) else str(value)
+            parts.append(f"{flag(key)} {shown}")
+    return " ".join(parts)

@@ -1,0 +1,42 @@
+"""``deltaprop train``: the flags (and ``--config``) -> a Recipe -> :func:`deltaprop.run`; print
+the summary lines from the result."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from ..recipe import run
+from .options import add_recipe_options, recipe_from_args
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "train",
+        help="train an MLP (default: on the bundled digits data set) and report test accuracy",
+        description="Train an MLP classifier (or regressor) and report test metrics. "
+        "Settings: defaults < --config TOML file < flags.",
+    )
+    add_recipe_options(parser)
+    parser.add_argument(
+        "--quiet", action="store_true", help="print only the final line (no per-epoch lines)"
+    )
+    parser.set_defaults(func=command)
+
+
+def command(args: argparse.Namespace) -> None:
+    recipe = recipe_from_args(args)
+    # Overflow on the way to a NaN loss is reported by the Trainer in one line, with the epoch
+    # and step; NumPy's own warnings would only repeat it as noise.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        result = run(recipe, verbose=not args.quiet, log=print)
+    m = result.metrics
+    summary = f"test_loss {m['test_loss']:.4f}"
+    if "test_accuracy" in m:
+        summary = f"test_accuracy {m['test_accuracy']:.4f}  " + summary
+    print(f"{m['dataset']}: {summary}  ({m['epochs']} epochs, {m['seconds']:.1f} s)")
+    if recipe.save:
+        print(f"saved model to {recipe.save}")
+    if result.plots:
+        print(f"wrote {', '.join(result.plots)} to {recipe.plot}")

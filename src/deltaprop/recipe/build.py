@@ -1,0 +1,142 @@
+"""From a :class:`~deltaprop.recipe.Recipe` to the things a run is made of: the data, the
+model, the optimizer, the schedule, the callbacks and the Trainer.
+
+Each ``build_*`` makes a fresh object (cross-validation calls :func:`build_trainer` once per
+fold). Strings stop here: the recipe's names become modules, optimizers and schedules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import nn, optim
+from ..checks import check_choice
+from ..data import Dataset, Standardizer, load_dataset, train_test_split
+from ..errors import DeltapropError
+from ..train import Trainer, callbacks
+from .spec import Recipe
+
+TASKS = ("classification", "regression")
+
+
+@dataclass
+class RunData:
+    """A data set split for a run: the stratified (for classification) train/test split, both
+    standardized with ``scaler``, fitted on the training part only.
+
+    ``X_train`` (n_train, n_in), ``X_test`` (n_test, n_in); ``y_*`` (n,) labels 0..k-1 or
+    (n,) / (n, n_out) regression targets; ``n_out`` = classes or target columns."""
+
+    ds: Dataset
+    X_train: np.ndarray
+    X_test: np.ndarray
+    y_train: np.ndarray
+    y_test: np.ndarray
+    scaler: Standardizer
+    classification: bool
+    n_out: int
+
+    @property
+    def task(self) -> str:
+        """``"classification"`` or ``"regression"``."""
+        return "classification" if self.classification else "regression"
+
+    @property
+    def n_in(self) -> int:
+        return int(self.X_train.shape[1])
+
+
+def load_data(recipe: Recipe) -> RunData:
+    """Load ``recipe.dataset``, split off ``test_size`` (stratified for classification, seeded
+    by ``seed``) and standardize with statistics of the training part."""
+    try:
+        ds = load_dataset(recipe.dataset, label=recipe.label, seed=recipe.seed)
+    except DeltapropError as exc:
+        raise type(exc)(f"{recipe.show('dataset')}: {exc}") from None
+    classification = ds.task == "classification"
+    X_train, X_test, y_train, y_test = train_test_split(
+        ds.X, ds.y, test_size=recipe.test_size, stratify=classification, seed=recipe.seed
+    )
+    scaler = Standardizer()
+    X_train = scaler.fit_transform(X_train)
+    X_test = scaler.transform(X_test)
+    n_out = ds.n_classes if classification else (1 if ds.y.ndim == 1 else ds.y.shape[1])
+    return RunData(ds, X_train, X_test, y_train, y_test, scaler, classification, n_out)
+
+
+def build_model(recipe: Recipe, n_in: int, n_out: int) -> nn.Sequential:
+    """The recipe's MLP (:func:`deltaprop.nn.mlp`): (N, n_in) -> (N, n_out) logits."""
+    norm = "batchnorm" if recipe.batchnorm else "layernorm" if recipe.layernorm else None
+    return nn.mlp(n_in, recipe.hidden, n_out, recipe.activation, recipe.init,
+                  dropout=recipe.dropout, norm=norm)  # fmt: skip
+
+
+def build_optimizer(recipe: Recipe, params: Any) -> optim.Optimizer:
+    """The named optimizer; ``lr=None`` takes ``optim.SUGGESTED_LR[optimizer]``."""
+    lr = recipe.lr if recipe.lr is not None else optim.SUGGESTED_LR[recipe.optimizer]
+    options: dict[str, Any] = {}
+    if recipe.momentum is not None:
+        options["momentum"] = recipe.momentum
+    if recipe.weight_decay:
+        options["weight_decay"] = recipe.weight_decay
+    return optim.get_optimizer(recipe.optimizer, params, lr=lr, **options)
+
+
+def build_schedule(recipe: Recipe, optimizer: optim.Optimizer) -> optim.LRScheduler | None:
+    """The per-epoch schedule with its warm-up, or None. ``"plateau"`` is a callback (see
+    :func:`build_callbacks`); alone, a warm-up ramps linearly from 10% to the full rate."""
+    if recipe.schedule in ("none", "plateau"):
+        if recipe.warmup:
+            return optim.LinearLR(optimizer, start_factor=0.1, total_iters=recipe.warmup)
+        return None
+    return optim.get_schedule(recipe.schedule, optimizer, recipe.epochs, warmup=recipe.warmup)
+
+
+def build_callbacks(recipe: Recipe) -> list[callbacks.Callback]:
+    """EarlyStopping (restoring the best weights) and ReduceLROnPlateau (factor 0.1, patience
+    ``max(2, epochs // 10)``) as the recipe asks, watching ``val_loss`` when there is a
+    validation split, else ``loss``."""
+    monitor = "val_loss" if recipe.validation_split else "loss"
+    out: list[callbacks.Callback] = []
+    if recipe.early_stopping is not None:
+        out.append(
+            callbacks.EarlyStopping(
+                monitor=monitor, patience=recipe.early_stopping, restore_best_weights=True
+            )
+        )
+    if recipe.schedule == "plateau":
+        patience = max(2, recipe.epochs // 10)
+        out.append(callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.1, patience=patience))
+    return out
+
+
+def build_trainer(recipe: Recipe, n_in: int, n_out: int, task: str) -> Trainer:
+    """A fresh model, optimizer, schedule and callbacks in a Trainer: cross-entropy and
+    accuracy for ``task="classification"``, MSE for ``"regression"``."""
+    classification = check_choice(task, TASKS, "task") == "classification"
+    model = build_model(recipe, n_in, n_out)
+    optimizer = build_optimizer(recipe, model.parameters())
+    return Trainer(
+        model,
+        loss=nn.CrossEntropyLoss() if classification else nn.MSELoss(),
+        optimizer=optimizer,
+        metrics=["accuracy"] if classification else [],
+        callbacks=build_callbacks(recipe),
+        scheduler=build_schedule(recipe, optimizer),
+        clip_norm=recipe.clip_norm,
+        clip_value=recipe.clip_value,
+        l1=recipe.l1,
+        l2=recipe.l2,
+    )
+
+
+def fit_kwargs(recipe: Recipe) -> dict[str, Any]:
+    """The recipe's keyword arguments of :meth:`Trainer.fit` (verbosity and files aside)."""
+    return {
+        "epochs": recipe.epochs, "descent": recipe.descent, "batch_size": recipe.batch_size,
+        "log_every": recipe.log_every, "seed": recipe.seed,
+        "validation_split": recipe.validation_split, "drop_last": recipe.drop_last,
+    }  # fmt: skip

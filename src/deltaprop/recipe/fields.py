@@ -1,0 +1,103 @@
+"""The one table of a run's keys: name, default, type and help text of every field.
+
+This table is the single source of :class:`~deltaprop.recipe.Recipe`'s fields (and their
+defaults), of the keys a TOML file may hold, and of ``deltaprop train``'s flags (the CLI builds
+argparse from it; the help texts are these). ``kind`` is the type a TOML value or a flag has
+(``hidden`` is written ``"128,64"`` on the command line; the recipe keeps a tuple of ints).
+
+A key is shown as its user typed it: ``lr`` from Python or TOML, ``--lr`` from the command
+line (:func:`key_display`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..checks import check_choice
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One key of a run: ``name`` (a Python identifier; TOML also takes ``log-every``),
+    ``default``, ``kind`` (str, int, float or bool) and the ``help`` text of its flag."""
+
+    name: str
+    default: Any
+    kind: type
+    help: str
+
+    @property
+    def flag(self) -> str:
+        """``"--log-every"`` for ``log_every``."""
+        return flag(self.name)
+
+
+FIELDS: tuple[FieldSpec, ...] = tuple(FieldSpec(*row) for row in (
+    ("dataset", "digits", str, "a built-in data set name or a .csv/.npz file"),
+    ("label", None, str, "label column (CSV) or array name (NPZ) (default: last column / 'y')"),
+    ("hidden", "256,128", str, "hidden layer widths, comma separated ('' for none)"),
+    ("activation", "relu", str, "hidden activation: relu, leaky_relu, elu, gelu, sigmoid, tanh"),
+    ("init", "default", str, "weight init: default (PyTorch's U(+-1/sqrt(fan_in))), zeros, ones, "
+     "constant:V, normal, xavier, he, lecun, ..."),
+    ("optimizer", "sgd", str, "sgd, momentum, nesterov, adam, adamw, rmsprop, adagrad"),
+    ("lr", None, float, "learning rate (default: 0.1 for sgd, 0.05 momentum/nesterov, 0.001 "
+     "adam/adamw/rmsprop, 0.01 adagrad)"),
+    ("momentum", None, float, "momentum of sgd/momentum/nesterov/rmsprop (default: the "
+     "optimizer's own: 0 for sgd and rmsprop, 0.9 for momentum and nesterov)"),
+    ("weight_decay", 0.0, float, "weight decay (decoupled for adamw, an L2 gradient term else)"),
+    ("schedule", "none", str, "learning-rate schedule: none, step, multistep, exponential, "
+     "cosine, cosine-restarts, plateau"),
+    ("warmup", 0, int, "epochs of linear learning-rate warm-up before the schedule"),
+    ("epochs", 30, int, "passes over the training set"),
+    ("descent", "minibatch", str, "batch (1 update/epoch), stochastic (1 per example), minibatch"),
+    ("batch_size", 32, int, "examples per update with --descent minibatch"),
+    ("l1", 0.0, float, "L1 penalty on the weights, added to the loss"),
+    ("l2", 0.0, float, "L2 penalty on the weights, added to the loss"),
+    ("dropout", 0.0, float, "dropout probability after each hidden layer"),
+    ("batchnorm", False, bool, "batch normalization after each hidden Linear"),
+    ("layernorm", False, bool, "layer normalization after each hidden Linear"),
+    ("clip_norm", None, float, "clip the global gradient norm to this value (default: off)"),
+    ("clip_value", None, float, "clip each gradient entry to [-V, V] (default: off)"),
+    ("early_stopping", None, int, "stop after this many epochs without val_loss improvement, "
+     "keeping the best weights (default: off)"),
+    ("validation_split", None, float, "fraction of the training part held out for validation "
+     "(default: none; 0.1 when early stopping or plateau needs it)"),
+    ("cv", None, int, "k-fold cross-validation on the training part before the final fit"),
+    ("log_every", 5, int, "print a progress line every N epochs"),
+    ("seed", 0, int, "random seed: the same seed gives the same run, bit for bit"),
+    ("test_size", 0.2, float, "fraction held out (stratified) for the final test"),
+    ("drop_last", False, bool, "skip each epoch's last minibatch when it is short"),
+    ("checkpoint", None, str, "write the full training state here after every epoch, "
+     "atomically (default: none)"),
+    ("resume", None, str, "continue from a --checkpoint file; the same path for both "
+     "restarts a crashed run until it completes (default: none)"),
+    ("save", None, str, "write the trained model to this .safetensors file (default: none)"),
+    ("metrics_out", None, str, "write the final metrics to this JSON file (default: none)"),
+    ("plot", None, str, "write learning_curves.png (and decision_boundary.png for 2-feature "
+     "data) into this folder, created if missing; needs deltaprop[plot] (default: none)"),
+))  # fmt: skip
+
+#: name -> FieldSpec, in the table's order.
+FIELD_SPECS: dict[str, FieldSpec] = {f.name: f for f in FIELDS}
+
+#: Today's form of the table, ``name -> (default, kind, help)`` (kept for callers of the old
+#: ``deltaprop.cli.TRAIN_OPTIONS``).
+TRAIN_OPTIONS: dict[str, tuple[Any, type, str]] = {
+    f.name: (f.default, f.kind, f.help) for f in FIELDS
+}
+
+SOURCES = ("python", "cli")
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a key: ``"log_every"`` -> ``"--log-every"``."""
+    return "--" + name.replace("_", "-")
+
+
+def key_display(source: str = "python") -> Callable[[str], str]:
+    """How error messages name a key: as is for ``"python"`` (also TOML), as a flag for
+    ``"cli"``."""
+    source = check_choice(source, SOURCES, "source")
+    return flag if source == "cli" else str

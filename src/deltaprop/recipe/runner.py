@@ -1,0 +1,185 @@
+"""Run a recipe: ``run(recipe)`` trains as ``deltaprop train`` does and returns a
+:class:`RunResult`; it also writes the recipe's outputs (``save``, ``metrics_out``, ``plot``,
+``checkpoint``).
+
+The steps: check that every output can be written (before any work), seed, load and split the
+data, cross-validate (``cv``), fit a fresh Trainer (resuming from ``resume``), evaluate on the
+test part, write the files. Printing is left to the caller: the Trainer prints its epoch lines
+when ``verbose``, and ``log`` receives the cross-validation line.
+
+>>> import deltaprop as dp
+>>> result = dp.run(dp.Recipe(dataset="iris", hidden="8", epochs=3), verbose=False)
+>>> sorted(result.metrics)  # doctest: +NORMALIZE_WHITESPACE
+['dataset', 'epochs', 'seconds', 'test_accuracy', 'test_loss', 'train_accuracy', 'train_loss']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import backend, io, viz
+from ..errors import ConfigError, DeltapropError
+from ..train import Trainer, cross_validate
+from ..train.callbacks import History
+from .build import RunData, build_trainer, fit_kwargs, load_data
+from .spec import Recipe
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` made: the fitted ``trainer`` (``trainer.model``), its ``history``,
+    ``metrics`` (exactly what ``metrics_out`` holds: dataset, test/train loss and accuracy,
+    epochs, seconds, and ``cv`` when cross-validated), the split ``data``, the full
+    :func:`~deltaprop.cross_validate` result ``cv`` (or None) and the ``plots`` written."""
+
+    recipe: Recipe
+    trainer: Trainer
+    history: History
+    metrics: dict[str, Any]
+    data: RunData
+    cv: dict[str, Any] | None = None
+    plots: list[str] = field(default_factory=list)
+
+    @property
+    def model(self) -> Any:
+        return self.trainer.model
+
+
+def check_writable(path: str | None, name: str) -> None:
+    """Fail before training, not after it, when an output file cannot be written."""
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ConfigError(f"{name}: folder does not exist: {folder}")
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"{name}: folder is not writable: {folder}")
+
+
+def check_plot_dir(folder: str, name: str = "plot") -> None:
+    """matplotlib is installed and ``folder`` exists (created if missing) and is writable."""
+    try:
+        import matplotlib  # noqa: F401  (optional: the [plot] extra)
+    except ImportError:
+        raise ConfigError(f"{name}: needs matplotlib: install deltaprop[plot]") from None
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot create folder {folder}: {exc.strerror}") from None
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"{name}: folder is not writable: {folder}")
+
+
+def check_outputs(recipe: Recipe) -> None:
+    """Every file the recipe will write can be written (``save``, ``metrics_out``,
+    ``checkpoint``, the ``plot`` folder)."""
+    for name in ("save", "metrics_out", "checkpoint"):
+        check_writable(getattr(recipe, name), recipe.show(name))
+    if recipe.plot:
+        check_plot_dir(recipe.plot, recipe.show("plot"))
+
+
+def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResult:
+    """Train as the recipe says and write its outputs; return a :class:`RunResult`.
+
+    Args:
+        recipe: the run (see :class:`~deltaprop.recipe.Recipe`).
+        verbose: the Trainer prints its epoch lines (every ``log_every`` epochs).
+        log: receives the cross-validation summary line; None prints it when ``verbose``.
+
+    Raises:
+        ConfigError: an output that cannot be written (before any training) or a bad data file.
+        TrainingError: the loss became NaN/Inf (no file is written then).
+    """
+    if not isinstance(recipe, Recipe):
+        raise ConfigError(f"recipe: expected a Recipe, got {type(recipe).__name__}")
+    if log is None:
+        log = print if verbose else _silent
+    start = time.perf_counter()
+    check_outputs(recipe)
+    backend.seed(recipe.seed)
+    data = load_data(recipe)
+    kwargs = fit_kwargs(recipe)
+
+    metrics: dict[str, Any] = {"dataset": data.ds.name}
+    cv = None
+    if recipe.cv is not None:
+        cv = cross_validate(
+            lambda: build_trainer(recipe, data.n_in, data.n_out, data.task),
+            data.X_train, data.y_train, k=recipe.cv, stratified=data.classification,
+            seed=recipe.seed, fit_kwargs={**kwargs, "verbose": False},
+        )  # fmt: skip
+        metrics["cv"] = {"k": recipe.cv, "mean": cv["mean"], "std": cv["std"]}
+        parts = [f"{k} {v:.4f} ± {cv['std'][k]:.4f}" for k, v in cv["mean"].items()]
+        log(f"{recipe.cv}-fold cross-validation: " + "  ".join(parts))
+
+    trainer = build_trainer(recipe, data.n_in, data.n_out, data.task)
+    history = trainer.fit(data.X_train, data.y_train, verbose=verbose,
+                          checkpoint=recipe.checkpoint, resume_from=recipe.resume,
+                          **kwargs)  # fmt: skip
+    test = trainer.evaluate(data.X_test, data.y_test)
+    metrics["test_loss"] = float(test["loss"])
+    if data.classification:
+        metrics["test_accuracy"] = float(test["accuracy"])
+        metrics["train_accuracy"] = float(history.history["accuracy"][-1])
+    metrics["train_loss"] = float(history.history["loss"][-1])
+    metrics["epochs"] = len(history.history["loss"])
+    metrics["seconds"] = round(time.perf_counter() - start, 3)
+
+    result = RunResult(recipe, trainer, history, metrics, data, cv)
+    if recipe.save:
+        io.save(trainer.model, recipe.save, metadata={"deltaprop_cli": model_metadata(result)})
+    if recipe.metrics_out:
+        write_metrics(recipe.metrics_out, metrics, recipe.show("metrics_out"))
+    if recipe.plot:
+        result.plots = write_plots(result)
+    return result
+
+
+def _silent(line: str) -> None:
+    pass
+
+
+def model_metadata(result: RunResult) -> dict[str, Any]:
+    """What a saved model keeps under ``"deltaprop_cli"``: the data set, task, feature and
+    target names, the standardizer (``deltaprop predict`` applies it) and the settings."""
+    ds = result.data.ds
+    return {
+        "dataset": ds.name,
+        "task": ds.task,
+        "feature_names": list(ds.feature_names),
+        "target_names": list(ds.target_names) if ds.target_names is not None else None,
+        "standardizer": result.data.scaler.state(),
+        "settings": result.recipe.to_dict(),
+    }
+
+
+def write_metrics(path: str, metrics: dict[str, Any], name: str = "metrics_out") -> None:
+    """``metrics`` as indented JSON, written atomically (fsynced)."""
+    text = json.dumps(metrics, indent=2) + "\n"
+    try:
+        io.atomic_write(path, text.encode("utf-8"))
+    except DeltapropError as exc:
+        raise ConfigError(f"{name}: cannot write {path}: {exc}") from None
+
+
+def write_plots(result: RunResult) -> list[str]:
+    """learning_curves.png, and decision_boundary.png for 2-feature classification data (in
+    the standardized coordinates the model sees, with the training points), into
+    ``recipe.plot``; returns the file names."""
+    folder, data = result.recipe.plot, result.data
+    written = ["learning_curves.png"]
+    viz.plot_history(result.history, os.path.join(folder, written[0]))
+    X = data.X_train
+    if data.classification and X.ndim == 2 and X.shape[1] == 2:
+        written.append("decision_boundary.png")
+        viz.plot_decision_boundary(result.trainer, X, data.y_train,
+                                   os.path.join(folder, written[1]))  # fmt: skip
+    return written

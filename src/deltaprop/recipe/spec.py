@@ -1,0 +1,152 @@
+""":class:`Recipe`: one typed, validated description of a training run.
+
+Its fields are the keys of :data:`~deltaprop.recipe.fields.FIELDS` (the same keys as TOML files
+and ``deltaprop train``'s flags) with the same defaults. Values are checked and normalized once,
+when a Recipe is made (``hidden="128,64"`` -> ``(128, 64)``, ``optimizer="Adam"`` ->
+``"adam"``); a bad value raises ConfigError naming the key (``lr: expected ...``, or
+``--lr: expected ...`` for a recipe the command line built, ``source="cli"``).
+
+>>> r = Recipe(dataset="iris", hidden="16,8", optimizer="Adam", lr=0.01)
+>>> r.hidden, r.optimizer
+((16, 8), 'adam')
+>>> r.replace(epochs=5).epochs
+5
+>>> r.to_dict()["hidden"]
+'16,8'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import InitVar
+from typing import Any
+
+from ..errors import ConfigError
+from .fields import FIELD_SPECS, FIELDS, key_display
+from .validate import validate
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+class _RecipeMethods:
+    """The behaviour of :class:`Recipe` (its fields come from the table)."""
+
+    def __post_init__(self, source: str) -> None:
+        show = key_display(source)
+        values = validate({f.name: getattr(self, f.name) for f in FIELDS}, show)
+        for key, value in values.items():
+            object.__setattr__(self, key, value)  # frozen: normalize once, here
+        # Not a field (not compared, not in to_dict): how messages name this recipe's keys.
+        object.__setattr__(self, "source", source)
+
+    def show(self, key: str) -> str:
+        """A key as this recipe's user wrote it: ``"lr"`` or ``"--lr"``."""
+        return key_display(self.source)(key)  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "python") -> Recipe:
+        """A Recipe from a dict of keys (``"log-every"`` or ``"log_every"``); unknown keys are a
+        ConfigError that lists the allowed ones."""
+        if not isinstance(values, dict):
+            raise ConfigError(f"values: expected a dict, got {type(values).__name__}")
+        return cls(**_known_keys(values, "values"), source=source)
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike, source: str = "python") -> Recipe:
+        """A Recipe from a TOML file: a ``[train]`` table or top-level keys (see
+        :func:`read_toml`); the keys it does not set keep their defaults."""
+        return cls(**read_toml(path, source), source=source)
+
+    def replace(self, **changes: Any) -> Recipe:
+        """A new Recipe with ``changes`` applied (validated like a new one)."""
+        _known_keys(changes, "replace")
+        source = self.source  # type: ignore[attr-defined]
+        return dataclasses.replace(self, **changes, source=source)  # type: ignore[type-var]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe as JSON values, the form model files keep under ``"settings"``: ``hidden``
+        as ``"256,128"``, everything else as it is."""
+        out = {f.name: getattr(self, f.name) for f in FIELDS}
+        out["hidden"] = ",".join(str(h) for h in out["hidden"])
+        return out
+
+
+def _known_keys(values: dict[str, Any], where: str) -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        name = key.replace("-", "_") if isinstance(key, str) else key
+        if name not in FIELD_SPECS:
+            raise ConfigError(
+                f"{where}: unknown key {key!r}; allowed keys: {', '.join(FIELD_SPECS)}"
+            )
+        out[name] = value
+    return out
+
+
+def read_toml(path: str | os.PathLike, source: str = "python") -> dict[str, Any]:
+    """The keys a TOML file sets (a ``[train]`` table or top-level keys), each of the type its
+    field has (an int where a float goes is fine; a list of ints is fine for ``hidden``).
+
+    Raises:
+        ConfigError: a missing or unreadable file, invalid TOML, an unknown key (the allowed
+            keys are listed) or a value of the wrong type; the message starts ``--config:``
+            when ``source="cli"``.
+    """
+    where = "--config" if source == "cli" else "config"
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: {path} is not valid TOML: {exc}") from None
+    if isinstance(raw.get("train"), dict):  # allow a [train] table or top-level keys
+        raw = raw["train"]
+    settings: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if name not in FIELD_SPECS:
+            allowed = ", ".join(FIELD_SPECS)
+            raise ConfigError(f"{where}: unknown key {key!r} in {path}; allowed keys: {allowed}")
+        settings[name] = _coerce(name, value, f"{where} key {key!r}")
+    return settings
+
+
+def _coerce(name: str, value: Any, where: str) -> Any:
+    """A TOML value of the field's type (TOML has no None: a key that is there has a value)."""
+    kind = FIELD_SPECS[name].kind
+    if name == "hidden" and isinstance(value, list):
+        value = ",".join(str(v) for v in value)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def _annotation(spec: Any) -> Any:
+    kind = tuple[int, ...] if spec.name == "hidden" else spec.kind
+    return kind | None if spec.default is None else kind
+
+
+Recipe = dataclasses.make_dataclass(
+    "Recipe",
+    [(f.name, _annotation(f), dataclasses.field(default=f.default)) for f in FIELDS]
+    + [("source", InitVar[str], dataclasses.field(default="python"))],
+    bases=(_RecipeMethods,),
+    frozen=True,
+)
+Recipe.__module__ = "deltaprop.recipe"
+Recipe.__doc__ = (
+    "One training run as data: the fields of ``deltaprop.recipe.FIELDS`` (``dataset``, "
+    "``hidden``, ``optimizer``, ``lr``, ..., ``save``, ``metrics_out``, ``plot``), validated "
+    "and normalized when made. ``source='cli'`` names keys as flags in error messages."
+)

@@ -1,0 +1,153 @@
+"""Validation of a run's values, once, in one place: every key checked (through
+:mod:`deltaprop.checks` and :func:`deltaprop.names.lookup`), names canonicalized, the rules
+between keys applied, and a ConfigError that names the key as its user typed it.
+
+Rules between keys (as ``deltaprop train`` has always had them):
+
+- ``0 <= warmup < epochs``;
+- ``batchnorm`` and ``layernorm`` not both;
+- ``momentum`` only with the optimizers that have one (sgd, momentum, nesterov, rmsprop);
+- ``validation_split`` becomes 0.1 when ``early_stopping`` or the ``plateau`` schedule needs a
+  validation score and none was given.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from .. import nn, optim
+from ..checks import check_bool, check_choice, check_fraction, check_int, check_real
+from ..data import DESCENTS
+from ..errors import ConfigError
+from ..names import normalize
+
+MOMENTUM_OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop")
+DEFAULT_VALIDATION_SPLIT = 0.1  # when early stopping or plateau needs a validation score
+#: Schedule names as the user writes them ("none" and the "plateau" callback included).
+SCHEDULE_NAMES: tuple[str, ...] = ("none", *optim.SCHEDULES, "plateau")
+
+Show = Callable[[str], str]
+
+
+def choice(value: Any, names: tuple[str, ...] | list[str], name: str) -> str:
+    """The canonical spelling among ``names`` ("cosine-restarts", "leaky_relu") of a user's
+    name (any case, "-" or "_")."""
+    table = {normalize(n): n for n in names}
+    return table[check_choice(value, table, name, listed=names)]
+
+
+def parse_hidden(value: Any, name: str = "hidden") -> tuple[int, ...]:
+    """``"128,64"`` or ``[128, 64]`` -> ``(128, 64)``; ``""`` or ``[]`` -> ``()`` (a linear
+    model)."""
+    if isinstance(value, str):
+        text = value.strip()
+        parts: list[Any] = [p for p in text.split(",")] if text else []
+        widths = []
+        for part in parts:
+            try:
+                widths.append(int(part))
+            except ValueError:
+                widths.append(0)
+    elif isinstance(value, (list, tuple)):
+        widths = [v if isinstance(v, int) and not isinstance(v, bool) else 0 for v in value]
+    else:
+        widths = [0]
+    if any(w < 1 for w in widths):
+        raise ConfigError(f"{name}: expected positive integers separated by commas, got {value!r}")
+    return tuple(int(w) for w in widths)
+
+
+def _text(value: Any, name: str, optional: bool = False) -> str | None:
+    """A string (a path may be any os.PathLike)."""
+    if value is None and optional:
+        return None
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{name}: expected a string, got {value!r}")
+    return value
+
+
+def _init(value: Any, name: str) -> str:
+    """An initializer name, kept as written (``"constant:0.5"`` must keep its value)."""
+    text = _text(value, name).strip()
+    try:
+        nn.init.canonical_name(text, name)
+    except ConfigError:
+        allowed = ", ".join(nn.INITIALIZERS)
+        raise ConfigError(
+            f"{name}: expected one of {allowed} or constant:<number>, got {value!r}"
+        ) from None
+    return text
+
+
+def _optional(check: Callable[..., Any], **options: Any) -> Callable[[Any, str], Any]:
+    return lambda v, n: None if v is None else check(v, n, **options)
+
+
+_PATH = _optional(_text)
+# key -> check(value, shown_name) -> the normalized value. Every key of the table is here.
+CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    "dataset": _text,
+    "label": _PATH,
+    "hidden": parse_hidden,
+    "activation": lambda v, n: choice(v, nn.ACTIVATIONS, n),
+    "init": _init,
+    "optimizer": lambda v, n: choice(v, list(optim.OPTIMIZERS), n),
+    "lr": _optional(check_real, strict=True),
+    "momentum": _optional(check_real, maximum=1.0),
+    "weight_decay": check_real,
+    "schedule": lambda v, n: choice(v, SCHEDULE_NAMES, n),
+    "warmup": lambda v, n: check_int(v, n, minimum=0),
+    "epochs": check_int,
+    "descent": lambda v, n: choice(v, DESCENTS, n),
+    "batch_size": check_int,
+    "l1": check_real,
+    "l2": check_real,
+    "dropout": lambda v, n: check_fraction(v, n, closed_low=True),
+    "batchnorm": check_bool,
+    "layernorm": check_bool,
+    "clip_norm": _optional(check_real, strict=True),
+    "clip_value": _optional(check_real, strict=True),
+    "early_stopping": _optional(check_int),
+    "validation_split": _optional(check_fraction),
+    "cv": _optional(check_int, minimum=2),
+    "log_every": check_int,
+    "seed": lambda v, n: check_int(v, n, minimum=0),
+    "test_size": check_fraction,
+    "drop_last": check_bool,
+    "checkpoint": _PATH,
+    "resume": _PATH,
+    "save": _PATH,
+    "metrics_out": _PATH,
+    "plot": _PATH,
+}
+
+
+def validate(values: dict[str, Any], show: Show = str) -> dict[str, Any]:
+    """Check and normalize every value of a run (all keys present), then the rules between
+    keys; return the normalized values. ``show(key)`` names a key in messages (``"lr"`` or
+    ``"--lr"``)."""
+    out = {key: CHECKS[key](value, show(key)) for key, value in values.items()}
+    if out["momentum"] is not None and (
+        out["optimizer"] not in MOMENTUM_OPTIMIZERS or out["momentum"] >= 1
+    ):
+        raise ConfigError(
+            f"{show('momentum')}: expected a value in [0, 1) with {show('optimizer')} "
+            f"{' or '.join(MOMENTUM_OPTIMIZERS)}, got {values['momentum']!r}"
+        )
+    if out["warmup"] >= out["epochs"]:
+        raise ConfigError(
+            f"{show('warmup')}: expected 0 <= warmup < {show('epochs')} ({out['epochs']}), "
+            f"got {values['warmup']!r}"
+        )
+    if out["batchnorm"] and out["layernorm"]:
+        raise ConfigError(
+            f"{show('batchnorm')} and {show('layernorm')}: expected at most one of them, got both"
+        )
+    needs_val = out["early_stopping"] is not None or out["schedule"] == "plateau"
+    if needs_val and out["validation_split"] is None:
+        out["validation_split"] = DEFAULT_VALIDATION_SPLIT
+    return out
