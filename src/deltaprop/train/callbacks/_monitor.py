@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ...checks import check_bool, check_choice, check_int, check_real
+from ...checks import check_choice, check_real
 from ...errors import ConfigError
 
 MODES = ("auto", "min", "max")
