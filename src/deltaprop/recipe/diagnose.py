@@ -76,8 +76,7 @@ def diagnose_run(recipe: Recipe, log: Callable[[str], None] | None = None) -> Di
     if log is not None:
         log(report.text())
     monitor = GradientMonitor(X=X_probe, y=y_probe)
-    monitor.set_trainer(trainer)
-    trainer.callbacks.append(monitor)
+    trainer.callbacks.append(monitor)  # append wires the monitor to the trainer
     trainer.stop_on_nan = True  # a NaN ends the run with a finding, not an exception
     error = None
     try:
