@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_choice
 from ..errors import ConfigError
+from .output import write_output
 
 # History keys that are not per-epoch metrics with a train/val pair.
 _NOT_METRICS = ("lr", "grad_norm", "epoch_seconds")
@@ -39,14 +41,7 @@ def new_figure(n_panels: int, ncols: int | None = None, panel_size=(4.6, 3.6)):
 def finish(fig, path: str | os.PathLike | None):
     """Save ``fig`` as a PNG when ``path`` is given; return it."""
     if path is not None:
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise ConfigError(f"path: folder does not exist: {folder}")
-        try:
-            fig.savefig(path, format="png", dpi=100)
-        except OSError as exc:
-            raise ConfigError(f"path: cannot write {path}: {exc.strerror or exc}") from None
+        write_output(path, lambda p: fig.savefig(p, format="png", dpi=100))
     return fig
 
 
@@ -75,6 +70,13 @@ def history_dict(history: Any, name: str = "history") -> dict[str, list]:
     if not history or not any(len(v) for v in history.values() if isinstance(v, Sequence)):
         raise ConfigError(f"{name}: is empty (no epochs recorded; call fit first)")
     return dict(history)
+
+
+def _check_filled(value: Any, name: str, what: str) -> None:
+    """ConfigError unless ``value`` is a non-empty mapping (``what`` shows its shape)."""
+    if not isinstance(value, Mapping) or not value:
+        got = "an empty one" if isinstance(value, Mapping) else type(value).__name__
+        raise ConfigError(f"{name}: expected a non-empty dict {what}, got {got}")
 
 
 def _base_metrics(hist: Mapping[str, Any]) -> list[str]:
@@ -153,13 +155,8 @@ def plot_histories(
     Returns:
         the matplotlib Figure.
     """
-    if not isinstance(runs, Mapping) or not runs:
-        raise ConfigError(
-            f"runs: expected a non-empty dict {{label: History}}, got {type(runs).__name__}"
-            + (" (empty)" if isinstance(runs, Mapping) else "")
-        )
-    if x not in ("epoch", "time"):
-        raise ConfigError(f"x: expected 'epoch' or 'time', got {x!r}")
+    _check_filled(runs, "runs", "{label: History}")
+    x = check_choice(x, ("epoch", "time"), "x")
     series = []
     for label, run in runs.items():
         hist = history_dict(run, f"runs[{label!r}]")
@@ -209,11 +206,7 @@ def plot_gradient_flow(
     Returns:
         the matplotlib Figure.
     """
-    if not isinstance(per_layer, Mapping) or not per_layer:
-        raise ConfigError(
-            "per_layer: expected a non-empty dict {layer name: [value per epoch]}, got "
-            + (f"{type(per_layer).__name__}" if not isinstance(per_layer, Mapping) else "{}")
-        )
+    _check_filled(per_layer, "per_layer", "{layer name: [value per epoch]}")
     lines = [(str(k), _series(v, f"per_layer[{k!r}]")) for k, v in per_layer.items()]
     fig, (ax,) = new_figure(1, panel_size=(6.4, 4.4))
     from matplotlib import colormaps
