@@ -121,8 +121,7 @@ def plot_history(history: Any, path: str | os.PathLike | None = None, metrics=No
                 y = _series(hist[key], f"history[{key!r}]")
                 ax.plot(np.arange(1, len(y) + 1), y, style, marker="." if len(y) < 30 else None,
                         label=label)  # fmt: skip
-        ax.set_title(name)
-        ax.set_xlabel("epoch")
+        ax.set(title=name, xlabel="epoch")
         ax.grid(alpha=0.3)
         ax.legend()
     if show_lr:
@@ -131,8 +130,7 @@ def plot_history(history: Any, path: str | os.PathLike | None = None, metrics=No
         ax.plot(np.arange(1, len(lr) + 1), lr, color="tab:green")
         if np.all(lr[np.isfinite(lr)] > 0) and np.nanmax(lr) > 10 * np.nanmin(lr):
             ax.set_yscale("log")
-        ax.set_title("learning rate")
-        ax.set_xlabel("epoch")
+        ax.set(title="learning rate", xlabel="epoch")
         ax.grid(alpha=0.3)
     return finish(fig, path)
 
@@ -177,12 +175,10 @@ def plot_histories(
     for label, xs, y in series:
         ax.plot(xs, y, label=label)
     if x == "time":
-        ax.set_xscale("log")
-        ax.set_xlabel("training time (s, cumulative)")
+        ax.set(xscale="log", xlabel="training time (s, cumulative)")
     else:
-        ax.set_xlabel("epoch")
-    ax.set_ylabel(metric)
-    ax.set_title(f"{metric} by {'time' if x == 'time' else 'epoch'}")
+        ax.set(xlabel="epoch")
+    ax.set(ylabel=metric, title=f"{metric} by {'time' if x == 'time' else 'epoch'}")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     return finish(fig, path)
@@ -217,10 +213,7 @@ def plot_gradient_flow(
         y = np.where(np.isfinite(y) & (y > 0), y, np.nan)
         ax.plot(np.arange(1, len(y) + 1), y, label=name, color=cmap(i / max(1, n - 1)),
                 marker="." if len(y) < 30 else None)  # fmt: skip
-    ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(f"{ylabel} per layer")
+    ax.set(yscale="log", xlabel=xlabel, ylabel=ylabel, title=f"{ylabel} per layer")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize="small", ncols=1 if n <= 12 else 2)
     return finish(fig, path)

@@ -9,35 +9,16 @@ from typing import Any
 
 from ...checks import check_choice
 from ...errors import ConfigError
-from .rules import (
-    constant,
-    he_normal,
-    he_uniform,
-    lecun_normal,
-    lecun_uniform,
-    normal,
-    ones,
-    torch_default,
-    uniform,
-    xavier_normal,
-    xavier_uniform,
-    zeros,
-)
+from . import rules
 
 _BY_NAME: dict[str, Callable] = {
-    "zeros": zeros,
-    "ones": ones,
-    "constant": constant,
-    "uniform": uniform,
-    "normal": normal,
-    "xavier_uniform": xavier_uniform,
-    "xavier_normal": xavier_normal,
-    "he_uniform": he_uniform,
-    "he_normal": he_normal,
-    "lecun_uniform": lecun_uniform,
-    "lecun_normal": lecun_normal,
-    "torch_default": torch_default,
-}
+    fn.__name__: fn
+    for fn in (
+        rules.zeros, rules.ones, rules.constant, rules.uniform, rules.normal,
+        rules.xavier_uniform, rules.xavier_normal, rules.he_uniform, rules.he_normal,
+        rules.lecun_uniform, rules.lecun_normal, rules.torch_default,
+    )
+}  # fmt: skip
 
 ALIASES: dict[str, str] = {
     "xavier": "xavier_uniform",
