@@ -20,6 +20,8 @@ import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
+
 from .errors import ConfigError
 from .names import lookup
 
@@ -49,10 +51,10 @@ def check_int(value: Any, name: str, minimum: int | None = 1, maximum: int | Non
 
 
 def check_bool(value: Any, name: str) -> bool:
-    """True or False (not 0/1, not a string)."""
-    if not isinstance(value, bool):
+    """True or False (not 0/1, not a string); NumPy's bools (from a comparison) count too."""
+    if not isinstance(value, (bool, np.bool_)):
         raise ConfigError(f"{name}: expected True or False, got {value!r}")
-    return value
+    return bool(value)
 
 
 def check_real(

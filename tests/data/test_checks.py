@@ -163,7 +163,8 @@ class TestCheckXy:
 
     def test_bad_task(self):
         with pytest.raises(
-            ConfigError, match=r"task: expected one of \['classification', 'regression'\]"
+            ConfigError,
+            match=r"task: unknown name 'ranking'; expected one of \('classification', 'regression'",
         ):
             check_X_y(np.ones((2, 2)), [0, 1], task="ranking")
 

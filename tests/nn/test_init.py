@@ -184,3 +184,22 @@ def test_constant_by_name_in_linear():
     assert np.all(_nn.Linear(3, 2, init="constant").weight.data == 0)
     with pytest.raises(ConfigError, match="init"):
         _nn.Linear(3, 2, init="constant:abc")
+
+
+def test_resolve_once_then_fill_like_initialize():
+    fill = init.resolve("Kaiming", "init")
+    a = fill((4, 3), fans=(4, 3), generator=np.random.default_rng(5))
+    b = init.initialize((4, 3), "he_normal", fans=(4, 3), generator=np.random.default_rng(5))
+    assert np.array_equal(a, b)
+    # Names without fans ignore the fans a layer passes to every name.
+    assert np.all(init.resolve("constant:2")((2,), fans=(1, 2)) == 2)
+    with pytest.raises(ConfigError, match=r"^bias_init: unknown name 'he:2'"):
+        init.resolve("he:2", "bias_init")
+    with pytest.raises(ConfigError, match=r"^bias_init: expected 'constant:<number>'"):
+        init.resolve("constant:x", "bias_init")
+
+
+def test_layers_take_numpy_bools():
+    layer = nn.Linear(2, 3, bias=np.bool_(False))
+    assert layer.bias is None
+    assert nn.BatchNorm1d(3, affine=np.bool_(True)).affine is True

@@ -15,7 +15,10 @@ from deltaprop import nn
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+pytestmark = [
+    pytest.mark.slow,  # starts a browser
+    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed"),
+]
 
 # The flags a sandboxed root session needs; the networking ones keep Chromium from calling home.
 ARGS = [

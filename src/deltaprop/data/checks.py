@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from ..backend import to_numpy
-from ..errors import ConfigError, DataError, ShapeError
+from ..checks import check_choice
+from ..errors import DataError, ShapeError
 
 TASKS = ("classification", "regression")
 
@@ -32,7 +33,7 @@ def _as_array(a: Any, name: str) -> np.ndarray:
     return arr
 
 
-def _show(arr: np.ndarray) -> str:
+def show_first(arr: np.ndarray) -> str:
     """repr of the first element as plain Python ('cat', not np.str_('cat'))."""
     if arr.size == 0:
         return "none"
@@ -52,7 +53,7 @@ def _float_dtype(arr: np.ndarray, name: str, given: Any) -> np.dtype:
     if arr.dtype.kind == "c":
         raise DataError(f"{name}: expected real numbers, got complex values (dtype {arr.dtype})")
     raise DataError(
-        f"{name}: expected numbers, got dtype {arr.dtype} (first value {_show(arr)}); "
+        f"{name}: expected numbers, got dtype {arr.dtype} (first value {show_first(arr)}); "
         "convert text columns to numbers first"
     )
 
@@ -135,7 +136,7 @@ def check_labels(y: Any, name: str = "y", n_classes: int | None = None) -> np.nd
         expected = f"integer class labels 0..{n_classes - 1} (n_classes={n_classes})"
     if arr.dtype.kind not in "biuf":
         raise DataError(
-            f"{name}: expected {expected}, got dtype {arr.dtype} (first value {_show(arr)}); "
+            f"{name}: expected {expected}, got dtype {arr.dtype} (first value {show_first(arr)}); "
             "map text labels to integers first"
         )
     if arr.dtype.kind == "f":
@@ -222,8 +223,8 @@ def check_X_y(
     """
     if task is None:
         task = infer_task(y)
-    if task not in TASKS:
-        raise ConfigError(f"task: expected one of {list(TASKS)}, got {task!r}")
+    else:
+        task = check_choice(task, TASKS, "task")
     X = check_features(X, "X", n_features=n_features, allow_nd=allow_nd)
     if task == "classification":
         y = check_labels(y, "y", n_classes=n_classes)

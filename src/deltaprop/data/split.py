@@ -7,21 +7,19 @@ a Standardizer whose state is plain JSON so it can be saved next to a model.
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection import train_test_split as sk_split
+from sklearn.preprocessing import StandardScaler
 
-from ..backend import rng as _library_rng
-from ..errors import ConfigError, DataError, DeltapropError, ShapeError
+from ..checks import check_fraction, check_int
+from ..errors import DataError, DeltapropError, ShapeError
 from .checks import check_features, infer_task
-
-
-def _seed_int(seed: int | None) -> int:
-    # Unseeded calls draw from deltaprop's generator, so dp.seed(n) makes them reproducible.
-    return int(_library_rng().integers(0, 2**31 - 1)) if seed is None else int(seed)
+from .seeding import seed_int
 
 
 def _stratify_on(y: np.ndarray, stratify: bool) -> np.ndarray | None:
@@ -47,14 +45,7 @@ def train_test_split(
     Returns:
         ``(X_train, X_test, y_train, y_test)``; dtypes as given.
     """
-    from sklearn.model_selection import train_test_split as sk_split
-
-    if (
-        isinstance(test_size, bool)
-        or not isinstance(test_size, numbers.Real)
-        or not (0.0 < test_size < 1.0)
-    ):
-        raise ConfigError(f"test_size: expected a fraction in (0, 1), got {test_size!r}")
+    check_fraction(test_size, "test_size")
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim == 0 or y.ndim == 0 or len(X) != len(y):
         raise DataError(
@@ -67,7 +58,7 @@ def train_test_split(
             f"X: expected enough rows for a train and a test part with test_size={test_size}, "
             f"got {len(X)}"
         )
-    random_state = _seed_int(seed)
+    random_state = seed_int(seed)
     strat = _stratify_on(y, stratify)
     if strat is not None:
         try:
@@ -92,15 +83,12 @@ def kfold_indices(
     the folds keep the class shares (StratifiedKFold); when the smallest class has fewer than
     ``k`` rows it falls back to plain KFold with a warning.
     """
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
-        raise ConfigError(f"k: expected an integer >= 2, got {k!r}")
+    k = check_int(k, "k", minimum=2)
     y = np.asarray(y)
     n = len(y) if y.ndim else 0
     if n < k:
         raise DataError(f"y: expected at least k={k} rows for {k} folds, got {n}")
-    random_state = _seed_int(seed)
+    random_state = seed_int(seed)
     splitter: Any = KFold(n_splits=k, shuffle=True, random_state=random_state)
     strat = _stratify_on(y, stratified)
     if strat is not None:
@@ -152,8 +140,6 @@ class Standardizer:
 
     def fit(self, X: Any) -> Standardizer:
         """Learn column means and standard deviations from X (n_samples, n_features)."""
-        from sklearn.preprocessing import StandardScaler
-
         self._scaler = StandardScaler().fit(check_features(X, "X"))
         return self
 
@@ -181,8 +167,6 @@ class Standardizer:
     @classmethod
     def from_state(cls, d: dict[str, Any]) -> Standardizer:
         """Rebuild a fitted Standardizer from :meth:`state`'s dict."""
-        from sklearn.preprocessing import StandardScaler
-
         if not isinstance(d, dict) or not {"mean", "scale"} <= d.keys():
             got = sorted(d) if isinstance(d, dict) else type(d).__name__
             raise DataError(f"state: expected a dict with keys 'mean' and 'scale', got {got}")

@@ -4,25 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from .. import ops
 from ..autograd.tensor import Tensor
-from ..errors import ConfigError
-from ..names import lookup
+from ..checks import check_choice, check_int, check_real
 from .module import Module
-
-
-def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ConfigError(f"{name}: expected a number, got {value!r}")
-    return float(value)
-
-
-def _axis(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ConfigError(f"axis: expected an integer, got {value!r}")
-    return int(value)
 
 
 class ReLU(Module):
@@ -37,7 +22,7 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
-        self.negative_slope = _number(negative_slope, "negative_slope")
+        self.negative_slope = check_real(negative_slope, "negative_slope", minimum=None)
 
     def forward(self, x: Tensor) -> Tensor:
         return ops.leaky_relu(x, self.negative_slope)
@@ -51,7 +36,7 @@ class ELU(Module):
 
     def __init__(self, alpha: float = 1.0) -> None:
         super().__init__()
-        self.alpha = _number(alpha, "alpha")
+        self.alpha = check_real(alpha, "alpha", minimum=None)
 
     def forward(self, x: Tensor) -> Tensor:
         return ops.elu(x, self.alpha)
@@ -65,9 +50,7 @@ class GELU(Module):
 
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
-        if approximate not in ("none", "tanh"):
-            raise ConfigError(f"approximate: expected 'none' or 'tanh', got {approximate!r}")
-        self.approximate = approximate
+        self.approximate = check_choice(approximate, ("none", "tanh"), "approximate")
 
     def forward(self, x: Tensor) -> Tensor:
         return ops.gelu(x, self.approximate)
@@ -95,7 +78,7 @@ class Softmax(Module):
 
     def __init__(self, axis: int = -1) -> None:
         super().__init__()
-        self.axis = _axis(axis)
+        self.axis = check_int(axis, "axis", minimum=None)
 
     def forward(self, x: Tensor) -> Tensor:
         return ops.softmax(x, self.axis)
@@ -109,7 +92,7 @@ class LogSoftmax(Module):
 
     def __init__(self, axis: int = -1) -> None:
         super().__init__()
-        self.axis = _axis(axis)
+        self.axis = check_int(axis, "axis", minimum=None)
 
     def forward(self, x: Tensor) -> Tensor:
         return ops.log_softmax(x, self.axis)
@@ -136,4 +119,4 @@ def get_activation(name: str | Module) -> Module:
     through unchanged. ConfigError lists the allowed names."""
     if isinstance(name, Module):
         return name
-    return _BY_NAME[lookup(_BY_NAME, name, "activation")]()
+    return _BY_NAME[check_choice(name, _BY_NAME, "activation")]()

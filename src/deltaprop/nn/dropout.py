@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from .. import ops
 from ..autograd.tensor import Tensor
-from ..errors import ConfigError
+from ..checks import check_fraction
 from .module import Module
 
 
@@ -21,13 +19,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
-        if (
-            isinstance(p, bool)
-            or not isinstance(p, (int, float, np.integer, np.floating))
-            or not 0.0 <= p < 1.0
-        ):
-            raise ConfigError(f"p: expected a dropout probability in [0, 1), got {p!r}")
-        self.p = float(p)
+        self.p = check_fraction(p, "p", closed_low=True)  # a dropout probability: [0, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         return ops.dropout(x, self.p, training=self.training)

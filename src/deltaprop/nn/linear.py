@@ -8,18 +8,15 @@ import numpy as np
 
 from .. import backend, ops
 from ..autograd.tensor import Tensor
+from ..checks import check_bool, check_int, check_real
 from ..errors import ConfigError
-from . import init as _init
+from .init import resolve as resolve_initializer
 from .module import Module, Parameter
 
 _DTYPES = ("float32", "float64")
 
-
-def check_positive_int(value: Any, name: str) -> int:
-    """``value`` as an int, or ConfigError naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ConfigError(f"{name}: expected a positive integer, got {value!r}")
-    return int(value)
+#: Kept for modules that still import it from here: an integer >= 1 (see ``checks.check_int``).
+check_positive_int = check_int
 
 
 def resolve_dtype(dtype: Any) -> str:
@@ -71,30 +68,22 @@ class Linear(Module):
         l2: float = 0.0,
     ) -> None:
         super().__init__()
-        self.in_features = check_positive_int(in_features, "in_features")
-        self.out_features = check_positive_int(out_features, "out_features")
-        if not isinstance(bias, (bool, np.bool_)):
-            raise ConfigError(f"bias: expected True or False, got {bias!r}")
-        # Resolve names now so that a typo fails here, naming the argument.
-        self.init = _check_init(init, "init")
-        self.bias_init = _check_init(bias_init, "bias_init")
+        self.in_features = check_int(in_features, "in_features")
+        self.out_features = check_int(out_features, "out_features")
+        bias = check_bool(bias, "bias")
+        # Resolved once, now, so that a typo fails here naming the argument; the config keeps
+        # the names as given.
+        fill_weight = resolve_initializer(init, "init")
+        fill_bias = resolve_initializer(bias_init, "bias_init")
+        self.init, self.bias_init = init, bias_init
         dtype_name = resolve_dtype(dtype)
-        self.l1 = _check_penalty(l1, "l1")
-        self.l2 = _check_penalty(l2, "l2")
-        fans = (self.in_features, self.out_features)
-        weight = _init.initialize(
-            (self.in_features, self.out_features),
-            self.init,
-            fans=fans,
-            generator=generator,
-            dtype=dtype_name,
-        )
+        self.l1 = check_real(l1, "l1")
+        self.l2 = check_real(l2, "l2")
+        shape = fans = (self.in_features, self.out_features)  # (in, out): the fans, in order
+        weight = fill_weight(shape, fans=fans, generator=generator, dtype=dtype_name)
         self.weight = Parameter(weight, dtype=dtype_name)
         if bias:
-            b = _init.initialize(
-                (self.out_features,), self.bias_init, fans=fans, generator=generator,
-                dtype=dtype_name,
-            )  # fmt: skip
+            b = fill_bias((self.out_features,), fans=fans, generator=generator, dtype=dtype_name)
             self.bias = Parameter(b, dtype=dtype_name)
         else:
             self.register_parameter("bias", None)
@@ -123,15 +112,3 @@ class Linear(Module):
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"bias={self.bias is not None}{penalties}"
         )
-
-
-def _check_penalty(value: Any, name: str) -> float:
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if not ok or not np.isfinite(value) or value < 0:
-        raise ConfigError(f"{name}: expected a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def _check_init(name: Any, argument: str) -> str:
-    _init.canonical_name(name, argument)
-    return name

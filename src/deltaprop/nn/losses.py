@@ -13,8 +13,8 @@ from typing import Any
 
 from .. import ops
 from ..autograd.tensor import Tensor
+from ..checks import check_choice, check_real
 from ..errors import ConfigError
-from ..names import lookup
 from ..ops.loss import REDUCTIONS
 from .module import Module
 
@@ -26,9 +26,7 @@ class Loss(Module):
 
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
-        if reduction not in REDUCTIONS:
-            raise ConfigError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
-        self.reduction = reduction
+        self.reduction = check_choice(reduction, REDUCTIONS, "reduction")
 
     def get_config(self) -> dict[str, Any]:
         return {"reduction": self.reduction}
@@ -84,9 +82,7 @@ class HuberLoss(Loss):
 
     def __init__(self, delta: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta > 0:
-            raise ConfigError(f"delta: expected a positive number, got {delta!r}")
-        self.delta = float(delta)
+        self.delta = check_real(delta, "delta", strict=True)
 
     def forward(self, pred: Tensor, target) -> Tensor:
         return ops.huber_loss(pred, target, delta=self.delta, reduction=self.reduction)
@@ -112,7 +108,7 @@ def get_loss(name: str | Loss, **kwargs: Any) -> Loss:
     ``get_loss("huber", delta=0.5)``); a Loss instance passes through unchanged."""
     if isinstance(name, Loss):
         return name
-    return _BY_NAME[lookup(_BY_NAME, name, "loss")](**kwargs)
+    return _BY_NAME[check_choice(name, _BY_NAME, "loss")](**kwargs)
 
 
 # --- penalties --------------------------------------------------------------------------------

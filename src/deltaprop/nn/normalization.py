@@ -12,21 +12,10 @@ import numpy as np
 
 from .. import ops
 from ..autograd.tensor import Tensor, as_tensor
+from ..checks import check_bool, check_fraction, check_int, check_optional, check_real
 from ..errors import ConfigError, ShapeError
-from .linear import check_positive_int, resolve_dtype
+from .linear import resolve_dtype
 from .module import Module, Parameter
-
-
-def _check_flag(value: Any, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ConfigError(f"{name}: expected True or False, got {value!r}")
-    return bool(value)
-
-
-def _check_eps(eps: Any) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not eps > 0:
-        raise ConfigError(f"eps: expected a positive number, got {eps!r}")
-    return float(eps)
 
 
 class BatchNorm1d(Module):
@@ -58,17 +47,13 @@ class BatchNorm1d(Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        self.num_features = check_positive_int(num_features, "num_features")
-        self.eps = _check_eps(eps)
-        if momentum is not None and (
-            isinstance(momentum, bool)
-            or not isinstance(momentum, numbers.Real)
-            or not 0.0 <= momentum <= 1.0
-        ):
-            raise ConfigError(f"momentum: expected a number in [0, 1] or None, got {momentum!r}")
-        self.momentum = None if momentum is None else float(momentum)
-        self.affine = _check_flag(affine, "affine")
-        self.track_running_stats = _check_flag(track_running_stats, "track_running_stats")
+        self.num_features = check_int(num_features, "num_features")
+        self.eps = check_real(eps, "eps", strict=True)
+        self.momentum = check_optional(
+            check_fraction, momentum, "momentum", closed_low=True, closed_high=True
+        )
+        self.affine = check_bool(affine, "affine")
+        self.track_running_stats = check_bool(track_running_stats, "track_running_stats")
         dtype_name = resolve_dtype(dtype)
         c = self.num_features
         if self.affine:
@@ -163,10 +148,10 @@ class LayerNorm(Module):
                 f"normalized_shape: expected a positive integer or a non-empty tuple of them, "
                 f"got {normalized_shape!r}"
             )
-        self.normalized_shape = tuple(check_positive_int(n, "normalized_shape") for n in shape)
-        self.eps = _check_eps(eps)
-        self.elementwise_affine = _check_flag(elementwise_affine, "elementwise_affine")
-        use_bias = _check_flag(bias, "bias")
+        self.normalized_shape = tuple(check_int(n, "normalized_shape") for n in shape)
+        self.eps = check_real(eps, "eps", strict=True)
+        self.elementwise_affine = check_bool(elementwise_affine, "elementwise_affine")
+        use_bias = check_bool(bias, "bias")
         dtype_name = resolve_dtype(dtype)
         if self.elementwise_affine:
             self.weight = Parameter(np.ones(self.normalized_shape), dtype=dtype_name)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from .. import ops
 from ..autograd.tensor import Tensor, as_tensor
-from ..errors import ConfigError
+from ..checks import check_int
 from .module import Module
 
 
@@ -17,9 +15,7 @@ class Flatten(Module):
 
     def __init__(self, start_axis: int = 1) -> None:
         super().__init__()
-        if isinstance(start_axis, bool) or not isinstance(start_axis, (int, np.integer)):
-            raise ConfigError(f"start_axis: expected an integer, got {start_axis!r}")
-        self.start_axis = int(start_axis)
+        self.start_axis = check_int(start_axis, "start_axis", minimum=None)
 
     def forward(self, x: Tensor) -> Tensor:
         return ops.flatten(x, self.start_axis)

@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_choice
 from ..errors import ConfigError
+from .output import write_output
 
 # History keys that are not per-epoch metrics with a train/val pair.
 _NOT_METRICS = ("lr", "grad_norm", "epoch_seconds")
@@ -39,14 +41,7 @@ def new_figure(n_panels: int, ncols: int | None = None, panel_size=(4.6, 3.6)):
 def finish(fig, path: str | os.PathLike | None):
     """Save ``fig`` as a PNG when ``path`` is given; return it."""
     if path is not None:
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise ConfigError(f"path: folder does not exist: {folder}")
-        try:
-            fig.savefig(path, format="png", dpi=100)
-        except OSError as exc:
-            raise ConfigError(f"path: cannot write {path}: {exc.strerror or exc}") from None
+        write_output(path, lambda p: fig.savefig(p, format="png", dpi=100))
     return fig
 
 
@@ -75,6 +70,13 @@ def history_dict(history: Any, name: str = "history") -> dict[str, list]:
     if not history or not any(len(v) for v in history.values() if isinstance(v, Sequence)):
         raise ConfigError(f"{name}: is empty (no epochs recorded; call fit first)")
     return dict(history)
+
+
+def _check_filled(value: Any, name: str, what: str) -> None:
+    """ConfigError unless ``value`` is a non-empty mapping (``what`` shows its shape)."""
+    if not isinstance(value, Mapping) or not value:
+        got = "an empty one" if isinstance(value, Mapping) else type(value).__name__
+        raise ConfigError(f"{name}: expected a non-empty dict {what}, got {got}")
 
 
 def _base_metrics(hist: Mapping[str, Any]) -> list[str]:
@@ -119,8 +121,7 @@ def plot_history(history: Any, path: str | os.PathLike | None = None, metrics=No
                 y = _series(hist[key], f"history[{key!r}]")
                 ax.plot(np.arange(1, len(y) + 1), y, style, marker="." if len(y) < 30 else None,
                         label=label)  # fmt: skip
-        ax.set_title(name)
-        ax.set_xlabel("epoch")
+        ax.set(title=name, xlabel="epoch")
         ax.grid(alpha=0.3)
         ax.legend()
     if show_lr:
@@ -129,8 +130,7 @@ def plot_history(history: Any, path: str | os.PathLike | None = None, metrics=No
         ax.plot(np.arange(1, len(lr) + 1), lr, color="tab:green")
         if np.all(lr[np.isfinite(lr)] > 0) and np.nanmax(lr) > 10 * np.nanmin(lr):
             ax.set_yscale("log")
-        ax.set_title("learning rate")
-        ax.set_xlabel("epoch")
+        ax.set(title="learning rate", xlabel="epoch")
         ax.grid(alpha=0.3)
     return finish(fig, path)
 
@@ -153,13 +153,8 @@ def plot_histories(
     Returns:
         the matplotlib Figure.
     """
-    if not isinstance(runs, Mapping) or not runs:
-        raise ConfigError(
-            f"runs: expected a non-empty dict {{label: History}}, got {type(runs).__name__}"
-            + (" (empty)" if isinstance(runs, Mapping) else "")
-        )
-    if x not in ("epoch", "time"):
-        raise ConfigError(f"x: expected 'epoch' or 'time', got {x!r}")
+    _check_filled(runs, "runs", "{label: History}")
+    x = check_choice(x, ("epoch", "time"), "x")
     series = []
     for label, run in runs.items():
         hist = history_dict(run, f"runs[{label!r}]")
@@ -180,12 +175,10 @@ def plot_histories(
     for label, xs, y in series:
         ax.plot(xs, y, label=label)
     if x == "time":
-        ax.set_xscale("log")
-        ax.set_xlabel("training time (s, cumulative)")
+        ax.set(xscale="log", xlabel="training time (s, cumulative)")
     else:
-        ax.set_xlabel("epoch")
-    ax.set_ylabel(metric)
-    ax.set_title(f"{metric} by {'time' if x == 'time' else 'epoch'}")
+        ax.set(xlabel="epoch")
+    ax.set(ylabel=metric, title=f"{metric} by {'time' if x == 'time' else 'epoch'}")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     return finish(fig, path)
@@ -209,11 +202,7 @@ def plot_gradient_flow(
     Returns:
         the matplotlib Figure.
     """
-    if not isinstance(per_layer, Mapping) or not per_layer:
-        raise ConfigError(
-            "per_layer: expected a non-empty dict {layer name: [value per epoch]}, got "
-            + (f"{type(per_layer).__name__}" if not isinstance(per_layer, Mapping) else "{}")
-        )
+    _check_filled(per_layer, "per_layer", "{layer name: [value per epoch]}")
     lines = [(str(k), _series(v, f"per_layer[{k!r}]")) for k, v in per_layer.items()]
     fig, (ax,) = new_figure(1, panel_size=(6.4, 4.4))
     from matplotlib import colormaps
@@ -224,10 +213,7 @@ def plot_gradient_flow(
         y = np.where(np.isfinite(y) & (y > 0), y, np.nan)
         ax.plot(np.arange(1, len(y) + 1), y, label=name, color=cmap(i / max(1, n - 1)),
                 marker="." if len(y) < 30 else None)  # fmt: skip
-    ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(f"{ylabel} per layer")
+    ax.set(yscale="log", xlabel=xlabel, ylabel=ylabel, title=f"{ylabel} per layer")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize="small", ncols=1 if n <= 12 else 2)
     return finish(fig, path)

@@ -1,0 +1,83 @@
+"""The :class:`Dataset` every loader returns, and the one place that builds it from arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..checks import check_choice
+from ..errors import DataError
+from .checks import TASKS, check_features, check_labels, check_targets, infer_task, show_first
+
+
+@dataclass
+class Dataset:
+    """Features and targets with their names.
+
+    Attributes:
+        X: float32, shape (n_samples, n_features).
+        y: int64 labels 0..k-1 of shape (n_samples,) for classification; float32 of shape
+            (n_samples,) for regression with one target, (n_samples, n_targets) with several.
+        task: ``"classification"`` or ``"regression"``.
+        n_classes: k for classification, None for regression.
+        feature_names: one name per column of X.
+        target_names: class names (index = label) where known, else None.
+        name: the data set's name or the file path.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    task: str
+    n_classes: int | None
+    feature_names: list[str]
+    target_names: list[str] | None
+    name: str
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X.shape[1])
+
+
+def build_dataset(
+    X: Any,
+    y: Any,
+    task: str | None,
+    feature_names: list[str],
+    target_names: list[str] | None,
+    name: str,
+) -> Dataset:
+    """Validate arrays read from a file and build the Dataset.
+
+    ``X`` (n, ...) is flattened to float32 (n, d) (images (n, h, w) -> (n, h * w)); text labels
+    become 0..k-1 in sorted order (``target_names`` keeps the text); ``task`` None is guessed by
+    :func:`infer_task`. y comes out int64 (n,) for classification, float32 (n,) or (n, k) for
+    regression. Errors name the file (``name``)."""
+    X = np.asarray(X)
+    d = int(np.prod(X.shape[1:], dtype=np.int64))  # images (n, h, w) -> (n, h * w)
+    X = check_features(X.reshape(X.shape[0], d), name=f"{name}: X")
+    X = X.astype(np.float32, copy=False)
+    y = np.asarray(y)
+    task = None if task is None else check_choice(task, TASKS, "task")
+    if y.dtype.kind in "USO":  # text labels -> 0..k-1 in sorted order
+        if task == "regression":
+            raise DataError(f"{name}: y: expected numbers for regression, got text {show_first(y)}")
+        target_names, y = np.unique(y.astype(str), return_inverse=True)
+        target_names = [str(t) for t in target_names]
+    task = infer_task(y) if task is None else task
+    if task == "classification":
+        k = len(target_names) if target_names else None
+        y = check_labels(y, name=f"{name}: y", n_classes=k)
+        n_classes = k or int(y.max()) + 1
+    else:
+        y = check_targets(y, name=f"{name}: y").astype(np.float32, copy=False)
+        y = y[:, 0] if y.shape[1] == 1 else y
+        n_classes, target_names = None, None
+    if len(y) != len(X):
+        raise DataError(f"{name}: expected as many labels as rows, got {len(X)} rows and {len(y)}")
+    return Dataset(X, y, task, n_classes, list(feature_names), target_names, name)

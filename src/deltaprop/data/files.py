@@ -1,0 +1,160 @@
+"""Data files as :class:`~deltaprop.data.dataset.Dataset`: CSV (a header row, one label
+column), NPZ (arrays ``X`` and ``y``) and MNIST-style IDX (optionally gzip-compressed)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from .dataset import Dataset, build_dataset
+
+# IDX type codes (http://yann.lecun.com/exdb/mnist/): data is big-endian.
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def _read_csv(path: Path, label: str | None, task: str | None) -> Dataset:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = [(i, row) for i, row in enumerate(csv.reader(f), start=1) if row]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read the CSV file ({exc})") from exc
+    if len(rows) < 2:
+        raise DataError(f"{path}: expected a header row and at least one data row")
+    header = [h.strip() for h in rows[0][1]]
+    if all(_is_number(h) for h in header):
+        raise DataError(f"{path}: expected a header row of column names, got numbers {header[:5]}")
+    if label is None:
+        col = len(header) - 1
+    elif label in header:
+        col = header.index(label)
+    else:
+        raise ConfigError(f"label: expected one of the columns {header}, got {label!r}")
+    if len(header) < 2:
+        raise DataError(f"{path}: expected at least one feature column and a label column")
+    feat_cols = [j for j in range(len(header)) if j != col]
+    values: list[list[float]] = []
+    labels: list[str] = []
+    for r, (line, row) in enumerate(rows[1:], start=1):
+        if len(row) != len(header):
+            raise DataError(
+                f"{path}: row {r} (line {line}): expected {len(header)} fields, got {len(row)}"
+            )
+        try:
+            values.append([float(row[j]) for j in feat_cols])
+        except ValueError:  # find the culprit only on the slow path
+            j = next(j for j in feat_cols if not _is_number(row[j]))
+            raise DataError(
+                f"{path}: row {r} (line {line}), column {header[j]!r}: "
+                f"expected a number, got {row[j]!r}"
+            ) from None
+        labels.append(row[col].strip())
+    if "" in labels:
+        r = labels.index("") + 1
+        raise DataError(f"{path}: row {r}, column {header[col]!r}: the label is empty")
+    y = np.array([float(v) for v in labels]) if all(map(_is_number, labels)) else np.array(labels)
+    return build_dataset(np.array(values), y, task, [header[j] for j in feat_cols], None, str(path))
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_npz(path: Path, label: str | None, task: str | None) -> Dataset:
+    ykey = label or "y"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in ("X", ykey) if k not in z.files]
+            if missing:
+                raise DataError(f"{path}: expected arrays 'X' and {ykey!r}, found {z.files}")
+            X, y = z["X"], z[ykey]
+            names = [str(s) for s in z["feature_names"]] if "feature_names" in z.files else None
+            targets = [str(s) for s in z["target_names"]] if "target_names" in z.files else None
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:  # not a zip, truncated, or object arrays
+        raise DataError(f"{path}: cannot read the NPZ file ({exc})") from exc
+    if X.ndim < 1 or len(X) == 0:
+        raise DataError(f"{path}: array 'X' is empty (shape {X.shape})")
+    d = int(np.prod(X.shape[1:], dtype=np.int64))
+    names = names if names and len(names) == d else [f"x{i}" for i in range(d)]
+    return build_dataset(X, y, task, names, targets, str(path))
+
+
+def load_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (the MNIST format), optionally gzip-compressed.
+
+    Layout: two zero bytes, a type code (0x08 ubyte, 0x09 byte, 0x0B int16, 0x0C int32,
+    0x0D float32, 0x0E float64), the number of dimensions, one big-endian uint32 per dimension,
+    then the data in big-endian C order.
+
+    Returns:
+        an ndarray with the file's shape, e.g. uint8 (60000, 28, 28) for MNIST training images.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        if raw[:2] == b"\x1f\x8b":  # gzip magic; decide by content, not by file name
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read the IDX file ({exc})") from exc
+    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in _IDX_DTYPES:
+        raise DataError(f"{path}: not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")
+    dtype, ndim = np.dtype(_IDX_DTYPES[raw[2]]), raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path}: truncated IDX header: expected {header} bytes, got {len(raw)}")
+    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
+    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(raw) - header != size:
+        raise DataError(
+            f"{path}: IDX data of shape {shape} needs {size} bytes, got {len(raw) - header}"
+        )
+    data = np.frombuffer(raw, dtype, offset=header).reshape(shape)
+    return data.astype(dtype.newbyteorder("="))  # native byte order, writable copy
+
+
+def _read_idx(path: Path, label: str | None) -> Dataset:
+    if label is None:
+        raise ConfigError(
+            "label: expected the path of the labels IDX file for IDX images, got None"
+        )
+    images, labels = load_idx(path), load_idx(label)
+    if images.ndim < 2:
+        raise DataError(f"{path}: expected IDX images (n, rows, cols), got shape {images.shape}")
+    X = images.astype(np.float32)  # _finish flattens to (n, rows * cols)
+    if images.dtype == np.uint8:
+        X /= 255.0  # pixel bytes -> [0, 1]
+    if images.ndim == 3:
+        names = [f"pixel_{r}_{c}" for r in range(images.shape[1]) for c in range(images.shape[2])]
+    else:
+        names = [f"x{i}" for i in range(int(np.prod(images.shape[1:])))]
+    return build_dataset(X, labels.reshape(-1), "classification", names, None, str(path))
+
+
+def _is_idx(p: Path) -> bool:
+    base = p.name.lower().removesuffix(".gz")
+    return "idx" in base or base.endswith("ubyte")
+
+
+def read_file(path: Path, label: str | None, task: str | None) -> Dataset:
+    """A data file as a Dataset, by its extension (see :func:`deltaprop.data.load_dataset`)."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _read_csv(path, label, task)
+    if suffix == ".npz":
+        return _read_npz(path, label, task)
+    if _is_idx(path):
+        return _read_idx(path, label)
+    raise DataError(
+        f"{path}: unknown file type; expected .csv, .npz or an IDX file (*.idx, *-ubyte)"
+    )
