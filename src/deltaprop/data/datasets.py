@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-from sklearn import datasets as skd
 
 from ..checks import check_int, check_real
 from ..errors import ConfigError, DataError
@@ -78,6 +77,8 @@ def _builtin(name: str, n_samples: int | None, noise: float | None, seed: int | 
         y = np.array([0, 1, 1, 0], dtype=np.int64)
         return Dataset(X, y, "classification", 2, ["x1", "x2"], ["0", "1"], name)
     if name in BUNDLED:
+        from sklearn import datasets as skd
+
         bunch = getattr(skd, f"load_{name}")()
         names = getattr(bunch, "feature_names", None)
         if names is None:  # older scikit-learn has no names for digits' pixels
@@ -92,6 +93,8 @@ def _builtin(name: str, n_samples: int | None, noise: float | None, seed: int | 
     if name == "spirals":
         X, y = make_spirals(n, 3, sd, seed)
     else:
+        from sklearn import datasets as skd
+
         make = skd.make_moons if name == "moons" else skd.make_circles
         X, y = make(n_samples=n, noise=sd, random_state=seed_int(seed))
     k = 3 if name == "spirals" else 2

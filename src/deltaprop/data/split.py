@@ -12,9 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold
-from sklearn.model_selection import train_test_split as sk_split
-from sklearn.preprocessing import StandardScaler
 
 from ..checks import check_fraction, check_int
 from ..errors import DataError, DeltapropError, ShapeError
@@ -45,6 +42,8 @@ def train_test_split(
     Returns:
         ``(X_train, X_test, y_train, y_test)``; dtypes as given.
     """
+    from sklearn.model_selection import train_test_split as sk_split
+
     check_fraction(test_size, "test_size")
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim == 0 or y.ndim == 0 or len(X) != len(y):
@@ -83,6 +82,8 @@ def kfold_indices(
     the folds keep the class shares (StratifiedKFold); when the smallest class has fewer than
     ``k`` rows it falls back to plain KFold with a warning.
     """
+    from sklearn.model_selection import KFold, StratifiedKFold
+
     k = check_int(k, "k", minimum=2)
     y = np.asarray(y)
     n = len(y) if y.ndim else 0
@@ -140,6 +141,8 @@ class Standardizer:
 
     def fit(self, X: Any) -> Standardizer:
         """Learn column means and standard deviations from X (n_samples, n_features)."""
+        from sklearn.preprocessing import StandardScaler
+
         self._scaler = StandardScaler().fit(check_features(X, "X"))
         return self
 
@@ -167,6 +170,8 @@ class Standardizer:
     @classmethod
     def from_state(cls, d: dict[str, Any]) -> Standardizer:
         """Rebuild a fitted Standardizer from :meth:`state`'s dict."""
+        from sklearn.preprocessing import StandardScaler
+
         if not isinstance(d, dict) or not {"mean", "scale"} <= d.keys():
             got = sorted(d) if isinstance(d, dict) else type(d).__name__
             raise DataError(f"state: expected a dict with keys 'mean' and 'scale', got {got}")
