@@ -7,6 +7,9 @@ a Standardizer whose state is plain JSON so it can be saved next to a model.
 
 from __future__ import annotations
 
+# scikit-learn is imported inside the functions that use it, on purpose: importing it costs
+# about 1.5 s of CPU, which every `import deltaprop` and `deltaprop --help` would pay.
+
 import warnings
 from collections.abc import Iterator
 from typing import Any
