@@ -9,7 +9,6 @@ from __future__ import annotations
 
 # scikit-learn is imported inside the functions that use it, on purpose: importing it costs
 # about 1.5 s of CPU, which every `import deltaprop` and `deltaprop --help` would pay.
-
 import os
 from pathlib import Path
 
