@@ -15,9 +15,6 @@ from .module import Module, Parameter
 
 _DTYPES = ("float32", "float64")
 
-#: Kept for modules that still import it from here: an integer >= 1 (see ``checks.check_int``).
-check_positive_int = check_int
-
 
 def resolve_dtype(dtype: Any) -> str:
     """``None`` -> the default float dtype's name; otherwise "float32" or "float64"."""
