@@ -7,20 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import workload as wl
 from hand_loops import make_adam
-from workload import (
-    ADAM_BETAS,
-    ADAM_EPS,
-    ADAM_LR,
-    BN_EPS,
-    BN_MOMENTUM,
-    DROPOUT,
-    LR,
-    SEED,
-    Case,
-    init_bn,
-    init_weights,
-)
+from workload import Case, init_bn, init_weights
 
 import deltaprop as dp
 from deltaprop import backend, nn, optim
@@ -43,17 +32,17 @@ def dp_model(case: Case) -> nn.Sequential:
         layers.append(lin)
         if k < len(init) - 1:
             if case.bn_dropout:
-                layers.append(nn.BatchNorm1d(w.shape[1], eps=BN_EPS, momentum=BN_MOMENTUM))
+                layers.append(nn.BatchNorm1d(w.shape[1], eps=wl.BN_EPS, momentum=wl.BN_MOMENTUM))
             layers.append(nn.ReLU())
             if case.bn_dropout:
-                layers.append(nn.Dropout(DROPOUT))
+                layers.append(nn.Dropout(wl.DROPOUT))
     return nn.Sequential(*layers)
 
 
 def dp_optimizer(case: Case, params) -> optim.Optimizer:
     if case.optimizer == "adam":
-        return optim.Adam(params, lr=ADAM_LR, betas=ADAM_BETAS, eps=ADAM_EPS)
-    return optim.SGD(params, lr=LR)
+        return optim.Adam(params, lr=wl.ADAM_LR, betas=wl.ADAM_BETAS, eps=wl.ADAM_EPS)
+    return optim.SGD(params, lr=wl.LR)
 
 
 def _weights(model: nn.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -76,7 +65,7 @@ def setup_dp_fit(case: Case, X: np.ndarray, y: np.ndarray) -> Callable:
         metrics=["accuracy"],
     )
     # fit draws the permutation and then the dropout masks from deltaprop's generator
-    dp.seed(SEED + 2)
+    dp.seed(wl.SEED + 2)
     kwargs = {"descent": case.descent, "shuffle": True, "verbose": False}
     if case.descent == "minibatch":
         kwargs["batch_size"] = case.batch
@@ -95,7 +84,7 @@ def setup_dp_loop(case: Case, X: np.ndarray, y: np.ndarray) -> Callable:
     loss_fn = nn.CrossEntropyLoss()
     opt = dp_optimizer(case, model.parameters())
     B = case.batch
-    dp.seed(SEED + 2)  # nn.Dropout draws from deltaprop's generator: the permutation does too
+    dp.seed(wl.SEED + 2)  # nn.Dropout draws from deltaprop's generator: the permutation does too
     rng = backend.rng()
     Tensor = dp.Tensor
 
@@ -114,17 +103,20 @@ def setup_dp_loop(case: Case, X: np.ndarray, y: np.ndarray) -> Callable:
 
 def setup_dp_ops(case: Case, X: np.ndarray, y: np.ndarray) -> Callable:
     """deltaprop's engine with no nn/optim: the ops on Parameters, updated in place (SGD, or
-    the hand loop's Adam)."""
-
+    the hand loop's Adam); with ``case.bn_dropout``, ops.batch_norm and ops.dropout (masks
+    from the generator of the permutation) in every hidden block."""
     params = [(Parameter(w.copy()), Parameter(b.copy())) for w, b in init_weights(case.sizes)]
-    flat = [p for pair in params for p in pair]
+    # gamma and beta per hidden block; the running statistics stay plain arrays, updated in
+    # place by the op
+    bn = [(Parameter(g), Parameter(b), rm, rv) for g, b, rm, rv in init_bn(case)]
+    bn = bn if case.bn_dropout else []
+    flat = [p for pair in params for p in pair] + [p for s in bn for p in s[:2]]
     hidden, (w_out, b_out) = params[:-1], params[-1]
     B = case.batch
-    rng = np.random.default_rng(SEED + 2)
+    rng = np.random.default_rng(wl.SEED + 2)
     Tensor = dp.Tensor
-    lr = np.float32(LR)
-    if case.bn_dropout:
-        return _setup_dp_ops_bn(case, X, y, params, rng)
+    lr = np.float32(wl.LR)
+    momentum, eps, p_drop = wl.BN_MOMENTUM, wl.BN_EPS, wl.DROPOUT
     adam = case.optimizer == "adam"
     if adam:
         adam_begin, adam_update = make_adam([p.data for p in flat])
@@ -137,49 +129,19 @@ def setup_dp_ops(case: Case, X: np.ndarray, y: np.ndarray) -> Callable:
             for p in flat:
                 p.grad = None
             h = Tensor(Xs[i : i + B])
-            for w, b in hidden:
-                h = relu(linear(h, w, b))
+            if bn:
+                for (w, b), (gamma, beta, rm, rv) in zip(hidden, bn):
+                    h = batch_norm(linear(h, w, b), gamma, beta, rm, rv, True, momentum, eps)
+                    h = dropout(relu(h), p_drop, training=True, generator=rng)
+            else:
+                for w, b in hidden:
+                    h = relu(linear(h, w, b))
             cross_entropy(linear(h, w_out, b_out), ys[i : i + B]).backward()
             if adam:
                 adam_begin()
                 for j, p in enumerate(flat):
                     adam_update(j, p.data, p.grad.data)
                 continue
-            for p in flat:
-                g = p.grad.data
-                g *= lr
-                p.data -= g
-
-    epoch.weights = lambda: [(w.data, b.data) for w, b in params]
-    return epoch
-
-
-def _setup_dp_ops_bn(
-    case: Case, X: np.ndarray, y: np.ndarray, params: list, rng: np.random.Generator
-) -> Callable:
-    """The ops loop with ops.batch_norm and ops.dropout (masks from ``rng``), SGD."""
-
-    bn = [
-        (Parameter(g), Parameter(b), rm, rv) for g, b, rm, rv in init_bn(case)
-    ]  # running statistics stay plain arrays, updated in place by the op
-    flat = [p for pair in params for p in pair] + [p for s in bn for p in s[:2]]
-    hidden, (w_out, b_out) = params[:-1], params[-1]
-    B = case.batch
-    Tensor = dp.Tensor
-    lr = np.float32(LR)
-
-    def epoch():
-        n = len(X)
-        perm = rng.permutation(n)
-        Xs, ys = X[perm], y[perm]
-        for i in range(0, n, B):
-            for p in flat:
-                p.grad = None
-            h = Tensor(Xs[i : i + B])
-            for (w, b), (gamma, beta, rm, rv) in zip(hidden, bn):
-                h = batch_norm(linear(h, w, b), gamma, beta, rm, rv, True, BN_MOMENTUM, BN_EPS)
-                h = dropout(relu(h), DROPOUT, training=True, generator=rng)
-            cross_entropy(linear(h, w_out, b_out), ys[i : i + B]).backward()
             for p in flat:
                 g = p.grad.data
                 g *= lr

@@ -9,21 +9,8 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
-from workload import (
-    ADAM_BETAS,
-    ADAM_EPS,
-    ADAM_LR,
-    BN_EPS,
-    BN_MOMENTUM,
-    DROPOUT,
-    LR,
-    N_CLASSES,
-    SEED,
-    Case,
-    NotApplicable,
-    Unavailable,
-    init_weights,
-)
+import workload as wl
+from workload import Case, NotApplicable, Unavailable, init_weights
 
 # --check sets this: PyTorch's dropout then takes its masks from the NumPy stream the other
 # methods use (see the docstring of mlp.py), so that the weights can be compared.
@@ -38,14 +25,14 @@ def setup_torch(case: Case, X: np.ndarray, y: np.ndarray) -> Callable:
     except ImportError as e:
         raise Unavailable("torch is not installed") from e
     torch.set_num_threads(os.cpu_count() or 1)
-    rng = np.random.default_rng(SEED + 2)
+    rng = np.random.default_rng(wl.SEED + 2)
 
     class NumpyDropout(torch.nn.Module):
         """Dropout with the mask drawn from ``rng`` like deltaprop's (for --check only)."""
 
         def forward(self, x):
-            keep = rng.random(tuple(x.shape), dtype=np.float32) >= DROPOUT
-            return x * torch.from_numpy(keep * np.float32(1.0 / (1.0 - DROPOUT)))
+            keep = rng.random(tuple(x.shape), dtype=np.float32) >= wl.DROPOUT
+            return x * torch.from_numpy(keep * np.float32(1.0 / (1.0 - wl.DROPOUT)))
 
     layers = []
     n_layers = len(case.sizes) - 1
@@ -57,17 +44,21 @@ def setup_torch(case: Case, X: np.ndarray, y: np.ndarray) -> Callable:
         layers.append(lin)
         if k < n_layers - 1:
             if case.bn_dropout:
-                layers.append(torch.nn.BatchNorm1d(w.shape[1], eps=BN_EPS, momentum=BN_MOMENTUM))
+                layers.append(
+                    torch.nn.BatchNorm1d(w.shape[1], eps=wl.BN_EPS, momentum=wl.BN_MOMENTUM)
+                )
             layers.append(torch.nn.ReLU())
             if case.bn_dropout:
-                layers.append(NumpyDropout() if TORCH_NUMPY_MASKS else torch.nn.Dropout(DROPOUT))
+                layers.append(NumpyDropout() if TORCH_NUMPY_MASKS else torch.nn.Dropout(wl.DROPOUT))
     model = torch.nn.Sequential(*layers)
     model.train()
     loss_fn = torch.nn.CrossEntropyLoss()
     if case.optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=ADAM_LR, betas=ADAM_BETAS, eps=ADAM_EPS)
+        opt = torch.optim.Adam(
+            model.parameters(), lr=wl.ADAM_LR, betas=wl.ADAM_BETAS, eps=wl.ADAM_EPS
+        )
     else:
-        opt = torch.optim.SGD(model.parameters(), lr=LR)
+        opt = torch.optim.SGD(model.parameters(), lr=wl.LR)
     B = case.batch
 
     def epoch():
@@ -107,9 +98,9 @@ def setup_sklearn(case: Case, X: np.ndarray, y: np.ndarray) -> Callable:
     if case.optimizer == "adam":
         solver = {
             "solver": "adam",
-            "beta_1": ADAM_BETAS[0],
-            "beta_2": ADAM_BETAS[1],
-            "epsilon": ADAM_EPS,
+            "beta_1": wl.ADAM_BETAS[0],
+            "beta_2": wl.ADAM_BETAS[1],
+            "epsilon": wl.ADAM_EPS,
         }
     else:
         solver = {"solver": "sgd", "momentum": 0.0, "nesterovs_momentum": False}
@@ -124,9 +115,9 @@ def setup_sklearn(case: Case, X: np.ndarray, y: np.ndarray) -> Callable:
         alpha=0.0,
         tol=0.0,
         n_iter_no_change=10**9,
-        random_state=SEED,
+        random_state=wl.SEED,
     )
-    classes = np.arange(N_CLASSES)
+    classes = np.arange(wl.N_CLASSES)
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     state = {"first": True}
 
