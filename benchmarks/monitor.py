@@ -9,17 +9,14 @@ runs are interleaved so that load from other processes hits both alike; the mini
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from harness import settle_allocator
+from workload import make_data  # the MLP benchmark's data
 
 import deltaprop as dp
 from deltaprop import nn
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mlp import make_data, settle_allocator  # noqa: E402  (the MLP benchmark's data)
 
 
 def make_trainer(monitor: bool) -> dp.Trainer:
