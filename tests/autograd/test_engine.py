@@ -9,6 +9,7 @@ import pytest
 
 import deltaprop as dp
 import deltaprop.ops as DP
+from deltaprop.autograd import engine
 from deltaprop.errors import ConfigError, GraphError, ShapeError
 
 
@@ -33,6 +34,14 @@ def _stack_depth() -> int:
     while frame is not None:
         frame, depth = frame.f_back, depth + 1
     return depth
+
+
+def test_backward_is_the_engine_function():
+    # One mechanism: the engine attaches itself as the method, with no wrapper in between.
+    assert dp.Tensor.backward is engine.backward
+    x = f64([1.0, 2.0])
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
 
 
 # --- depth -------------------------------------------------------------------------------------
@@ -361,11 +370,29 @@ def test_debug_mode_checks_gradients():
             y.backward()
 
 
-def test_debug_mode_is_scoped():
-    with dp.debug_mode():
-        pass
+def _log_is_checked() -> bool:
+    """Whether debug mode is on, seen from outside: log(-1) raises instead of giving NaN."""
     with np.errstate(invalid="ignore"):
-        f64([-1.0]).log()  # no error once the block has ended
+        try:
+            out = f64([-1.0]).log()
+        except GraphError:
+            return True
+    assert np.isnan(out.numpy()[0])  # unchecked: NumPy's silent NaN, not some other value
+    return False
+
+
+def test_debug_mode_is_scoped():
+    assert not _log_is_checked()
+    with dp.debug_mode():
+        assert _log_is_checked()
+        with dp.debug_mode(False):  # switched off inside, and back on after the inner block
+            assert not _log_is_checked()
+        assert _log_is_checked()
+    assert not _log_is_checked()  # no error once the block has ended
+    with pytest.raises(RuntimeError, match="inside"):
+        with dp.debug_mode():
+            raise RuntimeError("inside")
+    assert not _log_is_checked()  # restored when the block is left by an exception too
 
 
 # --- tensor conveniences -----------------------------------------------------------------------
