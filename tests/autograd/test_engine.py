@@ -9,6 +9,7 @@ import pytest
 
 import deltaprop as dp
 import deltaprop.ops as DP
+from deltaprop import backend
 from deltaprop.autograd import engine
 from deltaprop.errors import ConfigError, GraphError, ShapeError
 
@@ -291,6 +292,16 @@ def test_float32_by_default_float64_on_request():
     assert dp.tensor([1.0], dtype="float64").dtype == np.float64
     assert dp.tensor([1, 2]).dtype.kind == "i"  # labels keep their kind
     assert dp.tensor([True, False]).dtype == bool
+
+
+def test_seed_takes_a_non_negative_integer():
+    dp.seed(np.int64(3))  # NumPy integers are integers
+    drawn = backend.rng().random(4)
+    dp.seed(3)
+    np.testing.assert_array_equal(backend.rng().random(4), drawn)
+    for bad in (-1, 1.0, True, "3", None):
+        with pytest.raises(ConfigError, match=r"seed: expected an integer >= 0, got"):
+            dp.seed(bad)
 
 
 def test_set_default_dtype_is_restorable():
