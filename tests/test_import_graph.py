@@ -4,7 +4,10 @@ Every ``import`` and ``from ... import`` in every module is read with ``ast`` (a
 inside functions, classes and ``try`` blocks alike: an import hidden in a function is still a
 dependency), resolved to the module it names, and turned into a graph whose nodes are modules
 (a package's ``__init__`` is the node named after the package). ``from pkg import name`` is an
-edge to ``pkg.name`` when that is a module, else to ``pkg``.
+edge to ``pkg.name`` when that is a module, else to ``pkg``. Importing ``pkg.mod`` is not counted
+as importing ``pkg`` (Python runs pkg/__init__ first, but that is the package re-exporting its
+own modules, not a dependency). An import under ``if TYPE_CHECKING:`` never runs: it cannot
+close a circle, but it still counts against the layers.
 
 The layers are those of ../shared/DESIGN.md, lowest first. A module may import its own layer
 and the layers below it. ``SHARED`` areas serve every layer: the layer rule does not apply to
@@ -19,6 +22,7 @@ update rule; an optimizer sees only Parameters (Tensors), never the Module tree.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -56,40 +60,76 @@ def module_files() -> dict[str, Path]:
     return modules
 
 
-def imports_of(name: str, path: Path, modules: dict[str, Path]) -> dict[str, int]:
-    """The deltaprop modules that ``name`` imports, each with the line of its first import."""
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found: dict[str, int] = {}
+def _import_nodes(tree: ast.AST):
+    """(Import or ImportFrom node, whether it sits under ``if TYPE_CHECKING:``), everywhere."""
+    stack = [(tree, False)]
+    while stack:
+        node, typing_only = stack.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node, typing_only
+        elif isinstance(node, ast.If) and _is_type_checking(node.test):
+            stack.extend((child, True) for child in node.body)
+            stack.extend((child, typing_only) for child in node.orelse)
+        else:
+            stack.extend((child, typing_only) for child in ast.iter_child_nodes(node))
 
-    def add(target: str, line: int) -> None:
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def imports_of(
+    name: str, path: Path, modules: dict[str, Path]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """The deltaprop modules that ``name`` imports, each with the line of its first import:
+    (run-time imports, imports only under ``if TYPE_CHECKING:``)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    runtime: dict[str, int] = {}
+    typing: dict[str, int] = {}
+
+    def add(target: str, line: int, typing_only: bool) -> None:
         while target and target not in modules:  # `import a.b.c` names module a.b.c ... or a.b
             target = target.rpartition(".")[0]
         if target and target != name:
-            found.setdefault(target, line)
+            found = typing if typing_only else runtime
+            found[target] = min(line, found.get(target, line))
 
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    for node, typing_only in _import_nodes(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name == ROOT or alias.name.startswith(ROOT + "."):
-                    add(alias.name, node.lineno)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - (node.level - 1)]
-                base = ".".join(base + ([node.module] if node.module else []))
-            else:
-                base = node.module or ""
-            if base != ROOT and not base.startswith(ROOT + "."):
-                continue
-            for alias in node.names:
-                sub = f"{base}.{alias.name}"
-                add(sub if sub in modules else base, node.lineno)
-    return found
+                    add(alias.name, node.lineno, typing_only)
+            continue
+        if node.level:
+            base = package.split(".")
+            base = base[: len(base) - (node.level - 1)]
+            base = ".".join(base + ([node.module] if node.module else []))
+        else:
+            base = node.module or ""
+        if base != ROOT and not base.startswith(ROOT + "."):
+            continue
+        for alias in node.names:
+            sub = f"{base}.{alias.name}"
+            add(sub if sub in modules else base, node.lineno, typing_only)
+    for target in runtime:
+        typing.pop(target, None)
+    return runtime, typing
 
 
-def build_graph() -> dict[str, dict[str, int]]:
+def build_graphs() -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+    """(run-time imports, all imports): module -> {imported module: line}. Circles are judged
+    on the first (an import for annotations only never runs), layers on the second (it is
+    knowledge of the higher layer all the same)."""
     modules = module_files()
-    return {name: imports_of(name, path, modules) for name, path in modules.items()}
+    runtime, everything = {}, {}
+    for name, path in modules.items():
+        run, typing = imports_of(name, path, modules)
+        runtime[name] = run
+        everything[name] = {**typing, **run}
+    return runtime, everything
 
 
 def area(module: str) -> str:
@@ -231,12 +271,14 @@ def layer_violations(graph: dict[str, dict[str, int]]) -> list[str]:
     return problems
 
 
-@pytest.fixture(scope="module")
-def graph():
-    return build_graph()
+@functools.cache
+def graphs() -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+    # Not a fixture: pytest would print both graphs in full beside every failure.
+    return build_graphs()
 
 
-def test_the_graph_sees_every_module_and_import(graph):
+def test_the_graph_sees_every_module_and_import():
+    graph = graphs()[0]
     # Known facts of the tree: if these fail, the parser has gone blind, not the code clean.
     assert f"{ROOT}.autograd.tensor" in graph and f"{ROOT}.ops" in graph
     assert f"{ROOT}.autograd.tensor" in graph[f"{ROOT}.ops.elementwise"]
@@ -248,7 +290,8 @@ def _short(module: str) -> str:
     return module.removeprefix(ROOT + ".")
 
 
-def test_no_import_circles(graph):
+def test_no_import_circles():
+    graph = graphs()[0]
     lines = []
     for group in knots(graph):
         circle = _shortest_circle(graph, group)
@@ -261,8 +304,8 @@ def test_no_import_circles(graph):
         pytest.fail("import circles between modules of src/deltaprop:\n  " + "\n  ".join(lines))
 
 
-def test_no_import_goes_up_the_layers(graph):
-    problems = layer_violations(graph)
+def test_no_import_goes_up_the_layers():
+    problems = layer_violations(graphs()[1])
     if problems:
         pytest.fail("imports against the layers of DESIGN.md:\n  " + "\n  ".join(problems))
 
@@ -309,7 +352,9 @@ def test_relative_imports_resolve_to_modules(tmp_path):
     pkg = tmp_path / ROOT
     (pkg / "ops").mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
-    (pkg / "errors.py").write_text("")
+    (pkg / "errors.py").write_text(
+        "import typing\nif typing.TYPE_CHECKING:\n    from .ops.a import g\nelse:\n    g = None\n"
+    )
     (pkg / "ops" / "__init__.py").write_text("from .a import f\nfrom . import b\n")
     (pkg / "ops" / "a.py").write_text(
         "from .. import errors\nfrom ..ops import b\n\ndef g():\n    import deltaprop.ops.b.c\n"
@@ -322,10 +367,14 @@ def test_relative_imports_resolve_to_modules(tmp_path):
         "deltaprop.ops.a": pkg / "ops" / "a.py",
         "deltaprop.ops.b": pkg / "ops" / "b.py",
     }
-    got = {name: set(imports_of(name, path, modules)) for name, path in modules.items()}
+    found = {name: imports_of(name, path, modules) for name, path in modules.items()}
+    got = {name: set(runtime) for name, (runtime, _) in found.items()}
     assert got["deltaprop.ops"] == {"deltaprop.ops.a", "deltaprop.ops.b"}
     assert got["deltaprop.ops.a"] == {"deltaprop.errors", "deltaprop.ops.b"}
     assert got["deltaprop.ops.b"] == {"deltaprop.ops"}
+    # Under `if TYPE_CHECKING:` an import never runs: no circle errors -> ops.a -> errors.
+    assert got["deltaprop.errors"] == set()
+    assert found["deltaprop.errors"][1] == {"deltaprop.ops.a": 3}
     assert cycles({k: dict.fromkeys(v, 1) for k, v in got.items()}) == [
         ["deltaprop.ops", "deltaprop.ops.b", "deltaprop.ops"]
     ]
