@@ -141,6 +141,7 @@ def test_valid_edge_cases_do_not_raise():
     assert DP.dropout(t(3), np.float32(0.25)).shape == (3,)  # any real number in [0, 1)
     assert DP.sum(t(2, 3), axis=np.int64(1)).shape == (2,)  # NumPy integers are axes too
     assert DP.mean(t(2, 3), axis=[0, -1]).shape == ()
+    assert DP.max(t(2, 3), axis=np.array([1])).shape == (2,)
     assert DP.concatenate([t(2), t(2)], axis=np.int32(0)).shape == (4,)
     # Names at the edge go through names.lookup: case and "-"/"_" do not matter.
     assert DP.mse_loss(t(3), np.zeros(3), reduction="Sum").item() == 3.0

@@ -7,6 +7,7 @@ shape, max and min keep a mask of the winners.
 from __future__ import annotations
 
 import builtins
+import numbers
 
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor, as_tensor
@@ -19,7 +20,13 @@ def _norm_axis(axis, ndim: int):
     """Axis as a sorted tuple of non-negative ints, or None for all axes."""
     if axis is None:
         return None
-    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    if isinstance(axis, numbers.Integral):
+        axes = (axis,)
+    else:
+        try:
+            axes = tuple(axis)  # a tuple, a list, an array of axes
+        except TypeError:
+            axes = (axis,)  # 1.5, None inside...: refused below, by name
     out = []
     for a in axes:
         if type(a) is not int:  # NumPy integers are fine; 1.5 or "0" are named, not crashed on
