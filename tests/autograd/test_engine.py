@@ -9,6 +9,8 @@ import pytest
 
 import deltaprop as dp
 import deltaprop.ops as DP
+from deltaprop import backend
+from deltaprop.autograd import engine
 from deltaprop.errors import ConfigError, GraphError, ShapeError
 
 
@@ -33,6 +35,14 @@ def _stack_depth() -> int:
     while frame is not None:
         frame, depth = frame.f_back, depth + 1
     return depth
+
+
+def test_backward_is_the_engine_function():
+    # One mechanism: the engine attaches itself as the method, with no wrapper in between.
+    assert dp.Tensor.backward is engine.backward
+    x = f64([1.0, 2.0])
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
 
 
 # --- depth -------------------------------------------------------------------------------------
@@ -284,6 +294,16 @@ def test_float32_by_default_float64_on_request():
     assert dp.tensor([True, False]).dtype == bool
 
 
+def test_seed_takes_a_non_negative_integer():
+    dp.seed(np.int64(3))  # NumPy integers are integers
+    drawn = backend.rng().random(4)
+    dp.seed(3)
+    np.testing.assert_array_equal(backend.rng().random(4), drawn)
+    for bad in (-1, 1.0, True, "3", None):
+        with pytest.raises(ConfigError, match=r"seed: expected an integer >= 0, got"):
+            dp.seed(bad)
+
+
 def test_set_default_dtype_is_restorable():
     try:
         dp.set_default_dtype("float64")
@@ -361,11 +381,29 @@ def test_debug_mode_checks_gradients():
             y.backward()
 
 
-def test_debug_mode_is_scoped():
-    with dp.debug_mode():
-        pass
+def _log_is_checked() -> bool:
+    """Whether debug mode is on, seen from outside: log(-1) raises instead of giving NaN."""
     with np.errstate(invalid="ignore"):
-        f64([-1.0]).log()  # no error once the block has ended
+        try:
+            out = f64([-1.0]).log()
+        except GraphError:
+            return True
+    assert np.isnan(out.numpy()[0])  # unchecked: NumPy's silent NaN, not some other value
+    return False
+
+
+def test_debug_mode_is_scoped():
+    assert not _log_is_checked()
+    with dp.debug_mode():
+        assert _log_is_checked()
+        with dp.debug_mode(False):  # switched off inside, and back on after the inner block
+            assert not _log_is_checked()
+        assert _log_is_checked()
+    assert not _log_is_checked()  # no error once the block has ended
+    with pytest.raises(RuntimeError, match="inside"):
+        with dp.debug_mode():
+            raise RuntimeError("inside")
+    assert not _log_is_checked()  # restored when the block is left by an exception too
 
 
 # --- tensor conveniences -----------------------------------------------------------------------

@@ -107,3 +107,49 @@ def test_unused_input_has_zero_error():
     x, y = x64(seed=1), x64(seed=2)
     errors = gradcheck_errors(lambda a, b: a * 2.0, [x, y])
     assert errors == [pytest.approx(0.0, abs=1e-8), 0.0]
+
+
+# Inputs whose array is not one contiguous block. reshape(-1) copies those, so a checker that
+# perturbs through it moves a copy that fn never reads: numeric gradient 0, error 1.
+def _base(shape=(3, 4), seed=3):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+NON_CONTIGUOUS = {
+    "transposed": lambda: _base().T,
+    "strided slice": lambda: _base((3, 8))[:, ::3],
+    "sliced columns": lambda: _base((3, 5))[:, 1:],
+    "3-D transposed": lambda: _base((2, 3, 2)).transpose(1, 0, 2),
+    "broadcast (read-only)": lambda: np.broadcast_to(_base((1, 4)), (3, 4)),
+}
+
+
+@pytest.mark.parametrize("make", NON_CONTIGUOUS.values(), ids=list(NON_CONTIGUOUS))
+def test_non_contiguous_inputs_are_checked(make):
+    array = make()
+    assert not array.flags.c_contiguous
+    x = dp.tensor(array, requires_grad=True, dtype=np.float64)
+    assert x.data.base is not None  # the tensor really holds the view, not a fresh copy
+    before = x.data
+    assert gradcheck_errors(RightSquare.apply, [x])[0] < 1e-8
+    assert gradcheck_errors(lambda t: (t * t).exp().sum(axis=0), [x])[0] < 1e-6
+    assert gradcheck_errors(WrongSquare.apply, [x])[0] > 0.1
+    assert x.data is before  # the caller's array is back in place, values untouched
+    np.testing.assert_array_equal(x.numpy(), array)
+
+
+def test_input_is_restored_when_fn_fails_midway():
+    x = x64()
+    before, values = x.data, x.numpy().copy()
+    calls = []
+
+    def fn(t):
+        calls.append(1)
+        if len(calls) > 3:  # the analytic pass and a step or so of the numeric one succeed
+            raise RuntimeError("boom")
+        return t * t
+
+    with pytest.raises(RuntimeError, match="boom"):
+        gradcheck_errors(fn, [x])
+    assert x.data is before
+    np.testing.assert_array_equal(x.numpy(), values)

@@ -19,6 +19,7 @@ import deltaprop as dp
 from deltaprop import ops
 from deltaprop.autograd import gradcheck_errors
 from deltaprop.errors import ConfigError, ShapeError
+from deltaprop.ops import norm
 
 TOL = 1e-6
 
@@ -342,3 +343,9 @@ def test_layer_norm_torch_parity(case, torch):
         for name, d, t in (("x", x, tx), ("gamma", g, tg), ("beta", b, tb)):
             if d is not None and d.requires_grad:
                 close(d.grad.numpy(), t.grad, f"seed {seed}: grad {name}")
+
+
+def test_old_import_path_still_works():
+    # ops/norm.py was split into norm_batch, norm_layer and norm_common; the old path stays.
+    assert norm.batch_norm is ops.batch_norm and norm.layer_norm is ops.layer_norm
+    assert norm.BatchNorm.__module__ == "deltaprop.ops.norm_batch"

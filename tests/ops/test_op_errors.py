@@ -95,6 +95,13 @@ BAD = [
     ("dropout p<0", lambda: DP.dropout(t(3), -0.1), ConfigError, "p: expected"),
     ("dropout p>1", lambda: DP.dropout(t(3), p=1.5, training=False), ConfigError, "p: expected"),
     ("gelu approx", lambda: DP.gelu(t(3), approximate="fast"), ConfigError, "approximate"),
+    ("gelu approx type", lambda: DP.gelu(t(3), approximate=None), ConfigError, "approximate"),
+    ("sum axis float", lambda: DP.sum(t(2, 3), axis=1.5), ConfigError, "axis: expected an int"),
+    ("max axis str", lambda: DP.max(t(2, 3), axis=("0",)), ConfigError, "axis: expected an int"),
+    ("stack axis bool", lambda: DP.stack([t(2)] * 2, axis=True), ConfigError, "axis: expected"),
+    ("dropout p str", lambda: DP.dropout(t(3), "0.5"), ConfigError, r"p: expected .*\[0, 1\)"),
+    ("dropout p nan", lambda: DP.dropout(t(3), float("nan")), ConfigError, "p: expected"),
+    ("huber delta str", lambda: DP.huber_loss(t(3), np.zeros(3), delta="1"), ConfigError, "delta"),
 ]
 for _loss, _args in [
     ("cross_entropy", (LOGITS, np.array([0, 1, 2]))),
@@ -108,7 +115,7 @@ for _loss, _args in [
             f"{_loss} reduction",
             lambda f=getattr(DP, _loss), a=_args: f(*a, reduction="avg"),
             ConfigError,
-            r"reduction: expected one of \('mean', 'sum', 'none'\), got 'avg'",
+            r"reduction: unknown name 'avg'; expected one of \('mean', 'sum', 'none'\)",
         )
     )
 
@@ -131,3 +138,11 @@ def test_valid_edge_cases_do_not_raise():
     assert DP.transpose(t(2, 3, 4), (-1, 0, 1)).shape == (4, 2, 3)
     assert DP.reshape(t(2, 3), -1).shape == (6,)
     assert DP.dropout(t(3), 0.0).shape == (3,)
+    assert DP.dropout(t(3), np.float32(0.25)).shape == (3,)  # any real number in [0, 1)
+    assert DP.sum(t(2, 3), axis=np.int64(1)).shape == (2,)  # NumPy integers are axes too
+    assert DP.mean(t(2, 3), axis=[0, -1]).shape == ()
+    assert DP.max(t(2, 3), axis=np.array([1])).shape == (2,)
+    assert DP.concatenate([t(2), t(2)], axis=np.int32(0)).shape == (4,)
+    # Names at the edge go through names.lookup: case and "-"/"_" do not matter.
+    assert DP.mse_loss(t(3), np.zeros(3), reduction="Sum").item() == 3.0
+    assert DP.gelu(t(3), approximate="TANH").shape == (3,)

@@ -16,8 +16,7 @@ import numpy as np
 from ..backend import xp_of
 from ..config import state as _state
 from ..errors import GraphError, ShapeError
-from . import tensor as _tensor_module
-from .function import Function, _check_finite
+from .function import Function, check_finite
 from .tensor import Tensor
 
 
@@ -73,7 +72,16 @@ def _seed(root: Tensor):
 
 
 def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
-    """Fill ``.grad`` of every leaf that ``root`` depends on and that requires a gradient."""
+    """Fill ``.grad`` of every leaf that ``root`` depends on and that requires a gradient.
+
+    Also ``root.backward(grad, retain_graph)``: this very function is Tensor's method.
+
+    Args:
+        root: the tensor to differentiate, of any shape S.
+        grad: the upstream gradient d(something)/d root, shape S (a Tensor or an array);
+            defaults to 1 when ``root`` has one element (a loss).
+        retain_graph: keep the saved arrays, so that backward can run through the graph again.
+    """
     if not root.requires_grad:
         raise GraphError(
             "backward(): the tensor does not require grad (no input had requires_grad=True, "
@@ -122,7 +130,7 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                 if gx.shape != parent.shape:
                     gx = unbroadcast(gx, parent.shape, type(fn).__name__)
                 if debug:
-                    _check_finite(gx, f"gradient from {type(fn).__name__}")
+                    check_finite(gx, f"gradient from {type(fn).__name__}")
                 prev = table.get(parent)
                 if prev is None:
                     table[parent] = gx
@@ -133,11 +141,12 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                 if gx.shape != parent.data.shape:
                     gx = unbroadcast(gx, parent.data.shape, type(fn).__name__)
                 if debug:
-                    _check_finite(gx, f"gradient from {type(fn).__name__}")
+                    check_finite(gx, f"gradient from {type(fn).__name__}")
                 _store_leaf_grad(parent, gx, gy)
 
 
-# Tensor.backward calls this directly (tensor.py cannot import engine.py: it is imported by it).
-_tensor_module._engine_backward = backward
+# The method is this function itself (no wrapper: backward runs on every training step).
+# Attached here, like the operators in ops/__init__.py, because tensor.py sits below the engine.
+Tensor.backward = backward
 
 __all__ = ["backward", "unbroadcast", "Function"]

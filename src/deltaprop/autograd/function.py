@@ -8,6 +8,7 @@ once backward has run (unless ``retain_graph=True``).
 
 from __future__ import annotations
 
+from ..backend import xp_of
 from ..config import state as _state
 from ..errors import GraphError
 from .tensor import Tensor
@@ -97,16 +98,16 @@ class Function:
         if record:
             fn.shape = y.shape
         if _state.debug:
-            _check_finite(y, f"{cls.__name__} forward output")
+            check_finite(y, f"{cls.__name__} forward output")
         return out
 
 
 _NO_NEEDS = [(), (False,), (False, False), (False, False, False)]
 
 
-def _check_finite(array, what: str) -> None:
-    from ..backend import xp_of
-
+def check_finite(array, what: str) -> None:
+    """Debug mode's check of one array (an op's output or gradient): raise GraphError naming
+    ``what`` if a floating array holds NaN or Inf."""
     xp = xp_of(array)
     if array.dtype.kind == "f" and not bool(xp.isfinite(array).all()):
         bad = int((~xp.isfinite(array)).sum())

@@ -60,20 +60,37 @@ def gradcheck_errors(
             errors.append(float("nan"))
             continue
         analytic = np.zeros(t.shape) if t.grad is None else to_numpy(t.grad.data)
-        numeric = np.zeros(t.shape)
-        flat = t.data.reshape(-1)  # a view: perturb in place, restore after
-        for i in range(flat.size):
-            orig = float(flat[i])
-            flat[i] = orig + eps
-            up = projected()
-            flat[i] = orig - eps
-            down = projected()
-            flat[i] = orig
-            numeric.reshape(-1)[i] = (up - down) / (2 * eps)
+        numeric = _numeric_gradient(t, projected, eps)
         scale = max(np.abs(analytic).max(initial=0.0), np.abs(numeric).max(initial=0.0))
         diff = np.abs(analytic - numeric).max(initial=0.0)
         errors.append(0.0 if scale == 0 else diff / scale)
     return errors
+
+
+def _numeric_gradient(t: Tensor, projected: Callable[[], float], eps: float) -> np.ndarray:
+    """Central differences of ``projected()`` in every element of ``t``.
+
+    The elements are perturbed in a private copy that stands in for ``t.data`` meanwhile: in
+    place in the caller's array, a read-only or self-overlapping one (a broadcast view) could not
+    be perturbed one element at a time, and a copy made by ``reshape(-1)`` of a non-contiguous
+    one (a transpose, a strided slice) would be perturbed without ``fn`` ever seeing it.
+    """
+    original = t.data
+    work = original.copy(order="K")  # same layout, so fn meets the strides it met before
+    numeric = np.zeros(t.shape)
+    t.data = work
+    try:
+        for index in np.ndindex(*t.shape):
+            centre = float(work[index])
+            work[index] = centre + eps
+            up = projected()
+            work[index] = centre - eps
+            down = projected()
+            work[index] = centre
+            numeric[index] = (up - down) / (2 * eps)
+    finally:
+        t.data = original
+    return numeric
 
 
 def gradcheck(

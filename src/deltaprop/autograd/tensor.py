@@ -1,7 +1,9 @@
 """Tensor: an array, its gradient, and the node that made it.
 
-Operator methods (``+``, ``@``, ``.relu()``, ...) are attached by :mod:`deltaprop.ops` when the
-package is imported, so this module never imports ``ops`` (no import cycle).
+Methods that need higher modules are attached to the class by those modules when the package
+is imported, so this module imports neither (no import cycle): ``backward`` by
+:mod:`deltaprop.autograd.engine`, the operators (``+``, ``@``, ``.relu()``, ...) by
+:mod:`deltaprop.ops`.
 """
 
 from __future__ import annotations
@@ -145,21 +147,8 @@ class Tensor:
     def zero_grad(self) -> None:
         self.grad = None
 
-    # --- autograd --------------------------------------------------------------------------
-    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
-        """Compute the gradient of this tensor with respect to every leaf that requires one.
-
-        Args:
-            grad: the upstream gradient, same shape as this tensor; defaults to 1 for a scalar.
-            retain_graph: keep the saved arrays so that backward can run through the graph again.
-        """
-        _engine_backward(self, grad, retain_graph=retain_graph)
-
-
-def _engine_backward(root, grad, retain_graph):  # replaced by engine.backward on import
-    from .engine import backward
-
-    backward(root, grad, retain_graph=retain_graph)
+    # ``backward(grad=None, retain_graph=False)`` is attached by autograd/engine.py, which
+    # imports this module: the engine sits above Tensor, so Tensor never imports it.
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype=None) -> Tensor:

@@ -23,8 +23,8 @@ from .elementwise import (
 )
 from .linalg import linear, matmul
 from .loss import bce_with_logits, cross_entropy, huber_loss, mse_loss, nll_loss
-from .norm import batch_norm as batch_norm  # not in __all__ yet: see tests/ops/test_norm.py
-from .norm import layer_norm as layer_norm
+from .norm_batch import batch_norm as batch_norm  # not in __all__ yet: tests/ops/test_norm.py
+from .norm_layer import layer_norm as layer_norm
 from .reduce import max, mean, min, sum
 from .shape import concatenate, flatten, getitem, reshape, stack, transpose
 

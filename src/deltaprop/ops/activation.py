@@ -8,7 +8,7 @@ import math
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor, as_tensor
 from ..backend import erf, xp_of
-from ..errors import ConfigError
+from ..checks import check_choice
 
 
 class ReLU(Function):
@@ -59,6 +59,9 @@ class ELU(Function):
 _SQRT_HALF = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _TANH_C = math.sqrt(2.0 / math.pi)
+
+
+GELU_FORMS = ("none", "tanh")  # approximate=: exact (erf), or the tanh approximation
 
 
 class GELU(Function):
@@ -164,8 +167,8 @@ def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     """x * Phi(x); ``approximate="tanh"`` for the tanh form."""
-    if approximate not in ("none", "tanh"):
-        raise ConfigError(f"approximate: expected 'none' or 'tanh', got {approximate!r}")
+    if approximate not in GELU_FORMS:
+        approximate = check_choice(approximate, GELU_FORMS, "approximate")
     return GELU.apply(as_tensor(x), approximate=approximate)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor, as_tensor
 from ..backend import uniform_like
-from ..errors import ConfigError
+from ..checks import check_fraction
 
 
 class Dropout(Function):
@@ -24,9 +24,9 @@ class Dropout(Function):
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator=None) -> Tensor:
     """Drop units with probability ``p`` while training; identity when ``training`` is False."""
-    if not 0.0 <= p < 1.0:
-        raise ConfigError(f"p: expected a dropout probability in [0, 1), got {p!r}")
+    if not (type(p) is float and 0.0 <= p < 1.0):  # the usual float needs no more (every step)
+        p = check_fraction(p, "p", closed_low=True)
     x = as_tensor(x)
     if not training or p == 0.0:
         return x
-    return Dropout.apply(x, p=float(p), generator=generator)
+    return Dropout.apply(x, p=p, generator=generator)

@@ -11,7 +11,8 @@ import numpy as np
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor, as_tensor
 from ..backend import xp_of
-from ..errors import ConfigError, DataError, ShapeError
+from ..checks import check_choice, check_real
+from ..errors import DataError, ShapeError
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -196,9 +197,10 @@ def _elementwise_scaled(g, gy, size, reduction):
 # --- functions -----------------------------------------------------------------------------
 
 
-def _check_reduction(reduction: str) -> None:
-    if reduction not in REDUCTIONS:
-        raise ConfigError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
+def _reduction(value: str) -> str:
+    """The reduction ``value`` names. The exact names pass with one comparison (losses run on
+    every training step); anything else is resolved or refused by :func:`check_choice`."""
+    return value if value in REDUCTIONS else check_choice(value, REDUCTIONS, "reduction")
 
 
 def cross_entropy(logits: Tensor, target, reduction: str = "mean") -> Tensor:
@@ -208,7 +210,7 @@ def cross_entropy(logits: Tensor, target, reduction: str = "mean") -> Tensor:
         logits: (N, C) unnormalized scores.
         target: (N,) integer class labels in 0..C-1, or (N, C) class probabilities.
     """
-    _check_reduction(reduction)
+    reduction = _reduction(reduction)
     logits = as_tensor(logits)
     if logits.ndim != 2:
         raise ShapeError(f"logits: expected shape (N, C), got {logits.shape}")
@@ -250,7 +252,7 @@ def _check_labels(target: Tensor, c: int) -> None:
 
 def nll_loss(log_probs: Tensor, target, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of integer targets (N,) under log-probabilities (N, C)."""
-    _check_reduction(reduction)
+    reduction = _reduction(reduction)
     target = target if isinstance(target, Tensor) else as_tensor(target)
     if log_probs.ndim != 2 or target.shape != (log_probs.shape[0],):
         raise ShapeError(
@@ -275,21 +277,18 @@ def _same_shape(pred: Tensor, target, name: str) -> tuple[Tensor, Tensor]:
 
 def bce_with_logits(logits: Tensor, target, reduction: str = "mean") -> Tensor:
     """Binary cross-entropy of targets in [0, 1] given logits (any shape, same for both)."""
-    _check_reduction(reduction)
+    reduction = _reduction(reduction)
     return BCEWithLogits.apply(*_same_shape(logits, target, "bce_with_logits"), reduction=reduction)
 
 
 def mse_loss(pred: Tensor, target, reduction: str = "mean") -> Tensor:
     """Mean squared error."""
-    _check_reduction(reduction)
+    reduction = _reduction(reduction)
     return MSE.apply(*_same_shape(pred, target, "mse_loss"), reduction=reduction)
 
 
 def huber_loss(pred: Tensor, target, delta: float = 1.0, reduction: str = "mean") -> Tensor:
     """Huber loss: quadratic within ``delta``, linear beyond."""
-    _check_reduction(reduction)
-    if not delta > 0:
-        raise ConfigError(f"delta: expected a positive number, got {delta!r}")
-    return Huber.apply(
-        *_same_shape(pred, target, "huber_loss"), delta=float(delta), reduction=reduction
-    )
+    reduction = _reduction(reduction)
+    delta = check_real(delta, "delta", strict=True)
+    return Huber.apply(*_same_shape(pred, target, "huber_loss"), delta=delta, reduction=reduction)

@@ -7,10 +7,12 @@ shape, max and min keep a mask of the winners.
 from __future__ import annotations
 
 import builtins
+import numbers
 
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor, as_tensor
 from ..backend import xp_of
+from ..checks import check_int
 from ..errors import ShapeError
 
 
@@ -18,9 +20,17 @@ def _norm_axis(axis, ndim: int):
     """Axis as a sorted tuple of non-negative ints, or None for all axes."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    if isinstance(axis, numbers.Integral):
+        axes = (axis,)
+    else:
+        try:
+            axes = tuple(axis)  # a tuple, a list, an array of axes
+        except TypeError:
+            axes = (axis,)  # 1.5, None inside...: refused below, by name
     out = []
     for a in axes:
+        if type(a) is not int:  # NumPy integers are fine; 1.5 or "0" are named, not crashed on
+            a = check_int(a, "axis", minimum=None)
         if not -ndim <= a < ndim:
             raise ShapeError(f"axis: expected an axis of a {ndim}-D tensor, got {axis}")
         out.append(a % ndim)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor, as_tensor
 from ..backend import xp_of
+from ..checks import check_int
 from ..errors import ShapeError
 
 
@@ -169,6 +170,7 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
 
 def _axis(axis: int, ndim: int, name: str) -> int:
     """``axis`` as 0..ndim-1; out of range is an error (a plain ``%`` would wrap it silently)."""
+    axis = check_int(axis, "axis", minimum=None)
     if not -ndim <= axis < ndim:
         raise ShapeError(f"{name}: axis {axis} is out of range for a result with {ndim} axes")
     return axis % ndim
