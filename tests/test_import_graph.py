@@ -39,6 +39,7 @@ LAYERS = {
     "train": 4,
     "diagnostics": 5,
     "viz": 5,
+    "callbacks": 5,  # the public face: train's callbacks and diagnostics' GradientMonitor
     "recipe": 6,
     **dict.fromkeys(
         ("tune", "semi", "distill", "gan", "parallel", "sklearn", "onnx", "compile"), 7

@@ -6,7 +6,7 @@
 array([[ 2., -4.]], dtype=float32)
 """
 
-from . import data, diagnostics, nn, ops, optim, recipe, train, viz  # noqa: F401  (ops: Tensor methods)
+from . import callbacks, data, diagnostics, nn, ops, optim, recipe, train, viz  # noqa: F401  (ops: Tensor methods)
 from .autograd import GradcheckError, Tensor, gradcheck, tensor
 from .backend import seed, set_default_dtype
 from .config import debug_mode, enable_grad, no_grad
@@ -22,7 +22,7 @@ from .errors import (
 from .io import load, load_weights, read_metadata, save
 from .ops import concatenate, stack
 from .recipe import Recipe, run
-from .train import Trainer, callbacks, cross_validate
+from .train import Trainer, cross_validate
 
 __version__ = "0.1.0"
 

@@ -9,3 +9,4 @@ from . import memo, recompute  # noqa: F401
 from .doctor import Remedy, Verdict, diagnose  # noqa: F401
 from .gradflow import gradient_flow  # noqa: F401
 from .initcheck import init_check  # noqa: F401
+from .monitor import GradientMonitor  # noqa: F401

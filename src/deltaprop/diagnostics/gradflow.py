@@ -38,7 +38,7 @@ def linear_layers(model: Module) -> list[tuple[str, Linear]]:
     return [(name, m) for name, m in model.named_modules() if isinstance(m, Linear)]
 
 
-def _norm(array) -> float:
+def norm(array) -> float:
     xp = backend.xp_of(array)
     return float(xp.sqrt(xp.sum(xp.square(array, dtype=np.float64))))
 
@@ -62,8 +62,8 @@ def layer_norms(model: Module, layers: list[tuple[str, Linear]] | None = None) -
         gw = None if w.grad is None else w.grad.data
         gb = None if b is None or b.grad is None else b.grad.data
         out[name] = {
-            "grad_norm": float("nan") if gw is None else _norm(gw),
-            "weight_norm": _norm(w.data),
+            "grad_norm": float("nan") if gw is None else norm(gw),
+            "weight_norm": norm(w.data),
             "nonfinite_weights": _nonfinite(w.data, None if b is None else b.data),
             "nonfinite_grads": _nonfinite(gw, gb),
         }
@@ -199,7 +199,7 @@ def gradient_flow(
         for name, layer in layers:
             b = layer.bias
             gb = None if b is None or b.grad is None else b.grad.data
-            report[name]["bias_grad_norm"] = None if gb is None else _norm(gb)
+            report[name]["bias_grad_norm"] = None if gb is None else norm(gb)
             if name in outputs:
                 out, kind = outputs[name]
                 report[name].update(activation_stats(out, kind, saturated_rows))

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from .. import backend, viz
 from ..diagnostics import Verdict, diagnose, init_check
 from ..diagnostics.initcheck import InitCheck
+from ..diagnostics.monitor import GradientMonitor
 from ..errors import ConfigError, TrainingError
 from ..train import Trainer
-from ..train.callbacks import GradientMonitor, History
+from ..train.callbacks import History
 from .build import RunData, build_trainer, fit_kwargs, load_data
 from .runner import check_plot_dir
 from .spec import Recipe

@@ -6,7 +6,6 @@ Keras's protocol (see :mod:`.base`): one shared ``logs`` dict, ``trainer.stop_tr
 from .base import Callback, CallbackList
 from .csv_logger import CSVLogger
 from .early_stopping import EarlyStopping
-from .gradient_monitor import GradientMonitor
 from .history import History
 from .lr import LearningRateScheduler, ReduceLROnPlateau
 from .model_checkpoint import ModelCheckpoint
@@ -18,7 +17,6 @@ __all__ = [
     "Callback",
     "CallbackList",
     "EarlyStopping",
-    "GradientMonitor",
     "History",
     "LearningRateScheduler",
     "ModelCheckpoint",

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ...checks import check_int, check_optional
-from ...errors import ConfigError
-from .base import Callback
+from ..checks import check_int, check_optional
+from ..errors import ConfigError
+from ..train.callbacks.base import Callback
+from .gradflow import first_last_ratio, gradient_flow, layer_norms, linear_layers, norm
 
 _STATS = ("grad_norm", "weight_norm", "update_ratio")
 _COLUMNS = (
@@ -78,7 +79,6 @@ class GradientMonitor(Callback):
 
     # --- hooks -------------------------------------------------------------------------------
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        from ...diagnostics.gradflow import linear_layers
 
         self.records = []
         self._global_step = 0
@@ -121,13 +121,12 @@ class GradientMonitor(Callback):
 
     # --- one record --------------------------------------------------------------------------
     def _record(self, steps: int, step: int | None) -> dict[str, Any]:
-        from ...diagnostics.gradflow import _norm, first_last_ratio, gradient_flow, layer_norms
 
         layers = layer_norms(self.model, self._layers)
         for saved, (name, layer) in zip(self._before, self._layers, strict=True):
             stats = layers[name]
             w = layer.weight.data
-            moved = _norm(w - saved) / steps
+            moved = norm(w - saved) / steps
             stats["update_ratio"] = (
                 moved / stats["weight_norm"]
                 if stats["weight_norm"]
