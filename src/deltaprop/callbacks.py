@@ -7,6 +7,7 @@ GradientMonitor records gradient health and so lives with the other diagnostics
 ``train`` importing ``diagnostics``.
 """
 
+from .diagnostics.monitor import GradientMonitor  # noqa: F401
 from .train.callbacks import *  # noqa: F403
 from .train.callbacks import __all__ as _train_callbacks
 
