@@ -16,6 +16,7 @@ from ..autograd.tensor import Tensor
 from ..config import no_grad
 from ..errors import ConfigError, ShapeError
 from ..nn.module import Module
+from ..train import inputs
 from .plots import finish, new_figure
 
 
@@ -28,8 +29,6 @@ def _as_numpy(a: Any) -> np.ndarray:
 def _module_classes(model: Module, X: np.ndarray) -> np.ndarray:
     """Predicted classes of a bare Module: argmax of its outputs (or output > 0 for one
     logit), in eval mode and without recording a graph."""
-    from ..train import inputs
-
     dtype, xp = inputs.model_dtype_and_xp(model)
     with model.evaluating(), no_grad():
         out = _as_numpy(model(Tensor._wrap(inputs.to_model(X, dtype, xp))))
