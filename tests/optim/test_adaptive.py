@@ -365,7 +365,7 @@ def test_get_optimizer_names_and_aliases():
         opt = get_optimizer(name, [_param([1.0])], lr=0.05)
         assert type(opt) is cls and isinstance(opt, Optimizer)
         assert opt.param_groups[0]["lr"] == 0.05
-    # lr=None takes the optimizer's own default.
+    # lr=None takes optim.default_lr(name) (1e-3 for Adam, as its class default).
     assert get_optimizer("adam", [p]).param_groups[0]["lr"] == 1e-3
     assert get_optimizer("adamw", [p], lr=0.1).param_groups[0]["weight_decay"] == 1e-2
     g = get_optimizer("momentum", [p], lr=0.1).param_groups[0]
