@@ -123,12 +123,12 @@ def test_error_if_nonfinite(bad):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"max_norm": 0}, r"max_norm: expected a positive number, got 0"),
-        ({"max_norm": -1.0}, r"max_norm: expected a positive number, got -1.0"),
-        ({"max_norm": float("nan")}, r"max_norm: expected a positive number"),
-        ({"max_norm": "1"}, r"max_norm: expected a positive number, got '1'"),
-        ({"max_norm": None}, r"max_norm: expected a positive number, got None"),
-        ({"max_norm": True}, r"max_norm: expected a positive number, got True"),
+        ({"max_norm": 0}, r"max_norm: expected a number > 0, got 0"),
+        ({"max_norm": -1.0}, r"max_norm: expected a number > 0, got -1.0"),
+        ({"max_norm": float("nan")}, r"max_norm: expected a number > 0"),
+        ({"max_norm": "1"}, r"max_norm: expected a number > 0, got '1'"),
+        ({"max_norm": None}, r"max_norm: expected a number > 0, got None"),
+        ({"max_norm": True}, r"max_norm: expected a number > 0, got True"),
         ({"max_norm": 1.0, "norm_type": 0}, r"norm_type: expected a number > 0 or 'inf', got 0"),
         ({"max_norm": 1.0, "norm_type": -2}, r"norm_type: expected a number > 0 or 'inf'"),
         ({"max_norm": 1.0, "norm_type": "two"}, r"norm_type: expected a number > 0 or 'inf'"),
@@ -153,6 +153,6 @@ def test_bad_params_and_clip_value():
     ):
         clip_grad_value([np.zeros(2)], 1.0)
     for bad in (0, -0.5, "1", None):
-        with pytest.raises(ConfigError, match=r"clip_value: expected a positive number"):
+        with pytest.raises(ConfigError, match=r"clip_value: expected a number > 0"):
             clip_grad_value([p], bad)
     np.testing.assert_array_equal(p.grad.data, [3.0, 4.0])

@@ -553,7 +553,7 @@ def test_probe_catches_a_model_that_cannot_take_the_rows():
     [
         ({"loss": "hinge"}, r"loss: unknown name 'hinge'"),
         ({"loss": 3}, r"loss: expected a loss Module or name"),
-        ({"optimizer": "lbfgs", "lr": 0.1}, r"optimizer: expected one of \[.*'sgd'"),
+        ({"optimizer": "lbfgs", "lr": 0.1}, r"optimizer: .*expected one of .*'sgd'"),
         ({"optimizer": 0.1}, r"optimizer: expected an Optimizer"),
         ({"metrics": ["accuracy", "auc"]}, r"metrics\[1\]: expected one of \['loss', 'accuracy'"),
         ({"metrics": ["mae"]}, r"mae is a regression metric"),

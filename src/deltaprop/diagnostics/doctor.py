@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..errors import ConfigError
-from ..optim import SUGGESTED_LR
+from ..optim import default_lr
 
 EXPLODE_NORM = 1e3
 VANISH_END, VANISH_EARLY, VANISH_FIRST = 1e-3, 0.05, 1e-6
@@ -98,6 +98,14 @@ def _settings(recipe: Any) -> dict[str, Any]:
     return dict(recipe)
 
 
+def _suggested_lr(name: str) -> float | None:
+    """The optimizer's default rate, or None for a name the settings dict got wrong."""
+    try:
+        return default_lr(name)
+    except ConfigError:
+        return None
+
+
 def _fmt(x: float) -> str:
     return f"{x:.1e}" if x == x else "nan"
 
@@ -127,8 +135,9 @@ def diagnose(
     hidden = [h for h in str(s.get("hidden") or "").split(",") if h.strip()]
     depth = len(hidden) or max(len(records[0]["layers"]) - 1, 0) if records else len(hidden)
     opt = str(s.get("optimizer") or "sgd").lower()
-    lr = s.get("lr") or SUGGESTED_LR.get(opt, 0.1)
-    safe_lr = float(f"{min(lr / 10, SUGGESTED_LR.get(opt, lr / 10)):.3g}")
+    suggested = _suggested_lr(opt)
+    lr = s.get("lr") or suggested or 0.1
+    safe_lr = float(f"{min(lr / 10, suggested or lr / 10):.3g}")
     loss = [float(v) for v in hist.get("loss", [])]
     findings: list[str] = []
     remedies: list[tuple[str, dict]] = []

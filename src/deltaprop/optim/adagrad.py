@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import backend
-from .base import Optimizer, _check_non_negative
+from ..checks import check_real
+from .base import Optimizer
 
 
 class Adagrad(Optimizer):
@@ -30,8 +31,11 @@ class Adagrad(Optimizer):
         lr_decay: >= 0, the learning rate decays as lr / (1 + (t - 1) * lr_decay).
         weight_decay: L2 penalty >= 0 added to the gradient.
         initial_accumulator_value: >= 0, the starting value of every ``sum`` entry.
-        eps: >= 0, added to sqrt(sum) (the default 1e-10 is PyTorch's).
+        eps: >= 0, added to sqrt(sum) (the default 1e-10 is PyTorch's, as are the others).
     """
+
+    counts_steps = True
+    eager_state = True
 
     def __init__(
         self,
@@ -50,55 +54,24 @@ class Adagrad(Optimizer):
             "initial_accumulator_value": initial_accumulator_value,
         }
         super().__init__(params, defaults)
-        for group in self.param_groups:
-            self._init_state(group)
 
     def _check_options(self, group: dict[str, Any]) -> None:
         for key in ("lr_decay", "eps", "weight_decay", "initial_accumulator_value"):
-            group[key] = _check_non_negative(key, group[key])
+            group[key] = check_real(group[key], key)
 
-    def _init_state(self, group: dict[str, Any]) -> None:
-        for p in group["params"]:
-            if p not in self.state:
-                xp = backend.xp_of(p.data)
-                self.state[p] = {
-                    "step": 0,
-                    "sum": xp.full_like(p.data, group["initial_accumulator_value"]),
-                }
+    def init_state(self, w: Any, group: dict[str, Any]) -> dict[str, Any]:
+        """The accumulator starts at ``initial_accumulator_value``."""
+        return {"sum": backend.xp_of(w).full_like(w, group["initial_accumulator_value"])}
 
-    def add_param_group(self, group: dict[str, Any]) -> None:
-        super().add_param_group(group)
-        self._init_state(self.param_groups[-1])
-
-    def step(self) -> None:
-        """Update every parameter that has a gradient, in place."""
-        state = self.state
-        for group in self.param_groups:
-            lr = group["lr"]
-            lr_decay = group["lr_decay"]
-            eps = group["eps"]
-            weight_decay = group["weight_decay"]
-            for p in group["params"]:
-                g = p.grad
-                if g is None:
-                    continue
-                w = p.data
-                grad = g.data
-                xp = backend.xp_of(w)
-                s = state.get(p)
-                if s is None:  # e.g. a state_dict that left this parameter out
-                    self._init_state({**group, "params": [p]})
-                    s = state[p]
-                t = s["step"] = s["step"] + 1
-                if weight_decay != 0.0:
-                    grad = w * weight_decay
-                    grad += g.data
-                clr = lr / (1.0 + (t - 1) * lr_decay)
-                acc = s["sum"]
-                tmp = xp.multiply(grad, grad)  # the one scratch array of this step
-                acc += tmp
-                xp.sqrt(acc, out=tmp)
-                tmp += eps
-                xp.divide(grad, tmp, out=tmp)
-                tmp *= clr
-                w -= tmp
+    def update(self, w: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        """``s += g^2``, then ``w -= lr_t * g / (sqrt(s) + eps)``."""
+        xp = backend.xp_of(w)
+        clr = group["lr"] / (1.0 + (state["step"] - 1) * group["lr_decay"])
+        acc = state["sum"]
+        tmp = xp.multiply(g, g)  # the one scratch array of this step
+        acc += tmp
+        xp.sqrt(acc, out=tmp)
+        tmp += group["eps"]
+        xp.divide(g, tmp, out=tmp)
+        tmp *= clr
+        w -= tmp

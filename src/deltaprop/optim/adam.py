@@ -2,36 +2,30 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterable
 from typing import Any
 
 from .. import backend
+from ..checks import check_bool, check_fraction, check_real
 from ..errors import ConfigError
-from .base import Optimizer, _check_non_negative
+from .base import Optimizer
 
 
-def _check_betas(value: Any) -> tuple[float, float]:
+def check_betas(value: Any) -> tuple[float, float]:
     """``(beta1, beta2)``, each a number in [0, 1); JSON's list form is accepted."""
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise ConfigError(
             f"betas: expected a pair (beta1, beta2) of numbers in [0, 1), got {value!r}"
         )
-    for i, b in enumerate(value):
-        if isinstance(b, bool) or not isinstance(b, numbers.Real) or not 0.0 <= b < 1.0:
-            raise ConfigError(f"betas[{i}]: expected a number in [0, 1), got {b!r}")
-    return (float(value[0]), float(value[1]))
-
-
-def _check_flag(name: str, value: Any) -> bool:
-    """``value`` when it is a bool, else ConfigError naming the argument."""
-    if not isinstance(value, bool):
-        raise ConfigError(f"{name}: expected True or False, got {value!r}")
-    return value
+    b1, b2 = (check_fraction(b, f"betas[{i}]", closed_low=True) for i, b in enumerate(value))
+    return (b1, b2)
 
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015), the same update as ``torch.optim.Adam`` (and the same defaults).
+
+    The defaults are PyTorch's, so torch code and parity tests give the same numbers (see
+    :func:`deltaprop.optim.default_lr` for the learning rate a name gets).
 
     For each parameter w with gradient g, at step t = 1, 2, ... (learning rate lr, betas
     (b1, b2), weight decay lam)::
@@ -56,8 +50,7 @@ class Adam(Optimizer):
         amsgrad: normalize by the largest second moment seen so far (Reddi et al., 2018).
     """
 
-    # AdamW sets this: weight decay shrinks w directly instead of entering the gradient.
-    _decoupled_weight_decay = False
+    counts_steps = True
 
     def __init__(
         self,
@@ -78,69 +71,49 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _check_options(self, group: dict[str, Any]) -> None:
-        group["betas"] = _check_betas(group["betas"])
-        group["eps"] = _check_non_negative("eps", group["eps"])
-        group["weight_decay"] = _check_non_negative("weight_decay", group["weight_decay"])
-        group["amsgrad"] = _check_flag("amsgrad", group["amsgrad"])
+        group["betas"] = check_betas(group["betas"])
+        group["eps"] = check_real(group["eps"], "eps")
+        group["weight_decay"] = check_real(group["weight_decay"], "weight_decay")
+        group["amsgrad"] = check_bool(group["amsgrad"], "amsgrad")
 
-    def step(self) -> None:
-        """Update every parameter that has a gradient, in place."""
-        state = self.state
-        decoupled = self._decoupled_weight_decay
-        for group in self.param_groups:
-            lr = group["lr"]
-            beta1, beta2 = group["betas"]
-            eps = group["eps"]
-            weight_decay = group["weight_decay"]
-            amsgrad = group["amsgrad"]
-            one_minus_beta1 = 1.0 - beta1
-            one_minus_beta2 = 1.0 - beta2
-            shrink = 1.0 - lr * weight_decay
-            for p in group["params"]:
-                g = p.grad
-                if g is None:
-                    continue
-                w = p.data
-                grad = g.data
-                xp = backend.xp_of(w)
-                s = state.get(p)
-                if s is None:
-                    s = state[p] = {"step": 0, "exp_avg": xp.zeros_like(w)}
-                    s["exp_avg_sq"] = xp.zeros_like(w)
-                    if amsgrad:
-                        s["max_exp_avg_sq"] = xp.zeros_like(w)
-                t = s["step"] = s["step"] + 1
-                m = s["exp_avg"]
-                v = s["exp_avg_sq"]
-                if weight_decay != 0.0:
-                    if decoupled:
-                        w *= shrink
-                    else:
-                        grad = w * weight_decay
-                        grad += g.data
-                # One scratch array serves every intermediate below.
-                tmp = xp.subtract(grad, m)
-                tmp *= one_minus_beta1
-                m += tmp  # m + (1 - b1) (g - m): torch's lerp form of the moving average
-                v *= beta2
-                xp.multiply(grad, grad, out=tmp)
-                tmp *= one_minus_beta2
-                v += tmp
-                if amsgrad:
-                    v_max = s.get("max_exp_avg_sq")
-                    if v_max is None:  # amsgrad switched on after the first steps
-                        v_max = s["max_exp_avg_sq"] = v.copy()
-                    else:
-                        xp.maximum(v_max, v, out=v_max)
-                    v = v_max
-                step_size = lr / (1.0 - beta1**t)
-                bias_correction2_sqrt = (1.0 - beta2**t) ** 0.5
-                xp.sqrt(v, out=tmp)
-                tmp /= bias_correction2_sqrt
-                tmp += eps
-                xp.divide(m, tmp, out=tmp)
-                tmp *= step_size
-                w -= tmp
+    def init_state(self, w: Any, group: dict[str, Any]) -> dict[str, Any]:
+        """Both moments (and AMSGrad's running maximum) start at zero."""
+        xp = backend.xp_of(w)
+        s = {"exp_avg": xp.zeros_like(w), "exp_avg_sq": xp.zeros_like(w)}
+        if group["amsgrad"]:
+            s["max_exp_avg_sq"] = xp.zeros_like(w)
+        return s
+
+    def update(self, w: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        """Move both moments, then take the bias-corrected step (the class docstring's rule)."""
+        beta1, beta2 = group["betas"]
+        xp = backend.xp_of(w)
+        t = state["step"]
+        m = state["exp_avg"]
+        v = state["exp_avg_sq"]
+        # One scratch array serves every intermediate below.
+        tmp = xp.subtract(g, m)
+        tmp *= 1.0 - beta1
+        m += tmp  # m + (1 - b1) (g - m): torch's lerp form of the moving average
+        v *= beta2
+        xp.multiply(g, g, out=tmp)
+        tmp *= 1.0 - beta2
+        v += tmp
+        if group["amsgrad"]:
+            v_max = state.get("max_exp_avg_sq")
+            if v_max is None:  # amsgrad switched on after the first steps
+                v_max = state["max_exp_avg_sq"] = v.copy()
+            else:
+                xp.maximum(v_max, v, out=v_max)
+            v = v_max
+        step_size = group["lr"] / (1.0 - beta1**t)
+        bias_correction2_sqrt = (1.0 - beta2**t) ** 0.5
+        xp.sqrt(v, out=tmp)
+        tmp /= bias_correction2_sqrt
+        tmp += group["eps"]
+        xp.divide(m, tmp, out=tmp)
+        tmp *= step_size
+        w -= tmp
 
 
 class AdamW(Adam):
@@ -156,7 +129,7 @@ class AdamW(Adam):
     The default ``weight_decay`` is 1e-2 (PyTorch's); other arguments as in :class:`Adam`.
     """
 
-    _decoupled_weight_decay = True
+    decoupled_weight_decay = True
 
     def __init__(
         self,

@@ -6,36 +6,38 @@ steps); ``state`` maps a parameter to its own dict of arrays (momentum buffers, 
 
 The optimizer step is the only place that changes parameters (STYLE 8). It writes ``p.data`` in
 place, so no graph is recorded and no ``no_grad`` block is needed.
+
+An optimizer is an *update rule* (as Chainer's UpdateRule or Keras's ``update_step``): the base
+class runs the step that every optimizer shares (loop over groups and parameters, skip those
+without a gradient, make the state, count the steps, apply weight decay) and a subclass writes
+only :meth:`Optimizer.init_state` and :meth:`Optimizer.update` for one parameter.
 """
 
 from __future__ import annotations
 
 import copy
-import numbers
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
-from .. import backend
 from ..autograd.tensor import Tensor
-from ..errors import ConfigError, ShapeError
-
-
-def _check_positive(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ConfigError(f"{name}: expected a positive number, got {value!r}")
-    return float(value)
-
-
-def _check_non_negative(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
-        raise ConfigError(f"{name}: expected a number >= 0, got {value!r}")
-    return float(value)
+from ..checks import check_real
+from ..errors import ConfigError
+from .state import export_state, import_state
 
 
 class Optimizer:
-    """Base class: holds parameter groups and per-parameter state; subclasses write ``step``.
+    """Base class: holds parameter groups and per-parameter state and runs the step; a subclass
+    writes the update of one parameter (:meth:`update`) and the state it starts from
+    (:meth:`init_state`).
+
+    :meth:`step` does, for every group and every parameter w whose gradient g is not None::
+
+        state = state.get(w) or init_state(w, group)      (made at the first update, kept)
+        state["step"] += 1                                 (when counts_steps)
+        w = w * (1 - lr * lam)   (decoupled_weight_decay)  or  g = g + lam * w   (when lam > 0)
+        update(w, g, state, group)                         (writes w in place)
+
+    with lam the group's ``"weight_decay"`` (0 when the optimizer has none).
 
     Args:
         params: an iterable of Parameters (Tensors), or of dicts ``{"params": [...], "lr": ...}``
@@ -46,6 +48,16 @@ class Optimizer:
         ConfigError: no parameters, something that is not a Tensor (its index is named), a
             parameter listed twice, an unknown group key, or a bad hyperparameter value.
     """
+
+    # Keep state["step"], the number of updates a parameter took (starts at 0, counted before
+    # update() runs, so update() sees t = 1 on the first step).
+    counts_steps = False
+    # Weight decay as w = w * (1 - lr * lam) before the update (AdamW) instead of lam * w added
+    # to the gradient (L2, PyTorch's weight_decay everywhere else).
+    decoupled_weight_decay = False
+    # Make every parameter's state when the optimizer (or a group) is made, as PyTorch's Adagrad
+    # does, instead of at the parameter's first update.
+    eager_state = False
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
@@ -74,6 +86,9 @@ class Optimizer:
         for gi, group in enumerate(groups):
             staged.append(self._make_group(group, gi if len(groups) > 1 else None, seen))
         self.param_groups = staged
+        if self.eager_state:
+            for group in staged:
+                self._init_group_state(group)
 
     # --- groups ------------------------------------------------------------------------------
     def _make_group(self, group: Any, index: int | None, seen: set[int]) -> dict[str, Any]:
@@ -119,9 +134,9 @@ class Optimizer:
             if where.startswith("state_dict"):
                 # A schedule may have annealed the lr to exactly 0 (cosine with eta_min=0)
                 # before the state was saved: restoring it must work.
-                group["lr"] = _check_non_negative("lr", group["lr"])
+                group["lr"] = check_real(group["lr"], "lr")
             else:
-                group["lr"] = _check_positive("lr", group["lr"])
+                group["lr"] = check_real(group["lr"], "lr", strict=True)
             self._check_options(group)
         except ConfigError as exc:
             raise ConfigError(str(exc) if where == "params" else f"{where}: {exc}") from None
@@ -134,6 +149,8 @@ class Optimizer:
         """Add a group (e.g. unfrozen layers) with its own hyperparameters."""
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         self.param_groups.append(self._make_group(group, len(self.param_groups), seen))
+        if self.eager_state:
+            self._init_group_state(self.param_groups[-1])
 
     @property
     def params(self) -> list[Tensor]:
@@ -141,8 +158,58 @@ class Optimizer:
         return [p for g in self.param_groups for p in g["params"]]
 
     # --- the step ----------------------------------------------------------------------------
-    def step(self) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError(f"{type(self).__name__} does not define step()")
+    def init_state(self, w: Any, group: dict[str, Any]) -> dict[str, Any]:
+        """The state of parameter data ``w`` before its first update: a dict of arrays shaped
+        like ``w`` (moments, buffers), empty by default. The base class adds ``"step": 0``
+        when :attr:`counts_steps` is set. Empty states are left out of :meth:`state_dict`."""
+        return {}
+
+    def update(self, w: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        """Change ``w`` (the parameter's array) in place, given its gradient ``g`` (an array of
+        the same shape, weight decay already applied; the rule must not write into it), its
+        ``state`` (the dict :meth:`init_state` made, kept between steps) and its ``group``
+        (the hyperparameters, read at every step: a schedule may have changed ``"lr"``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define update()")
+
+    def step(self) -> None:
+        """Update every parameter that has a gradient, in place (see the class docstring)."""
+        # The loop is the hot path at batch size 1: attribute reads hoisted, one dict lookup and
+        # one call per parameter beyond the arithmetic (the update rule's own).
+        state = self.state
+        update = self.update
+        counts_steps = self.counts_steps
+        decoupled = self.decoupled_weight_decay
+        for group in self.param_groups:
+            weight_decay = group.get("weight_decay", 0.0)
+            shrink = 1.0 - group["lr"] * weight_decay
+            for p in group["params"]:
+                g = p.grad
+                if g is None:
+                    continue
+                w = p.data
+                s = state.get(p)
+                if s is None:
+                    s = state[p] = self._new_state(w, group)
+                if counts_steps:
+                    s["step"] += 1
+                grad = g.data
+                if weight_decay != 0.0:
+                    if decoupled:
+                        w *= shrink
+                    else:
+                        # a new array: the gradient itself stays as backward left it
+                        grad = w * weight_decay
+                        grad += g.data
+                update(w, grad, s, group)
+
+    def _new_state(self, w: Any, group: dict[str, Any]) -> dict[str, Any]:
+        s = self.init_state(w, group)
+        return {"step": 0, **s} if self.counts_steps else s
+
+    def _init_group_state(self, group: dict[str, Any]) -> None:
+        for p in group["params"]:
+            if p not in self.state:
+                self.state[p] = self._new_state(p.data, group)
 
     def zero_grad(self) -> None:
         """Drop every gradient (set to None); the next backward writes fresh arrays."""
@@ -158,17 +225,14 @@ class Optimizer:
         dict can be loaded into an optimizer built on a fresh copy of the model. Arrays are NumPy
         copies; hyperparameters are plain JSON-able values.
         """
-        index = {id(p): i for i, p in enumerate(self.params)}
+        params = self.params
+        index = {id(p): i for i, p in enumerate(params)}
         groups = []
         for g in self.param_groups:
             entry = {k: copy.deepcopy(v) for k, v in g.items() if k != "params"}
             entry["params"] = [index[id(p)] for p in g["params"]]
             groups.append(entry)
-        state: dict[int, dict[str, Any]] = {}
-        for p, s in self.state.items():
-            if id(p) in index:
-                state[index[id(p)]] = {k: _export(v) for k, v in s.items()}
-        return {"state": state, "param_groups": groups}
+        return {"state": export_state(self.state, params), "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore hyperparameters and state saved by :meth:`state_dict`.
@@ -207,27 +271,7 @@ class Optimizer:
             self._check_hyperparameters(merged, f"state_dict['param_groups'][{gi}]")
             merged["params"] = mine["params"]
             new_groups.append(merged)
-        new_state: dict[Tensor, dict[str, Any]] = {}
-        for key, entry in state_dict["state"].items():
-            i = int(key)  # JSON turns int keys into strings
-            if not 0 <= i < len(params):
-                raise ConfigError(f"state_dict['state']: parameter index {key!r} out of range")
-            p = params[i]
-            restored = {}
-            for name, value in entry.items():
-                if isinstance(value, (np.ndarray, list)) or backend.xp_of(value) is not np:
-                    arr = np.asarray(backend.to_numpy(value))
-                    if arr.shape != p.data.shape:
-                        raise ShapeError(
-                            f"state_dict['state'][{key!r}][{name!r}]: expected shape "
-                            f"{p.data.shape}, got {arr.shape}"
-                        )
-                    xp = backend.xp_of(p.data)
-                    value = xp.asarray(arr, dtype=p.data.dtype).copy()
-                else:
-                    value = copy.deepcopy(value)
-                restored[name] = value
-            new_state[p] = restored
+        new_state = import_state(state_dict["state"], params)
         self.param_groups = new_groups
         self.state = new_state
 
@@ -238,9 +282,3 @@ class Optimizer:
             lines.append(f"  group {i}: {len(g['params'])} params, {opts}")
         lines.append(")")
         return "\n".join(lines)
-
-
-def _export(value: Any) -> Any:
-    if hasattr(value, "shape") and hasattr(value, "dtype"):
-        return backend.to_numpy(value).copy()
-    return copy.deepcopy(value)

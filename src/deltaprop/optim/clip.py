@@ -8,7 +8,6 @@ place: the engine gives every parameter its own gradient array, so no other tens
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd.tensor import Tensor
+from ..checks import check_bool, check_real
 from ..errors import ConfigError, TrainingError
 
 # PyTorch's guard against division by a zero norm; it also makes the clipped norm land a hair
@@ -46,19 +46,14 @@ def _grads(params: Any, name: str = "params") -> list:
     return grads
 
 
-def _positive(name: str, value: Any) -> float:
-    # inf is allowed: clip_grad_norm(params, math.inf) only measures, as in PyTorch.
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ConfigError(f"{name}: expected a positive number, got {value!r}")
-    return float(value)
-
-
 def _norm_type(value: Any) -> float:
+    """p of a p-norm: a number > 0, or ``inf`` / ``"inf"`` for the largest absolute entry."""
     if isinstance(value, str) and value.strip().lower() == "inf":
         return math.inf
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ConfigError(f"norm_type: expected a number > 0 or 'inf', got {value!r}")
-    return float(value)
+    try:
+        return check_real(value, "norm_type", strict=True, allow_inf=True)
+    except ConfigError:
+        raise ConfigError(f"norm_type: expected a number > 0 or 'inf', got {value!r}") from None
 
 
 def _total_norm(grads: list, p: float) -> float:
@@ -113,10 +108,10 @@ def clip_grad_norm(
         TrainingError: the norm is NaN or infinite and ``error_if_nonfinite`` is True (the
             gradients are left untouched).
     """
-    max_norm = _positive("max_norm", max_norm)
+    # inf is allowed: clip_grad_norm(params, math.inf) only measures, as in PyTorch.
+    max_norm = check_real(max_norm, "max_norm", strict=True, allow_inf=True)
     p = _norm_type(norm_type)
-    if not isinstance(error_if_nonfinite, bool):
-        raise ConfigError(f"error_if_nonfinite: expected True or False, got {error_if_nonfinite!r}")
+    check_bool(error_if_nonfinite, "error_if_nonfinite")
     grads = _grads(params)
     total = _total_norm(grads, p)
     if error_if_nonfinite and not math.isfinite(total):
@@ -141,6 +136,6 @@ def clip_grad_value(params: Iterable[Any] | Tensor, clip_value: float) -> None:
     Raises:
         ConfigError: ``clip_value`` is not a positive number, or params are not Tensors.
     """
-    c = _positive("clip_value", clip_value)
+    c = check_real(clip_value, "clip_value", strict=True, allow_inf=True)
     for g in _grads(params):
         backend.xp_of(g).clip(g, -c, c, out=g)

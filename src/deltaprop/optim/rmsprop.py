@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterable
 from typing import Any
 
 from .. import backend
-from ..errors import ConfigError
-from .adam import _check_flag
-from .base import Optimizer, _check_non_negative
+from ..checks import check_bool, check_fraction, check_real
+from .base import Optimizer
 
 
 class RMSprop(Optimizer):
@@ -28,7 +26,7 @@ class RMSprop(Optimizer):
     "Centered" divides by an estimate of the gradient's variance instead of its raw second
     moment (clamped at 0 where rounding makes v - a^2 negative; PyTorch's is NaN there).
     There is no bias correction (unlike Adam), so early steps are large: v starts at 0.
-    ``state["step"]`` counts the steps taken.
+    ``state["step"]`` counts the steps taken. The defaults are PyTorch's (``lr=1e-2`` too).
 
     Args:
         params: Parameters or parameter-group dicts (see :class:`Optimizer`).
@@ -39,6 +37,8 @@ class RMSprop(Optimizer):
         momentum: >= 0; 0 means no momentum buffer.
         centered: subtract the squared mean gradient from the second moment.
     """
+
+    counts_steps = True
 
     def __init__(
         self,
@@ -61,75 +61,58 @@ class RMSprop(Optimizer):
         super().__init__(params, defaults)
 
     def _check_options(self, group: dict[str, Any]) -> None:
-        alpha = group["alpha"]
         # PyTorch only asks alpha >= 0; above 1 the weight 1 - alpha turns negative and v
         # (hence its square root) can go negative, so we refuse it.
-        real = isinstance(alpha, numbers.Real) and not isinstance(alpha, bool)
-        if not real or not 0 <= alpha <= 1:
-            raise ConfigError(f"alpha: expected a number in [0, 1], got {alpha!r}")
-        group["alpha"] = float(alpha)
+        group["alpha"] = check_fraction(group["alpha"], "alpha", closed_low=True, closed_high=True)
         for key in ("eps", "weight_decay", "momentum"):
-            group[key] = _check_non_negative(key, group[key])
-        group["centered"] = _check_flag("centered", group["centered"])
+            group[key] = check_real(group[key], key)
+        group["centered"] = check_bool(group["centered"], "centered")
 
-    def step(self) -> None:
-        """Update every parameter that has a gradient, in place."""
-        state = self.state
-        for group in self.param_groups:
-            lr = group["lr"]
-            alpha = group["alpha"]
-            eps = group["eps"]
-            weight_decay = group["weight_decay"]
-            momentum = group["momentum"]
-            centered = group["centered"]
-            one_minus_alpha = 1.0 - alpha
-            for p in group["params"]:
-                g = p.grad
-                if g is None:
-                    continue
-                w = p.data
-                grad = g.data
-                xp = backend.xp_of(w)
-                s = state.get(p)
-                if s is None:
-                    s = state[p] = {"step": 0, "square_avg": xp.zeros_like(w)}
-                    if momentum > 0.0:
-                        s["momentum_buffer"] = xp.zeros_like(w)
-                    if centered:
-                        s["grad_avg"] = xp.zeros_like(w)
-                s["step"] += 1
-                if weight_decay != 0.0:
-                    grad = w * weight_decay
-                    grad += g.data
-                v = s["square_avg"]
-                v *= alpha
-                tmp = xp.multiply(grad, grad)  # the one scratch array of this step
-                tmp *= one_minus_alpha
-                v += tmp
-                if centered:
-                    a = s.get("grad_avg")
-                    if a is None:  # centered switched on after the first steps
-                        a = s["grad_avg"] = xp.zeros_like(w)
-                    xp.subtract(grad, a, out=tmp)
-                    tmp *= one_minus_alpha
-                    a += tmp  # a + (1 - alpha) (g - a): torch's lerp form
-                    xp.multiply(a, a, out=tmp)
-                    xp.subtract(v, tmp, out=tmp)
-                    # v >= a^2 in exact arithmetic; rounding can dip below 0 when the gradient
-                    # barely varies, where torch's sqrt gives NaN. We clamp at 0 instead.
-                    xp.maximum(tmp, 0.0, out=tmp)
-                    xp.sqrt(tmp, out=tmp)
-                else:
-                    xp.sqrt(v, out=tmp)
-                tmp += eps
-                xp.divide(grad, tmp, out=tmp)
-                if momentum > 0.0:
-                    buf = s.get("momentum_buffer")
-                    if buf is None:
-                        buf = s["momentum_buffer"] = xp.zeros_like(w)
-                    buf *= momentum
-                    buf += tmp
-                    xp.multiply(buf, lr, out=tmp)
-                else:
-                    tmp *= lr
-                w -= tmp
+    def init_state(self, w: Any, group: dict[str, Any]) -> dict[str, Any]:
+        """The averages (and the momentum buffer) start at zero."""
+        xp = backend.xp_of(w)
+        s = {"square_avg": xp.zeros_like(w)}
+        if group["momentum"] > 0.0:
+            s["momentum_buffer"] = xp.zeros_like(w)
+        if group["centered"]:
+            s["grad_avg"] = xp.zeros_like(w)
+        return s
+
+    def update(self, w: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        """Move the averages, then ``w -= lr * g / d`` (through the momentum buffer if any)."""
+        xp = backend.xp_of(w)
+        alpha = group["alpha"]
+        one_minus_alpha = 1.0 - alpha
+        v = state["square_avg"]
+        v *= alpha
+        tmp = xp.multiply(g, g)  # the one scratch array of this step
+        tmp *= one_minus_alpha
+        v += tmp
+        if group["centered"]:
+            a = state.get("grad_avg")
+            if a is None:  # centered switched on after the first steps
+                a = state["grad_avg"] = xp.zeros_like(w)
+            xp.subtract(g, a, out=tmp)
+            tmp *= one_minus_alpha
+            a += tmp  # a + (1 - alpha) (g - a): torch's lerp form
+            xp.multiply(a, a, out=tmp)
+            xp.subtract(v, tmp, out=tmp)
+            # v >= a^2 in exact arithmetic; rounding can dip below 0 when the gradient
+            # barely varies, where torch's sqrt gives NaN. We clamp at 0 instead.
+            xp.maximum(tmp, 0.0, out=tmp)
+            xp.sqrt(tmp, out=tmp)
+        else:
+            xp.sqrt(v, out=tmp)
+        tmp += group["eps"]
+        xp.divide(g, tmp, out=tmp)
+        momentum = group["momentum"]
+        if momentum > 0.0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = xp.zeros_like(w)
+            buf *= momentum
+            buf += tmp
+            xp.multiply(buf, group["lr"], out=tmp)
+        else:
+            tmp *= group["lr"]
+        w -= tmp

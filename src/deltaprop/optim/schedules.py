@@ -14,27 +14,28 @@ The cosine schedules live in :mod:`.schedules_cosine`; SequentialLR and get_sche
 
 from __future__ import annotations
 
-import numbers
 import weakref
 from bisect import bisect_right
 from typing import Any
 
+from ..checks import check_fraction, check_int, check_real
 from ..errors import ConfigError
-from .base import Optimizer, _check_positive
+from .base import Optimizer
 
 # torch keeps each group's first lr in group["initial_lr"]; an extra key there would be an unknown
 # option to Optimizer.load_state_dict, so it is kept here, per optimizer and group position.
 _INITIAL_LRS: weakref.WeakKeyDictionary[Optimizer, list[float]] = weakref.WeakKeyDictionary()
 
 
-def _initial_lrs(optimizer: Optimizer) -> list[float]:
+def initial_lrs(optimizer: Optimizer) -> list[float]:
     """The lr each group had when the first schedule was built on it (torch's ``initial_lr``)."""
     saved = _INITIAL_LRS.setdefault(optimizer, [])
     saved.extend(g["lr"] for g in optimizer.param_groups[len(saved) :])
     return saved[: len(optimizer.param_groups)]
 
 
-def _check_optimizer(optimizer: Any) -> Optimizer:
+def check_optimizer(optimizer: Any) -> Optimizer:
+    """``optimizer`` when it is a deltaprop Optimizer (a torch one is a common slip)."""
     if not isinstance(optimizer, Optimizer):
         raise ConfigError(
             f"optimizer: expected a deltaprop Optimizer (e.g. optim.SGD), got "
@@ -43,28 +44,14 @@ def _check_optimizer(optimizer: Any) -> Optimizer:
     return optimizer
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_factor(name: str, value: Any, low_open: bool) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    ok = ok and (0 < value <= 1 if low_open else 0 <= value <= 1)
-    if not ok:
-        interval = "(0, 1]" if low_open else "[0, 1]"
-        raise ConfigError(f"{name}: expected a number in {interval}, got {value!r}")
-    return float(value)
-
-
-def _check_milestones(value: Any) -> list[int]:
+def check_milestones(value: Any) -> list[int]:
+    """Strictly increasing integers >= 1 (the epochs at which a schedule changes)."""
     try:
         items = list(value)
     except TypeError:
         raise ConfigError(f"milestones: expected a list of integers, got {value!r}") from None
     for i, m in enumerate(items):
-        _check_int(f"milestones[{i}]", m, 1)
+        check_int(m, f"milestones[{i}]", minimum=1)
     if any(b <= a for a, b in zip(items, items[1:])):
         raise ConfigError(f"milestones: expected strictly increasing integers, got {items!r}")
     return [int(m) for m in items]
@@ -85,8 +72,8 @@ class LRScheduler:
     _state_keys: tuple[str, ...] = ()
 
     def __init__(self, optimizer: Optimizer) -> None:
-        self.optimizer = _check_optimizer(optimizer)
-        self.base_lrs: list[float] = list(_initial_lrs(optimizer))
+        self.optimizer = check_optimizer(optimizer)
+        self.base_lrs: list[float] = list(initial_lrs(optimizer))
         self.last_epoch = -1
         self._last_lr: list[float] = []
         self._initial_step()
@@ -179,8 +166,8 @@ class StepLR(LRScheduler):
     _state_keys = ("step_size", "gamma")
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
-        self.step_size = _check_int("step_size", step_size, 1)
-        self.gamma = _check_positive("gamma", gamma)
+        self.step_size = check_int(step_size, "step_size", minimum=1)
+        self.gamma = check_real(gamma, "gamma", strict=True)
         super().__init__(optimizer)
 
     def _chain_lrs(self) -> list[float]:
@@ -204,8 +191,8 @@ class MultiStepLR(LRScheduler):
     _state_keys = ("milestones", "gamma")
 
     def __init__(self, optimizer: Optimizer, milestones: list[int], gamma: float = 0.1) -> None:
-        self.milestones = _check_milestones(milestones)
-        self.gamma = _check_positive("gamma", gamma)
+        self.milestones = check_milestones(milestones)
+        self.gamma = check_real(gamma, "gamma", strict=True)
         super().__init__(optimizer)
 
     def _chain_lrs(self) -> list[float]:
@@ -228,7 +215,7 @@ class ExponentialLR(LRScheduler):
     _state_keys = ("gamma",)
 
     def __init__(self, optimizer: Optimizer, gamma: float) -> None:
-        self.gamma = _check_positive("gamma", gamma)
+        self.gamma = check_real(gamma, "gamma", strict=True)
         super().__init__(optimizer)
 
     def _chain_lrs(self) -> list[float]:
@@ -261,9 +248,11 @@ class LinearLR(LRScheduler):
         end_factor: float = 1.0,
         total_iters: int = 5,
     ) -> None:
-        self.start_factor = _check_factor("start_factor", start_factor, low_open=True)
-        self.end_factor = _check_factor("end_factor", end_factor, low_open=False)
-        self.total_iters = _check_int("total_iters", total_iters, 1)
+        self.start_factor = check_fraction(start_factor, "start_factor", closed_high=True)
+        self.end_factor = check_fraction(
+            end_factor, "end_factor", closed_low=True, closed_high=True
+        )
+        self.total_iters = check_int(total_iters, "total_iters", minimum=1)
         super().__init__(optimizer)
 
     def _first_lrs(self) -> list[float]:

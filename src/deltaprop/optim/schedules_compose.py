@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
 from typing import Any
 
+from ..checks import check_choice, check_int
 from ..errors import ConfigError
 from .base import Optimizer
 from .schedules import (
@@ -13,10 +15,9 @@ from .schedules import (
     LRScheduler,
     MultiStepLR,
     StepLR,
-    _check_int,
-    _check_milestones,
-    _check_optimizer,
-    _initial_lrs,
+    check_milestones,
+    check_optimizer,
+    initial_lrs,
 )
 from .schedules_cosine import CosineAnnealingLR, CosineAnnealingWarmRestarts
 
@@ -44,7 +45,7 @@ class SequentialLR(LRScheduler):
     def __init__(
         self, optimizer: Optimizer, schedulers: list[LRScheduler], milestones: list[int]
     ) -> None:
-        self.optimizer = _check_optimizer(optimizer)
+        self.optimizer = check_optimizer(optimizer)
         schedulers = list(schedulers) if isinstance(schedulers, (list, tuple)) else schedulers
         if not isinstance(schedulers, list) or not schedulers:
             raise ConfigError(
@@ -62,14 +63,14 @@ class SequentialLR(LRScheduler):
                     f"schedulers[{i}]: {type(s).__name__} was built on another optimizer; every "
                     "schedule must own the optimizer given to SequentialLR"
                 )
-        self.milestones = _check_milestones(milestones)
+        self.milestones = check_milestones(milestones)
         if len(self.milestones) != len(schedulers) - 1:
             raise ConfigError(
                 f"milestones: expected {len(schedulers) - 1} milestone(s) for {len(schedulers)} "
                 f"schedules, got {self.milestones!r}"
             )
         self.schedulers = schedulers
-        self.base_lrs = list(_initial_lrs(optimizer))
+        self.base_lrs = list(initial_lrs(optimizer))
         self.last_epoch = 0
         for group, lr in zip(optimizer.param_groups, self.base_lrs, strict=True):
             group["lr"] = lr
@@ -127,23 +128,29 @@ class SequentialLR(LRScheduler):
         )
 
 
-def _defaults(name: str, n: int) -> tuple[type[LRScheduler], dict[str, Any]]:
-    """The class and its default options when the main schedule runs for ``n`` steps."""
-    if name == "step":
-        return StepLR, {"step_size": max(1, n // 3), "gamma": 0.1}
-    if name == "multistep":
-        return MultiStepLR, {
-            "milestones": sorted({max(1, n // 2), max(1, 3 * n // 4)}),
-            "gamma": 0.1,
-        }
-    if name == "exponential":
-        return ExponentialLR, {"gamma": 0.01 ** (1 / n)}  # down to 1% of the lr after n steps
-    if name == "cosine":
-        return CosineAnnealingLR, {"T_max": n, "eta_min": 0.0}
-    return CosineAnnealingWarmRestarts, {"T_0": max(1, n // 4), "T_mult": 1, "eta_min": 0.0}
-
-
-SCHEDULES = ("step", "multistep", "exponential", "cosine", "cosine-restarts")
+# name -> the class and its default options when the main schedule runs for n steps. "plateau"
+# is listed only to explain that it is a callback.
+_TABLE: dict[str, Callable[[int], tuple[type[LRScheduler], dict[str, Any]]] | None] = {
+    "step": lambda n: (StepLR, {"step_size": max(1, n // 3), "gamma": 0.1}),
+    "multistep": lambda n: (
+        MultiStepLR,
+        {"milestones": sorted({max(1, n // 2), max(1, 3 * n // 4)}), "gamma": 0.1},
+    ),
+    # down to 1% of the lr after n steps
+    "exponential": lambda n: (ExponentialLR, {"gamma": 0.01 ** (1 / n)}),
+    "cosine": lambda n: (CosineAnnealingLR, {"T_max": n, "eta_min": 0.0}),
+    "cosine-restarts": lambda n: (
+        CosineAnnealingWarmRestarts,
+        {"T_0": max(1, n // 4), "T_mult": 1, "eta_min": 0.0},
+    ),
+    "plateau": None,
+}
+_ALIASES = {
+    "cosine_restarts": "cosine-restarts",  # names.normalize writes "-" as "_"
+    "reduce_on_plateau": "plateau",
+    "reducelronplateau": "plateau",
+}
+SCHEDULES = tuple(name for name, defaults in _TABLE.items() if defaults is not None)
 
 
 def get_schedule(
@@ -161,7 +168,8 @@ def get_schedule(
     - ``"cosine"``: CosineAnnealingLR(T_max=n, eta_min=0)
     - ``"cosine-restarts"``: CosineAnnealingWarmRestarts(T_0=max(1, n // 4), T_mult=1, eta_min=0)
 
-    With ``warmup > 0`` the result is ``SequentialLR([LinearLR(start_factor=0.1,
+    Names go through :func:`deltaprop.names.lookup` (any case; ``_`` for ``-``). With
+    ``warmup > 0`` the result is ``SequentialLR([LinearLR(start_factor=0.1,
     total_iters=warmup), main], milestones=[warmup])``.
 
     Raises:
@@ -169,23 +177,20 @@ def get_schedule(
             ``dp.callbacks.ReduceLROnPlateau``), bad ``epochs``/``warmup``, an option the
             schedule does not take, or a bad option value.
     """
-    key = name.strip().lower().replace("_", "-") if isinstance(name, str) else name
-    if key in ("plateau", "reduce-on-plateau", "reducelronplateau"):
+    key = check_choice(name, _TABLE, "schedule", aliases=_ALIASES, listed=SCHEDULES)
+    defaults = _TABLE[key]
+    if defaults is None:
         raise ConfigError(
             f"schedule: {name!r} needs the validation metric, so it is a callback, not a "
             "schedule: pass callbacks=[dp.callbacks.ReduceLROnPlateau(...)] to the Trainer"
         )
-    if key not in SCHEDULES:
-        raise ConfigError(
-            f"schedule: expected one of {list(SCHEDULES)} (or the 'plateau' callback), got {name!r}"
-        )
-    epochs = _check_int("epochs", epochs, 1)
-    warmup = _check_int("warmup", warmup, 0)
+    epochs = check_int(epochs, "epochs", minimum=1)
+    warmup = check_int(warmup, "warmup", minimum=0)
     if warmup >= epochs:
         raise ConfigError(
             f"warmup: expected fewer warm-up steps than epochs ({epochs}), got {warmup}"
         )
-    cls, options = _defaults(key, epochs - warmup)
+    cls, options = defaults(epochs - warmup)
     unknown = [k for k in kwargs if k not in options]
     if unknown:
         raise ConfigError(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
-from .base import Optimizer, _check_non_negative
-from .schedules import LRScheduler, _check_int
+from ..checks import check_int, check_real
+from .base import Optimizer
+from .schedules import LRScheduler
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -25,8 +26,8 @@ class CosineAnnealingLR(LRScheduler):
     _state_keys = ("T_max", "eta_min")
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
-        self.T_max = _check_int("T_max", T_max, 1)
-        self.eta_min = _check_non_negative("eta_min", eta_min)
+        self.T_max = check_int(T_max, "T_max", minimum=1)
+        self.eta_min = check_real(eta_min, "eta_min")
         super().__init__(optimizer)
 
     def _chain_lrs(self) -> list[float]:
@@ -61,9 +62,9 @@ class CosineAnnealingWarmRestarts(LRScheduler):
     def __init__(
         self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0
     ) -> None:
-        self.T_0 = _check_int("T_0", T_0, 1)
-        self.T_mult = _check_int("T_mult", T_mult, 1)
-        self.eta_min = _check_non_negative("eta_min", eta_min)
+        self.T_0 = check_int(T_0, "T_0", minimum=1)
+        self.T_mult = check_int(T_mult, "T_mult", minimum=1)
+        self.eta_min = check_real(eta_min, "eta_min")
         self.T_i, self.T_cur = self.T_0, -1
         super().__init__(optimizer)
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ..checks import check_bool, check_real
 from ..errors import ConfigError
-from .base import Optimizer, _check_non_negative
+from .base import Optimizer
 
 
 class SGD(Optimizer):
     """Gradient descent, the same update as ``torch.optim.SGD`` (and the same defaults).
+
+    The defaults are PyTorch's (``lr=1e-3`` too), so that code and parity tests written for
+    torch give the same numbers; :func:`deltaprop.optim.get_optimizer` picks a learning rate by
+    name instead (:func:`deltaprop.optim.default_lr`, 0.1 for ``"sgd"``).
 
     For each parameter w with gradient g, learning rate lr, momentum mu, dampening tau and
     weight decay lam, at step t::
@@ -52,48 +57,27 @@ class SGD(Optimizer):
 
     def _check_options(self, group: dict[str, Any]) -> None:
         for key in ("momentum", "dampening", "weight_decay"):
-            group[key] = _check_non_negative(key, group[key])
-        if not isinstance(group["nesterov"], bool):
-            raise ConfigError(f"nesterov: expected True or False, got {group['nesterov']!r}")
+            group[key] = check_real(group[key], key)
+        group["nesterov"] = check_bool(group["nesterov"], "nesterov")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ConfigError(
                 "nesterov: needs momentum > 0 and dampening == 0, got "
                 f"momentum={group['momentum']!r}, dampening={group['dampening']!r}"
             )
 
-    def step(self) -> None:
-        """Update every parameter that has a gradient, in place."""
-        for group in self.param_groups:
-            lr = group["lr"]
-            momentum = group["momentum"]
-            weight_decay = group["weight_decay"]
-            if momentum == 0.0 and weight_decay == 0.0:
-                # The hot path (plain SGD): one fused in-place update per parameter.
-                for p in group["params"]:
-                    g = p.grad
-                    if g is not None:
-                        p.data -= lr * g.data
-                continue
+    def update(self, w: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        """``w -= lr * d``, d the gradient or the (Nesterov) momentum direction."""
+        momentum = group["momentum"]
+        if momentum == 0.0:
+            w -= group["lr"] * g  # the hot path (plain SGD): one fused in-place update
+            return
+        buf = state.get("momentum_buffer")
+        if buf is None:
+            # Torch starts the buffer at the first gradient, undampened (so no init_state).
+            buf = state["momentum_buffer"] = g.copy()
+        else:
+            buf *= momentum
             dampening = group["dampening"]
-            nesterov = group["nesterov"]
-            state = self.state
-            for p in group["params"]:
-                g = p.grad
-                if g is None:
-                    continue
-                d = g.data
-                if weight_decay != 0.0:
-                    d = d + weight_decay * p.data
-                if momentum != 0.0:
-                    s = state.get(p)
-                    if s is None:
-                        s = state[p] = {}
-                    buf = s.get("momentum_buffer")
-                    if buf is None:
-                        # Torch starts the buffer at the first gradient, undampened.
-                        buf = s["momentum_buffer"] = d.copy()
-                    else:
-                        buf *= momentum
-                        buf += d if dampening == 0.0 else (1.0 - dampening) * d
-                    d = d + momentum * buf if nesterov else buf
-                p.data -= lr * d
+            buf += g if dampening == 0.0 else (1.0 - dampening) * g
+        d = g + momentum * buf if group["nesterov"] else buf
+        w -= group["lr"] * d

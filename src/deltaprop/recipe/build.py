@@ -75,14 +75,13 @@ def build_model(recipe: Recipe, n_in: int, n_out: int) -> nn.Sequential:
 
 
 def build_optimizer(recipe: Recipe, params: Any) -> optim.Optimizer:
-    """The named optimizer; ``lr=None`` takes ``optim.SUGGESTED_LR[optimizer]``."""
-    lr = recipe.lr if recipe.lr is not None else optim.SUGGESTED_LR[recipe.optimizer]
+    """The named optimizer; ``lr=None`` takes :func:`deltaprop.optim.default_lr` of its name."""
     options: dict[str, Any] = {}
     if recipe.momentum is not None:
         options["momentum"] = recipe.momentum
     if recipe.weight_decay:
         options["weight_decay"] = recipe.weight_decay
-    return optim.get_optimizer(recipe.optimizer, params, lr=lr, **options)
+    return optim.get_optimizer(recipe.optimizer, params, lr=recipe.lr, **options)
 
 
 def build_schedule(recipe: Recipe, optimizer: optim.Optimizer) -> optim.LRScheduler | None:

@@ -17,11 +17,10 @@ from ..checks import check_choice, check_int, check_optional
 from ..config import no_grad
 from ..data.checks import check_features, check_labels, check_targets
 from ..errors import ConfigError, DataError, DeltapropError, ShapeError
-from ..names import normalize
 from ..nn.losses import get_loss
 from ..nn.module import Module, Sequential
 from ..nn.normalization import BatchNorm1d
-from ..optim import SUGGESTED_LR, Optimizer, get_optimizer
+from ..optim import Optimizer, get_optimizer
 from .metrics import TASKS
 
 
@@ -195,10 +194,8 @@ def check_loss(loss: Any, task: Any) -> tuple[Any, str, str]:
 
 def make_optimizer(optimizer: Any, lr: Any, model: Module) -> Optimizer | None:
     """An Optimizer, None, or one built from a name on the model's parameters with ``lr``
-    (None: the rate suggested for that optimizer, :data:`deltaprop.optim.SUGGESTED_LR`)."""
+    (None: :func:`deltaprop.optim.default_lr` of that name)."""
     if isinstance(optimizer, str):
-        if lr is None:
-            lr = SUGGESTED_LR.get(normalize(optimizer))  # unknown names: get_optimizer says so
         return get_optimizer(optimizer, model.parameters(), lr=lr)
     if optimizer is not None and not isinstance(optimizer, Optimizer):
         raise ConfigError(

@@ -49,7 +49,7 @@ class Trainer(TrainStep, Inference):
         callbacks: Callback instances, called in order.
         task: ``"classification"`` or ``"regression"``; None takes the loss's ``task``.
         lr: learning rate when ``optimizer`` is a name; None takes the rate suggested for
-            it (``optim.SUGGESTED_LR``: 0.1 for ``"sgd"``, 1e-3 for ``"adam"``, ...).
+            it (``optim.default_lr(name)``: 0.1 for ``"sgd"``, 1e-3 for ``"adam"``, ...).
         scheduler: a learning-rate schedule built on ``optimizer`` (:mod:`deltaprop.optim.
             schedules`, or anything with ``step()`` and ``optimizer``); ``fit`` calls its
             ``step()`` after every epoch, or after every batch with ``scheduler_interval=
