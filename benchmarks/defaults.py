@@ -54,14 +54,17 @@ def one_run(job: tuple[str, str, float, str, int, int]) -> float:
 
 def choose(rows: list[tuple]) -> dict[tuple[str, str], float]:
     """Per (optimizer, descent): the rate with the best mean; rates within ``TIE`` of the best
-    count as tied, and the middle one of those is taken (away from both cliffs: divergence
-    above, too little progress below)."""
+    count as tied, and the middle one of those is taken (the lower of two: away from both
+    cliffs, divergence above and too little progress below). In minibatch mode today's rate
+    is kept when it is among the tied."""
     out = {}
     for key in dict.fromkeys((o, d) for o, d, *_ in rows):
         cands = [(lr, mean) for o, d, lr, _, mean in rows if (o, d) == key]
         top = max(mean for _, mean in cands)
         tied = sorted(lr for lr, mean in cands if mean >= top - TIE)
         out[key] = tied[(len(tied) - 1) // 2]
+        if key[1] == "minibatch" and SUGGESTED_LR[key[0]] in tied:
+            out[key] = SUGGESTED_LR[key[0]]  # today's rate, when it ties: no change for nothing
     return out
 
 
