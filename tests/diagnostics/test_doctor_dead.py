@@ -62,7 +62,9 @@ def test_applicable_rewrites_batch_size_for_the_mode():
     text, change = applicable(noisy, {"descent": "batch"}, 0.1)[0]
     assert change == {"lr": 0.05} and "halve" in text
     assert applicable(noisy, {"descent": "minibatch", "layernorm": True}, 0.1) == [
-        noisy[0], ("add batch normalization", {"batchnorm": True, "layernorm": False})]
+        noisy[0],
+        ("add batch normalization", {"batchnorm": True, "layernorm": False}),
+    ]
     assert applicable([("x", {"activation": "ReLU"})], {}, 0.1) == []  # relu is the default
     assert applicable([("more data", {})], {}, 0.1) == [("more data", {})]
 

@@ -113,8 +113,8 @@ class StallWarning(Callback):
         if flat:
             seen.append(f"the training loss has not fallen ({start:.4g} at the start, "
                         f"{loss:.4g} now)")  # fmt: skip
-        line = (f"warning: the model is not learning: {' and '.join(seen)} for {self._stuck} epochs "
-                f"(epochs {first}-{epoch + 1}). {self._cause(start)}")  # fmt: skip
+        line = (f"warning: the model is not learning: {' and '.join(seen)} for {self._stuck} "
+                f"epochs (epochs {first}-{epoch + 1}). {self._cause(start)}")  # fmt: skip
         self.warned = line
         if self.log is not None:
             self.log(line)
