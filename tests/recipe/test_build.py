@@ -69,10 +69,10 @@ def test_build_schedule_and_callbacks():
     assert isinstance(build_schedule(Recipe(schedule="cosine"), opt), optim.CosineAnnealingLR)
     assert isinstance(build_schedule(Recipe(schedule="step", warmup=2), opt), optim.SequentialLR)
     assert build_schedule(Recipe(schedule="plateau"), opt) is None
-    assert build_callbacks(Recipe()) == []
+    assert [type(c).__name__ for c in build_callbacks(Recipe())] == ["StallWarning"]
     cbs = build_callbacks(Recipe(early_stopping=4, schedule="plateau", epochs=50))
     names = [type(c).__name__ for c in cbs]
-    assert names == ["EarlyStopping", "ReduceLROnPlateau"]
+    assert names == ["EarlyStopping", "ReduceLROnPlateau", "StallWarning"]
     assert "monitor='val_loss'" in repr(cbs[0]) and cbs[0].patience == 4 and cbs[1].patience == 5
 
 

@@ -16,9 +16,14 @@ Gradient checks, first match wins (the status):
     * ``lr_too_high``: the training loss rose over the last ``RISE_EPOCHS = 3`` epochs (each
       epoch above the one before, ending > 10% above its minimum) while the total weight norm
       grew;
-    * ``dead_units``: a ReLU layer with > ``DEAD = 0.5`` of its units dead on the probe;
+    * ``dead_units``: a ReLU layer with > ``DEAD = 0.5`` of its units dead on the probe. When
+      dead units dominate (a layer >= ``DEAD_DOMINANT = 0.9`` dead, or > 0.5 dead while the
+      first layer gets no gradient at all) this verdict comes before ``vanishing`` and
+      ``lr_too_high``: a dead layer passes no gradient back, and the tiny first-layer
+      gradient it causes is a symptom, not the disease;
     * ``saturation``: a sigmoid/tanh layer with > ``SATURATED = 0.5`` saturated units.
-Learning-curve checks (used for the status when the gradients are fine):
+Remedies never repeat a setting the run already has, nor one its descent mode ignores
+(see :mod:`.remedies`). Learning-curve checks (used for the status when the gradients are fine):
     * ``overfitting``: the mean of the last 3 val losses > ``OVERFIT = 1.2`` x the best val loss,
       while the train loss kept falling;
     * ``noisy``: a train-loss jump of > ``SPIKE = 50%`` from one epoch to the next;
@@ -35,11 +40,13 @@ from typing import Any, NamedTuple
 
 from ..errors import ConfigError
 from ..optim import default_lr
+from .remedies import applicable
 
 EXPLODE_NORM = 1e3
 VANISH_END, VANISH_EARLY, VANISH_FIRST = 1e-3, 0.05, 1e-6
 RISE_EPOCHS = 3
 DEAD = SATURATED = 0.5
+DEAD_DOMINANT = 0.9
 OVERFIT, SPIKE, UNDERFIT_ACC = 1.2, 0.5, 0.6
 _RELU_LIKE = ("relu", "leaky_relu", "elu", "gelu")
 
@@ -98,10 +105,11 @@ def _settings(recipe: Any) -> dict[str, Any]:
     return dict(recipe)
 
 
-def _suggested_lr(name: str) -> float | None:
-    """The optimizer's default rate, or None for a name the settings dict got wrong."""
+def _suggested_lr(name: str, descent: str) -> float | None:
+    """The optimizer's default rate in the run's descent mode, or None for a name or mode the
+    settings dict got wrong."""
     try:
-        return default_lr(name)
+        return default_lr(name, descent)
     except ConfigError:
         return None
 
@@ -135,7 +143,8 @@ def diagnose(
     hidden = [h for h in str(s.get("hidden") or "").split(",") if h.strip()]
     depth = len(hidden) or max(len(records[0]["layers"]) - 1, 0) if records else len(hidden)
     opt = str(s.get("optimizer") or "sgd").lower()
-    suggested = _suggested_lr(opt)
+    descent = str(s.get("descent") or "minibatch").lower()
+    suggested = _suggested_lr(opt, descent)
     lr = s.get("lr") or suggested or 0.1
     safe_lr = float(f"{min(lr / 10, suggested or lr / 10):.3g}")
     loss = [float(v) for v in hist.get("loss", [])]
@@ -170,6 +179,16 @@ def diagnose(
         remedies.insert(1, (f"clip at ~{EXPLODE_NORM / 100:g}", {"clip_norm": EXPLODE_NORM / 100}))
         del remedies[2]
 
+    def units(key: str, limit: float) -> dict[str, float]:
+        return {n: st[key] for n, st in records[-1]["layers"].items()
+                if st.get(key) is not None and st[key] > limit} if records else {}  # fmt: skip
+
+    dead = units("dead_fraction", DEAD)
+    first = next(iter(records[-1]["layers"].values()))["grad_norm"] if records else float("nan")
+    dominant = any(v >= DEAD_DOMINANT for v in dead.values()) or (dead and first == 0)
+    if status is None and dominant:
+        status = _dead_units(dead, findings, remedies, lr, safe_lr)
+
     # 3. vanishing
     def ratio(r: dict) -> float:
         v = r.get("probe_first_last_ratio", r.get("first_last_ratio"))
@@ -180,7 +199,6 @@ def diagnose(
         early.append(float(init_report.grad_norm_ratio))
     early = [v for v in early if v == v]
     end = ratio(records[-1]) if records else float("nan")
-    first = next(iter(records[-1]["layers"].values()))["grad_norm"] if records else float("nan")
     if status is None and ((early and min(early) < VANISH_EARLY) or end < VANISH_END
                            or first < VANISH_FIRST):  # fmt: skip
         status = "vanishing"
@@ -192,12 +210,12 @@ def diagnose(
         if depth >= 6:
             change["batchnorm"] = True
             extra = " and batchnorm"
+        try_ = f"relu with he init{extra}"
         if act in _RELU_LIKE and init in ("he", "he_normal", "kaiming"):
-            change = {"batchnorm": True}
-            extra = "batchnorm"
+            change, try_ = {"batchnorm": True}, "batchnorm"
         remedies.append((f"{depth} {act} layers with {init} init: the first layer's gradient is "
-                         f"{_fmt(worst)} of the last layer's. Try relu with he init{extra}, or "
-                         "skip connections", change))  # fmt: skip
+                         f"{_fmt(worst)} of the last layer's. Try {try_}, or skip connections",
+                         change))  # fmt: skip
         if act in ("sigmoid", "tanh"):
             remedies.append((f"keep {act} but use xavier init", {"init": "xavier"}))
         remedies.append(("use an adaptive optimizer", {"optimizer": "adam"}))
@@ -211,26 +229,15 @@ def diagnose(
                         f" while the weight norm grew ({wn[0]:.3g} -> {wn[-1]:.3g})")  # fmt: skip
         lr_remedies("the loss rises while the weights grow")
     # 5. dead units / saturation
-    if status is None and records:
-        for key, limit, label in (("dead_fraction", DEAD, "dead_units"),
-                                  ("saturated_fraction", SATURATED, "saturation")):  # fmt: skip
-            bad = {n: st[key] for n, st in records[-1]["layers"].items()
-                   if st.get(key) is not None and st[key] > limit}  # fmt: skip
-            if bad and status is None:
-                status = label
-                desc = ", ".join(f"layer {n}: {v:.0%}" for n, v in bad.items())
-                findings.append(f"{'dead ReLU' if label == 'dead_units' else 'saturated'} units: "
-                                f"{desc}")  # fmt: skip
-                if label == "dead_units":
-                    remedies.append(
-                        (
-                            "use leaky_relu and a smaller learning rate",
-                            {"activation": "leaky_relu", "lr": float(f"{lr / 3:.3g}")},
-                        )
-                    )
-                else:
-                    remedies.append(("use relu with he init", {"activation": "relu", "init": "he"}))
-                remedies.append(("add batch normalization", {"batchnorm": True}))
+    if status is None and dead:
+        status = _dead_units(dead, findings, remedies, lr, safe_lr)
+    saturated = units("saturated_fraction", SATURATED)
+    if status is None and saturated:
+        status = "saturation"
+        desc = ", ".join(f"layer {n}: {v:.0%}" for n, v in saturated.items())
+        findings.append(f"saturated units: {desc}")
+        remedies.append(("use relu with he init", {"activation": "relu", "init": "he"}))
+        remedies.append(("add batch normalization", {"batchnorm": True}))
     # learning curves
     curve = "ok"
     val = [float(v) for v in hist.get("val_loss", [])]
@@ -267,13 +274,25 @@ def diagnose(
             ]
     if status is None:
         status = "healthy" if curve == "ok" else curve
-    remedies = [Remedy(text, _compatible(change, s)) for text, change in remedies]
+    remedies = [Remedy(text, change) for text, change in applicable(remedies, s, lr)]
     return Verdict(status=status, findings=findings, remedies=remedies, curve=curve)
 
 
-def _compatible(change: dict[str, Any], s: dict[str, Any]) -> dict[str, Any]:
-    """The change, made applicable to the run: batchnorm replaces a layernorm the run has (a
-    recipe takes at most one of them)."""
-    if change.get("batchnorm") and s.get("layernorm"):
-        return {**change, "layernorm": False}
-    return change
+def _dead_units(
+    dead: dict[str, float],
+    findings: list[str],
+    remedies: list[tuple[str, dict]],
+    lr: float,
+    safe_lr: float,
+) -> str:
+    """The dead-units verdict: its finding and remedies, smallest change first."""
+    desc = ", ".join(f"layer {n}: {v:.0%}" for n, v in dead.items())
+    findings.append(f"dead ReLU units (zero on every probe row, so no gradient): {desc}")
+    remedies.extend([
+        (f"dead ReLUs usually come from too large steps: divide the learning rate by 10 or "
+         f"more (lr {lr:g} -> {safe_lr:g})", {"lr": safe_lr}),
+        ("use minibatch descent (averaged, calmer steps)", {"descent": "minibatch"}),
+        ("use leaky_relu, whose units cannot die", {"activation": "leaky_relu"}),
+        ("add batch normalization", {"batchnorm": True}),
+    ])  # fmt: skip
+    return "dead_units"

@@ -7,6 +7,7 @@ fold). Strings stop here: the recipe's names become modules, optimizers and sche
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,8 @@ from ..train import Trainer, callbacks
 from .spec import Recipe
 
 TASKS = ("classification", "regression")
+Log = Callable[[str], None]
+STALL_PATIENCE = 5  # epochs at chance (or with a loss that does not fall) before the warning
 
 
 @dataclass
@@ -75,13 +78,15 @@ def build_model(recipe: Recipe, n_in: int, n_out: int) -> nn.Sequential:
 
 
 def build_optimizer(recipe: Recipe, params: Any) -> optim.Optimizer:
-    """The named optimizer; ``lr=None`` takes :func:`deltaprop.optim.default_lr` of its name."""
+    """The named optimizer; ``lr=None`` takes :func:`deltaprop.optim.default_lr` of its name
+    and the recipe's descent mode (batch size 1 needs a smaller rate than minibatch)."""
     options: dict[str, Any] = {}
     if recipe.momentum is not None:
         options["momentum"] = recipe.momentum
     if recipe.weight_decay:
         options["weight_decay"] = recipe.weight_decay
-    return optim.get_optimizer(recipe.optimizer, params, lr=recipe.lr, **options)
+    lr = optim.default_lr(recipe.optimizer, recipe.descent) if recipe.lr is None else recipe.lr
+    return optim.get_optimizer(recipe.optimizer, params, lr=lr, **options)
 
 
 def build_schedule(recipe: Recipe, optimizer: optim.Optimizer) -> optim.LRScheduler | None:
@@ -94,10 +99,15 @@ def build_schedule(recipe: Recipe, optimizer: optim.Optimizer) -> optim.LRSchedu
     return optim.get_schedule(recipe.schedule, optimizer, recipe.epochs, warmup=recipe.warmup)
 
 
-def build_callbacks(recipe: Recipe) -> list[callbacks.Callback]:
+def build_callbacks(recipe: Recipe, log: Log | None = print) -> list[callbacks.Callback]:
     """EarlyStopping (restoring the best weights) and ReduceLROnPlateau (factor 0.1, patience
     ``max(2, epochs // 10)``) as the recipe asks, watching ``val_loss`` when there is a
-    validation split, else ``loss``."""
+    validation split, else ``loss``; and a StallWarning, which sends to ``log`` (None: kept
+    in its ``warned`` only) a line with the likely cause when the run is not learning.
+
+    The StallWarning is left out of runs that write or resume a checkpoint: a checkpoint
+    records the Trainer's callbacks and resuming needs the same list, so files written before
+    this callback existed (and those written with it) must meet the list they were made with."""
     monitor = "val_loss" if recipe.validation_split else "loss"
     out: list[callbacks.Callback] = []
     if recipe.early_stopping is not None:
@@ -109,12 +119,17 @@ def build_callbacks(recipe: Recipe) -> list[callbacks.Callback]:
     if recipe.schedule == "plateau":
         patience = max(2, recipe.epochs // 10)
         out.append(callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.1, patience=patience))
+    if recipe.checkpoint is None and recipe.resume is None:
+        out.append(callbacks.StallWarning(patience=STALL_PATIENCE, log=log, show=recipe.show))
     return out
 
 
-def build_trainer(recipe: Recipe, n_in: int, n_out: int, task: str) -> Trainer:
+def build_trainer(
+    recipe: Recipe, n_in: int, n_out: int, task: str, log: Log | None = print
+) -> Trainer:
     """A fresh model, optimizer, schedule and callbacks in a Trainer: cross-entropy and
-    accuracy for ``task="classification"``, MSE for ``"regression"``."""
+    accuracy for ``task="classification"``, MSE for ``"regression"``. ``log``: where the
+    StallWarning's line goes (see :func:`build_callbacks`)."""
     classification = check_choice(task, TASKS, "task") == "classification"
     model = build_model(recipe, n_in, n_out)
     optimizer = build_optimizer(recipe, model.parameters())
@@ -123,7 +138,7 @@ def build_trainer(recipe: Recipe, n_in: int, n_out: int, task: str) -> Trainer:
         loss=nn.CrossEntropyLoss() if classification else nn.MSELoss(),
         optimizer=optimizer,
         metrics=["accuracy"] if classification else [],
-        callbacks=build_callbacks(recipe),
+        callbacks=build_callbacks(recipe, log),
         scheduler=build_schedule(recipe, optimizer),
         clip_norm=recipe.clip_norm,
         clip_value=recipe.clip_value,

@@ -70,7 +70,9 @@ def diagnose_run(recipe: Recipe, log: Callable[[str], None] | None = None) -> Di
         check_plot_dir(recipe.plot, recipe.show("plot"))
     backend.seed(recipe.seed)
     data = load_data(recipe)
-    trainer = build_trainer(recipe, data.n_in, data.n_out, data.task)
+    trainer = build_trainer(
+        recipe, data.n_in, data.n_out, data.task, log=None
+    )  # the verdict says it
     probe = slice(0, min(PROBE_ROWS, len(data.X_train)))
     X_probe, y_probe = data.X_train[probe], data.y_train[probe]
     report = init_check(trainer.model, X_probe, y_probe, trainer.loss)

@@ -42,8 +42,9 @@ FIELDS: tuple[FieldSpec, ...] = tuple(FieldSpec(*row) for row in (
     ("init", "default", str, "weight init: default (PyTorch's U(+-1/sqrt(fan_in))), zeros, ones, "
      "constant:V, normal, xavier, he, lecun, ..."),
     ("optimizer", "sgd", str, "sgd, momentum, nesterov, adam, adamw, rmsprop, adagrad"),
-    ("lr", None, float, "learning rate (default: 0.1 for sgd, 0.05 momentum/nesterov, 0.001 "
-     "adam/adamw/rmsprop, 0.01 adagrad)"),
+    ("lr", None, float, "learning rate (default: per optimizer and --descent, optim.default_lr;"
+     " minibatch: 0.1 for sgd, 0.05 momentum/nesterov, 0.001 adam/adamw/rmsprop, 0.01 "
+     "adagrad; stochastic: smaller, 0.01 for sgd; batch: larger)"),
     ("momentum", None, float, "momentum of sgd/momentum/nesterov/rmsprop (default: the "
      "optimizer's own: 0 for sgd and rmsprop, 0.9 for momentum and nesterov)"),
     ("weight_decay", 0.0, float, "weight decay (decoupled for adamw, an L2 gradient term else)"),

@@ -92,7 +92,8 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
     Args:
         recipe: the run (see :class:`~deltaprop.recipe.Recipe`).
         verbose: the Trainer prints its epoch lines (every ``log_every`` epochs).
-        log: receives the cross-validation summary line; None prints it when ``verbose``.
+        log: receives the cross-validation summary line and the StallWarning's line (the run
+            is not learning); None prints them when ``verbose``.
 
     Raises:
         ConfigError: an output that cannot be written (before any training) or a bad data file.
@@ -112,7 +113,7 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
     cv = None
     if recipe.cv is not None:
         cv = cross_validate(
-            lambda: build_trainer(recipe, data.n_in, data.n_out, data.task),
+            lambda: build_trainer(recipe, data.n_in, data.n_out, data.task, log=None),
             data.X_train, data.y_train, k=recipe.cv, stratified=data.classification,
             seed=recipe.seed, fit_kwargs={**kwargs, "verbose": False},
         )  # fmt: skip
@@ -120,7 +121,7 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
         parts = [f"{k} {v:.4f} ± {cv['std'][k]:.4f}" for k, v in cv["mean"].items()]
         log(f"{recipe.cv}-fold cross-validation: " + "  ".join(parts))
 
-    trainer = build_trainer(recipe, data.n_in, data.n_out, data.task)
+    trainer = build_trainer(recipe, data.n_in, data.n_out, data.task, log=log)
     history = trainer.fit(data.X_train, data.y_train, verbose=verbose,
                           checkpoint=recipe.checkpoint, resume_from=recipe.resume,
                           **kwargs)  # fmt: skip

@@ -11,6 +11,7 @@ from .lr import LearningRateScheduler, ReduceLROnPlateau
 from .model_checkpoint import ModelCheckpoint
 from .nan_guard import TerminateOnNaN
 from .progress import ProgressBar
+from .stall import StallWarning
 
 __all__ = [
     "CSVLogger",
@@ -22,5 +23,6 @@ __all__ = [
     "ModelCheckpoint",
     "ProgressBar",
     "ReduceLROnPlateau",
+    "StallWarning",
     "TerminateOnNaN",
 ]
