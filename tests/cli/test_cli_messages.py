@@ -1,0 +1,66 @@
+"""What `deltaprop` says besides results: --version, one-line warnings that --quiet silences,
+the xor refusal, messages that name the option as typed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop.cli import main
+
+FAST = ["--epochs", "3", "--hidden", "16", "--log-every", "1"]
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"deltaprop {dp.__version__}"
+
+
+def one_row_class_csv(tmp_path):
+    # one class with a single row: the split cannot stratify and warns
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 2))
+    y = np.r_[np.zeros(15, int), np.ones(14, int), [2]]
+    path = tmp_path / "d.csv"
+    rows = "\n".join(f"{a:.4f},{b:.4f},{c}" for (a, b), c in zip(X, y))
+    path.write_text("a,b,label\n" + rows + "\n")
+    return str(path)
+
+
+def test_warnings_are_one_line_and_quiet_silences_them(capsys, tmp_path):
+    csv = one_row_class_csv(tmp_path)
+    code, out, err = run(capsys, "train", "--dataset", csv, *FAST)
+    assert code == 0
+    assert "deltaprop: warning: train_test_split: cannot stratify" in err
+    assert "UserWarning" not in err and ".py:" not in err  # no Python warning text
+    assert len(err.strip().splitlines()) == 1
+    code, out, err = run(capsys, "train", "--dataset", csv, *FAST, "--quiet")
+    assert code == 0 and err == ""
+
+
+def test_quiet_silences_early_stopping_lines(capsys):
+    args = ["train", "--dataset", "iris", "--hidden", "8", "--epochs", "60",
+            "--early-stopping", "1", "--lr", "0.5"]  # fmt: skip
+    code, out, _ = run(capsys, *args)
+    assert code == 0 and "EarlyStopping" in out
+    code, out, _ = run(capsys, *args, "--quiet")
+    assert code == 0 and "EarlyStopping" not in out
+    assert "test_accuracy" in out.splitlines()[-1]
+
+
+def test_xor_is_refused_with_a_reason_not_scored_zero(capsys):
+    code, out, err = run(capsys, "train", "--dataset", "xor", *FAST)
+    assert code == 2
+    assert err.startswith("deltaprop: error: --test-size: 0.2 of 4 rows is 1 test row")
+    assert "truth table" in err
+    with pytest.raises(dp.ConfigError, match=r"^test_size: .*fewer than the 2 classes"):
+        dp.run(dp.Recipe(dataset="xor", epochs=1), verbose=False)
