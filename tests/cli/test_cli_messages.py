@@ -8,6 +8,7 @@ import pytest
 
 import deltaprop as dp
 from deltaprop.cli import main
+from deltaprop.errors import DeltapropError
 
 FAST = ["--epochs", "3", "--hidden", "16", "--log-every", "1"]
 
@@ -64,3 +65,34 @@ def test_xor_is_refused_with_a_reason_not_scored_zero(capsys):
     assert "truth table" in err
     with pytest.raises(dp.ConfigError, match=r"^test_size: .*fewer than the 2 classes"):
         dp.run(dp.Recipe(dataset="xor", epochs=1), verbose=False)
+
+
+@pytest.mark.parametrize(
+    ("path", "said"),
+    [("nosuch.ckpt", "nosuch.ckpt: no such file"), (".", "is a folder")],
+)
+def test_resume_errors_name_the_option(capsys, tmp_path, monkeypatch, path, said):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "train", "--dataset", "iris", *FAST, "--resume", path)
+    assert code == 2
+    assert err.startswith("deltaprop: error: --resume: ") and said in err
+    with pytest.raises(DeltapropError, match=r"^resume: "):
+        dp.run(dp.Recipe(dataset="iris", epochs=1, resume=path), verbose=False)
+
+
+def test_resume_of_a_file_that_is_no_checkpoint_names_the_option(capsys, tmp_path):
+    bad = tmp_path / "notes.ckpt"
+    bad.write_text("hello")
+    code, _, err = run(capsys, "train", "--dataset", "iris", *FAST, "--resume", str(bad))
+    assert code == 2 and err.startswith(f"deltaprop: error: --resume: {bad}: ")
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [(["--max-depth", "0"], "--max-depth"), (["--max-depth", "1", "--width", "0"], "--width"),
+     (["--max-depth", "1", "--activation", "relu"], "--activation")],
+)  # fmt: skip
+def test_memo_demo_errors_name_the_flag(capsys, argv, flag):
+    code, _, err = run(capsys, "memo-demo", *argv)
+    assert code == 2
+    assert err.startswith(f"deltaprop: error: {flag}: ")

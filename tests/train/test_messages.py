@@ -89,3 +89,13 @@ def test_cross_validate_verbose_is_checked():
     X, y = blobs()
     with pytest.raises(dp.ConfigError, match="verbose: expected"):
         dp.cross_validate(early_stopping_trainer, X, y, k=2, verbose="no")
+
+
+def test_gpu_message_names_something_installable(monkeypatch):
+    from deltaprop import backend
+
+    monkeypatch.setattr(backend, "_cp", None)
+    with pytest.raises(dp.ConfigError, match="cupy-cuda12x") as exc:
+        backend.to_device(np.zeros(2), "gpu")
+    # pyproject has no [gpu] extra: the message must not send users to one
+    assert "deltaprop[gpu]" not in str(exc.value)

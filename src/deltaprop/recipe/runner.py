@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import backend, io, viz
-from ..errors import ConfigError, DeltapropError
+from ..errors import ConfigError, DeltapropError, ModelFileError
 from ..train import Trainer, cross_validate
 from ..train.callbacks import History
 from .build import RunData, build_trainer, fit_kwargs, load_data
@@ -121,9 +121,12 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
         log(f"{recipe.cv}-fold cross-validation: " + "  ".join(parts))
 
     trainer = build_trainer(recipe, data.n_in, data.n_out, data.task)
-    history = trainer.fit(data.X_train, data.y_train, verbose=verbose,
-                          checkpoint=recipe.checkpoint, resume_from=recipe.resume,
-                          **kwargs)  # fmt: skip
+    try:
+        history = trainer.fit(data.X_train, data.y_train, verbose=verbose,
+                              checkpoint=recipe.checkpoint, resume_from=recipe.resume,
+                              **kwargs)  # fmt: skip
+    except (ConfigError, ModelFileError) as exc:  # a bad checkpoint/resume path or file
+        raise type(exc)(name_paths(str(exc), recipe)) from None
     test = trainer.evaluate(data.X_test, data.y_test)
     metrics["test_loss"] = float(test["loss"])
     if data.classification:
@@ -145,6 +148,17 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
 
 def _silent(line: str) -> None:
     pass
+
+
+def name_paths(message: str, recipe: Recipe) -> str:
+    """A fit error about the checkpoint or resume file, naming the key as the user typed it
+    (``--resume: nosuch.ckpt: no such file``) instead of ``fit``'s argument or only the path."""
+    for key, arg in (("resume", "resume_from"), ("checkpoint", "checkpoint")):
+        if message.startswith(arg + ":"):
+            return recipe.show(key) + message[len(arg) :]
+    if recipe.resume and message.startswith(str(recipe.resume) + ":"):
+        return f"{recipe.show('resume')}: {message}"
+    return message
 
 
 def model_metadata(result: RunResult) -> dict[str, Any]:
