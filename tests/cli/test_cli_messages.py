@@ -96,3 +96,44 @@ def test_memo_demo_errors_name_the_flag(capsys, argv, flag):
     code, _, err = run(capsys, "memo-demo", *argv)
     assert code == 2
     assert err.startswith(f"deltaprop: error: {flag}: ")
+
+
+def test_train_starts_with_a_header_line_even_when_quiet(capsys):
+    code, out, _ = run(capsys, "train", "--dataset", "iris", *FAST, "--quiet")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "iris: 120 train / 30 test rows, 4 features, 3 classes; MLP 4-16-3 relu"
+    assert len(lines) == 2 and lines[1].startswith("iris: test_accuracy")
+    code, out, _ = run(capsys, "train", "--dataset", "iris", *FAST, "--validation-split", "0.1",
+                       "--hidden", "8,4", "--dropout", "0.5")  # fmt: skip
+    assert out.splitlines()[0] == (
+        "iris: 108 train + 12 validation / 30 test rows, 4 features, 3 classes; "
+        "MLP 4-8-4-3 relu, dropout 0.5"
+    )
+
+
+def test_header_of_a_regression_run(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    path = tmp_path / "r.csv"
+    rows = "\n".join(",".join(f"{v:.5f}" for v in (*x, x.sum() + 0.123)) for x in X)
+    path.write_text("a,b,c,t\n" + rows + "\n")
+    code, out, _ = run(capsys, "train", "--dataset", str(path), *FAST, "--quiet")
+    assert code == 0
+    assert (
+        out.splitlines()[0]
+        == f"{path}: 40 train / 10 test rows, 3 features, regression; MLP 3-16-1 relu"
+    )
+
+
+def test_many_class_target_is_refused_with_a_hint(capsys, tmp_path):
+    # a quantity stored as whole numbers: on this branch it is read as hundreds of classes
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 2))
+    path = tmp_path / "q.csv"
+    rows = "\n".join(f"{a:.4f},{b:.4f},{float(i * 3)}" for i, (a, b) in enumerate(X))
+    path.write_text("a,b,t\n" + rows + "\n")
+    code, _, err = run(capsys, "train", "--dataset", str(path), *FAST)
+    if code == 0:  # the task is detected as regression (task detection has landed)
+        return
+    assert "is the target a quantity" in err

@@ -151,6 +151,9 @@ def check_test_part(recipe: Recipe, ds: Any) -> None:
     if ds.task != "classification" or n_test >= ds.n_classes or n_test >= n:
         return
     why = f"; use a larger {recipe.show('test_size')} or more rows"
+    if ds.n_classes * 5 > n:  # hundreds of "classes" in a few hundred rows: a quantity
+        why = (f" ({ds.n_classes} distinct target values in {n} rows: is the target a "
+               "quantity, to be predicted by regression?)")  # fmt: skip
     if ds.name == "xor":
         why = (
             " (xor is its 4-row truth table: a row held out cannot be learned from the "

@@ -16,6 +16,7 @@ when ``verbose``, and ``log`` receives the cross-validation line.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -106,6 +107,7 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
     check_outputs(recipe)
     backend.seed(recipe.seed)
     data = load_data(recipe)
+    log(run_header(recipe, data))
     kwargs = fit_kwargs(recipe)
 
     metrics: dict[str, Any] = {"dataset": data.ds.name}
@@ -148,6 +150,28 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
 
 def _silent(line: str) -> None:
     pass
+
+
+def run_header(recipe: Recipe, data: RunData) -> str:
+    """The run in one line, before training: rows of each part, features, classes (or
+    regression) and the model, e.g. ``digits: 1437 train / 360 test rows, 64 features,
+    10 classes; MLP 64-256-128-10 relu``."""
+    n_train, n_test = len(data.y_train), len(data.y_test)
+    rows = f"{n_train} train / {n_test} test rows"
+    if recipe.validation_split:  # the Trainer holds out ceil(fraction * n), as scikit-learn
+        n_val = math.ceil(recipe.validation_split * n_train)
+        rows = f"{n_train - n_val} train + {n_val} validation / {n_test} test rows"
+    if data.classification:
+        target = f"{data.n_out} classes"
+    else:
+        target = "regression" + (f" ({data.n_out} targets)" if data.n_out > 1 else "")
+    sizes = "-".join(str(n) for n in (data.n_in, *recipe.hidden, data.n_out))
+    extras = [name for name in ("batchnorm", "layernorm") if getattr(recipe, name)]
+    if recipe.dropout:
+        extras.append(f"dropout {recipe.dropout:g}")
+    act = recipe.activation if recipe.hidden else "(no hidden layer)"
+    model = f"MLP {sizes} {act}" + "".join(f", {e}" for e in extras)
+    return f"{data.ds.name}: {rows}, {data.n_in} features, {target}; {model}"
 
 
 def name_paths(message: str, recipe: Recipe) -> str:
