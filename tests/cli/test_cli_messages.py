@@ -137,3 +137,16 @@ def test_many_class_target_is_refused_with_a_hint(capsys, tmp_path):
     if code == 0:  # the task is detected as regression (task detection has landed)
         return
     assert "is the target a quantity" in err
+
+
+def test_metrics_out_holds_the_test_report(capsys, tmp_path):
+    import json
+
+    path = tmp_path / "m.json"
+    code, _, _ = run(capsys, "train", "--dataset", "iris", *FAST, "--metrics-out", str(path))
+    assert code == 0
+    report = json.loads(path.read_text())["test_report"]
+    assert report["classes"] == ["setosa", "versicolor", "virginica"]
+    assert np.sum(report["confusion_matrix"]) == 30
+    assert set(report["per_class"]["setosa"]) == {"precision", "recall", "f1", "support"}
+    assert 0.0 <= report["roc_auc"] <= 1.0

@@ -10,7 +10,8 @@ when ``verbose``, and ``log`` receives the cross-validation line.
 >>> import deltaprop as dp
 >>> result = dp.run(dp.Recipe(dataset="iris", hidden="8", epochs=3), verbose=False)
 >>> sorted(result.metrics)  # doctest: +NORMALIZE_WHITESPACE
-['dataset', 'epochs', 'seconds', 'test_accuracy', 'test_loss', 'train_accuracy', 'train_loss']
+['dataset', 'epochs', 'seconds', 'test_accuracy', 'test_loss', 'test_report', 'train_accuracy',
+ 'train_loss']
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ Log = Callable[[str], None]
 class RunResult:
     """What :func:`run` made: the fitted ``trainer`` (``trainer.model``), its ``history``,
     ``metrics`` (exactly what ``metrics_out`` holds: dataset, test/train loss and accuracy,
+    ``test_report`` (confusion matrix, per-class precision/recall/F1, ROC AUC; R^2 for regression),
     epochs, seconds, and ``cv`` when cross-validated), the split ``data``, the full
     :func:`~deltaprop.cross_validate` result ``cv`` (or None) and the ``plots`` written."""
 
@@ -129,12 +131,14 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
                               **kwargs)  # fmt: skip
     except (ConfigError, ModelFileError) as exc:  # a bad checkpoint/resume path or file
         raise type(exc)(name_paths(str(exc), recipe)) from None
-    test = trainer.evaluate(data.X_test, data.y_test)
+    names = data.ds.target_names if data.classification else None
+    test = trainer.evaluate(data.X_test, data.y_test, report=True, class_names=names)
     metrics["test_loss"] = float(test["loss"])
     if data.classification:
         metrics["test_accuracy"] = float(test["accuracy"])
         metrics["train_accuracy"] = float(history.history["accuracy"][-1])
     metrics["train_loss"] = float(history.history["loss"][-1])
+    metrics["test_report"] = test["report"]  # confusion matrix, per-class scores, ROC AUC
     metrics["epochs"] = len(history.history["loss"])
     metrics["seconds"] = round(time.perf_counter() - start, 3)
 
