@@ -39,7 +39,7 @@ def one_row_class_csv(tmp_path):
 
 def test_warnings_are_one_line_and_quiet_silences_them(capsys, tmp_path):
     csv = one_row_class_csv(tmp_path)
-    code, out, err = run(capsys, "train", "--dataset", csv, *FAST)
+    code, out, err = run(capsys, "train", "--dataset", csv, *FAST, "--validation-split", "0")
     assert code == 0
     assert "deltaprop: warning: train_test_split: cannot stratify" in err
     assert "UserWarning" not in err and ".py:" not in err  # no Python warning text
@@ -102,13 +102,14 @@ def test_train_starts_with_a_header_line_even_when_quiet(capsys):
     code, out, _ = run(capsys, "train", "--dataset", "iris", *FAST, "--quiet")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == "iris: 120 train / 30 test rows, 4 features, 3 classes; MLP 4-16-3 relu"
+    assert lines[0] == (
+        "iris: 108 train + 12 validation / 30 test rows, 4 features, 3 classes; MLP 4-16-3 relu"
+    )
     assert len(lines) == 2 and lines[1].startswith("iris: test_accuracy")
-    code, out, _ = run(capsys, "train", "--dataset", "iris", *FAST, "--validation-split", "0.1",
+    code, out, _ = run(capsys, "train", "--dataset", "iris", *FAST, "--validation-split", "0",
                        "--hidden", "8,4", "--dropout", "0.5")  # fmt: skip
     assert out.splitlines()[0] == (
-        "iris: 108 train + 12 validation / 30 test rows, 4 features, 3 classes; "
-        "MLP 4-8-4-3 relu, dropout 0.5"
+        "iris: 120 train / 30 test rows, 4 features, 3 classes; MLP 4-8-4-3 relu, dropout 0.5"
     )
 
 
@@ -122,7 +123,8 @@ def test_header_of_a_regression_run(capsys, tmp_path):
     assert code == 0
     assert (
         out.splitlines()[0]
-        == f"{path}: 40 train / 10 test rows, 3 features, regression; MLP 3-16-1 relu"
+        == f"{path}: 36 train + 4 validation / 10 test rows, 3 features, regression; "
+        "MLP 3-16-1 relu"
     )
 
 

@@ -68,7 +68,7 @@ def test_run_writes_its_outputs(tmp_path, capsys):
     assert meta["task"] == "classification" and "standardizer" in meta
     lines = []
     run(recipe.replace(save=None, metrics_out=None), verbose=False, log=lines.append)
-    assert lines[0].startswith("iris: 120 train / 30 test rows")  # the run's header line
+    assert lines[0].startswith("iris: 108 train + 12 validation / 30 test rows")  # the header
     assert lines[1].startswith("2-fold cross-validation: loss")
 
 

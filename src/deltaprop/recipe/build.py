@@ -138,7 +138,7 @@ def fit_kwargs(recipe: Recipe) -> dict[str, Any]:
     return {
         "epochs": recipe.epochs, "descent": recipe.descent, "batch_size": recipe.batch_size,
         "log_every": recipe.log_every, "seed": recipe.seed,
-        "validation_split": recipe.validation_split, "drop_last": recipe.drop_last,
+        "validation_split": recipe.validation_split or None, "drop_last": recipe.drop_last,
     }  # fmt: skip
 
 
