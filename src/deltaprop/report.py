@@ -54,9 +54,11 @@ def is_quiet() -> bool:
 
 
 @contextmanager
-def quiet(enabled: bool = True) -> Iterator[None]:
+def quiet(enabled: bool = True, all_warnings: bool = False) -> Iterator[None]:
     """Silence :func:`warn` and :func:`note` (and DeltapropWarnings from anywhere) in the block;
-    ``quiet(False)`` changes nothing (so callers can write ``with quiet(not verbose):``)."""
+    ``quiet(False)`` changes nothing (so callers can write ``with quiet(not verbose):``).
+    ``all_warnings`` silences every Python warning too (scikit-learn's, NumPy's): the
+    command line's ``--quiet``."""
     global _quiet_depth
     if not enabled:
         yield
@@ -64,7 +66,7 @@ def quiet(enabled: bool = True) -> Iterator[None]:
     _quiet_depth += 1
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeltapropWarning)
+            warnings.simplefilter("ignore", Warning if all_warnings else DeltapropWarning)
             yield
     finally:
         _quiet_depth -= 1

@@ -51,6 +51,15 @@ def test_note_is_printed_unless_quiet(capsys):
     assert capsys.readouterr().out == "said\nshown\n"
 
 
+def test_quiet_all_warnings_silences_other_warnings_too():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with report.quiet(all_warnings=True):
+            warnings.warn("scikit-learn says", UserWarning, stacklevel=1)
+        with pytest.raises(UserWarning), report.quiet():
+            warnings.warn("scikit-learn says", UserWarning, stacklevel=1)
+
+
 def test_terminal_warnings_are_one_line_without_source():
     stream = io.StringIO()
     with report.terminal_warnings(stream):

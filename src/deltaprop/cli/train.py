@@ -33,7 +33,10 @@ def command(args: argparse.Namespace) -> None:
     recipe = recipe_from_args(args)
     # Overflow on the way to a NaN loss is reported by the Trainer in one line, with the epoch
     # and step; NumPy's own warnings would only repeat it as noise.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), report.quiet(args.quiet):
+    with (
+        np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+        report.quiet(args.quiet, all_warnings=True),
+    ):
         result = run(recipe, verbose=not args.quiet, log=print)
     m = result.metrics
     summary = f"test_loss {m['test_loss']:.4f}"
