@@ -17,7 +17,6 @@ when ``verbose``, and ``log`` receives the cross-validation line.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from ..errors import ConfigError, DeltapropError, ModelFileError
 from ..train import Trainer, cross_validate
 from ..train.callbacks import History
 from .build import RunData, build_trainer, fit_kwargs, load_data
+from .describe import name_paths, run_header
 from .spec import Recipe
 
 Log = Callable[[str], None]
@@ -130,7 +130,10 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
                               checkpoint=recipe.checkpoint, resume_from=recipe.resume,
                               **kwargs)  # fmt: skip
     except (ConfigError, ModelFileError) as exc:  # a bad checkpoint/resume path or file
-        raise type(exc)(name_paths(str(exc), recipe)) from None
+        named = name_paths(str(exc), recipe)
+        if named == str(exc):
+            raise
+        raise type(exc)(named) from None
     names = data.ds.target_names if data.classification else None
     test = trainer.evaluate(data.X_test, data.y_test, report=True, class_names=names)
     metrics["test_loss"] = float(test["loss"])
@@ -154,39 +157,6 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
 
 def _silent(line: str) -> None:
     pass
-
-
-def run_header(recipe: Recipe, data: RunData) -> str:
-    """The run in one line, before training: rows of each part, features, classes (or
-    regression) and the model, e.g. ``digits: 1437 train / 360 test rows, 64 features,
-    10 classes; MLP 64-256-128-10 relu``."""
-    n_train, n_test = len(data.y_train), len(data.y_test)
-    rows = f"{n_train} train / {n_test} test rows"
-    if recipe.validation_split:  # the Trainer holds out ceil(fraction * n), as scikit-learn
-        n_val = math.ceil(recipe.validation_split * n_train)
-        rows = f"{n_train - n_val} train + {n_val} validation / {n_test} test rows"
-    if data.classification:
-        target = f"{data.n_out} classes"
-    else:
-        target = "regression" + (f" ({data.n_out} targets)" if data.n_out > 1 else "")
-    sizes = "-".join(str(n) for n in (data.n_in, *recipe.hidden, data.n_out))
-    extras = [name for name in ("batchnorm", "layernorm") if getattr(recipe, name)]
-    if recipe.dropout:
-        extras.append(f"dropout {recipe.dropout:g}")
-    act = recipe.activation if recipe.hidden else "(no hidden layer)"
-    model = f"MLP {sizes} {act}" + "".join(f", {e}" for e in extras)
-    return f"{data.ds.name}: {rows}, {data.n_in} features, {target}; {model}"
-
-
-def name_paths(message: str, recipe: Recipe) -> str:
-    """A fit error about the checkpoint or resume file, naming the key as the user typed it
-    (``--resume: nosuch.ckpt: no such file``) instead of ``fit``'s argument or only the path."""
-    for key, arg in (("resume", "resume_from"), ("checkpoint", "checkpoint")):
-        if message.startswith(arg + ":"):
-            return recipe.show(key) + message[len(arg) :]
-    if recipe.resume and message.startswith(str(recipe.resume) + ":"):
-        return f"{recipe.show('resume')}: {message}"
-    return message
 
 
 def model_metadata(result: RunResult) -> dict[str, Any]:
