@@ -5,7 +5,9 @@ The CLI parses and prints; the library does the work (:mod:`deltaprop.recipe` fo
 diagnose). Settings of train and diagnose come from three layers, later ones winning: the
 recipe's defaults, a TOML file (``--config``), command-line flags. Every failure the user can
 cause ends as one line ``deltaprop: error: ...`` on stderr and exit code 2 (130 on Ctrl-C); no
-traceback. Nothing in the library imports this package.
+traceback. Every warning (deltaprop's, through :mod:`deltaprop.report`, and any library's) is
+one line ``deltaprop: warning: ...`` on stderr, without Python's source lines; ``train --quiet``
+silences them. Nothing in the library imports this package.
 """
 
 from __future__ import annotations
