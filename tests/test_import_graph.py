@@ -46,7 +46,7 @@ LAYERS = {
     ),
     "cli": 8,
 }
-SHARED = {"data", "io", "errors", "names", "checks", "config", "__init__", "__main__"}
+SHARED = {"data", "io", "errors", "names", "checks", "config", "report", "__init__", "__main__"}
 APART = {("nn", "optim"), ("optim", "nn")}  # same level, but no imports between them
 
 

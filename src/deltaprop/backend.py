@@ -13,7 +13,7 @@ import numpy as np
 from .checks import check_int
 from .errors import ConfigError
 
-try:  # CuPy is an optional extra ([gpu]); absent on CPU-only machines.
+try:  # CuPy is optional (installed by the user, per CUDA version); absent on CPU-only machines.
     import cupy as _cp  # type: ignore[import-not-found]
 except Exception:  # pragma: no cover - depends on the machine
     _cp = None
@@ -45,7 +45,12 @@ def to_device(array: Any, device: str):
         return to_numpy(array)
     if device in ("gpu", "cuda"):
         if _cp is None:
-            raise ConfigError("device='gpu' needs CuPy: install deltaprop[gpu]")
+            # No deltaprop extra installs CuPy: its wheel depends on the CUDA version.
+            raise ConfigError(
+                "device='gpu' needs CuPy, which is not installed: install the CuPy build for "
+                "your CUDA version (pip install cupy-cuda12x for CUDA 12, cupy-cuda11x for "
+                "CUDA 11)"
+            )
         return _cp.asarray(array)
     raise ConfigError(f"device: expected 'cpu' or 'gpu', got {device!r}")
 

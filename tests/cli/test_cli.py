@@ -145,7 +145,7 @@ BAD = [
     (["--clip-norm", "0"], "--clip-norm"),
     (["--clip-value", "-2"], "--clip-value"),
     (["--early-stopping", "0"], "--early-stopping"),
-    (["--validation-split", "0"], "--validation-split"),
+    (["--validation-split", "1"], "--validation-split"),
     (["--cv", "1"], "--cv"),
 ]
 

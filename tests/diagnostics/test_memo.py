@@ -104,6 +104,6 @@ def test_cli_memo_demo_prints_the_table(capsys, tmp_path):
 def test_cli_memo_demo_errors_are_one_line(capsys):
     assert cli.main(["memo-demo", "--max-depth", "0"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("deltaprop: error: max_depth") and err.count("\n") == 1
+    assert err.startswith("deltaprop: error: --max-depth") and err.count("\n") == 1
     assert cli.main(["memo-demo", "--activation", "relu"]) == 2
     assert "activation" in capsys.readouterr().err

@@ -68,7 +68,8 @@ def test_run_writes_its_outputs(tmp_path, capsys):
     assert meta["task"] == "classification" and "standardizer" in meta
     lines = []
     run(recipe.replace(save=None, metrics_out=None), verbose=False, log=lines.append)
-    assert lines and lines[0].startswith("2-fold cross-validation: loss")
+    assert lines[0].startswith("iris: 108 train + 12 validation / 30 test rows")  # the header
+    assert lines[1].startswith("2-fold cross-validation: loss")
 
 
 def test_run_checks_outputs_before_training(tmp_path, capsys):

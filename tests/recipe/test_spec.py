@@ -35,7 +35,7 @@ BAD = {
     "clip_norm": 0.0,
     "clip_value": -2.0,
     "early_stopping": 0,
-    "validation_split": 0.0,
+    "validation_split": 1.0,
     "cv": 1,
     "log_every": 0,
     "seed": -1,
@@ -83,8 +83,11 @@ def test_rules_between_keys():
         Recipe(batchnorm=True, layernorm=True)
     with pytest.raises(ConfigError, match="^--batchnorm and --layernorm"):
         Recipe(batchnorm=True, layernorm=True, source="cli")
-    # A validation score is needed by early stopping and plateau: 0.1 unless given.
-    assert Recipe().validation_split is None
+    # A validation part by default (its curves are plotted); 0 opts out; None (Python) gets
+    # 0.1 when early stopping or plateau needs a validation score.
+    assert Recipe().validation_split == 0.1 and Recipe(validation_split=0).validation_split == 0
+    assert Recipe(validation_split=None).validation_split is None
+    assert Recipe(validation_split=None, early_stopping=3).validation_split == 0.1
     assert Recipe(early_stopping=3).validation_split == 0.1
     assert Recipe(schedule="Plateau").validation_split == 0.1
     assert Recipe(early_stopping=3, validation_split=0.25).validation_split == 0.25

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop import nn, optim
+from deltaprop import nn, optim, report
 from deltaprop.errors import ConfigError
 from deltaprop.recipe import Recipe, build_callbacks
 from deltaprop.train.callbacks import StallWarning
@@ -38,7 +38,7 @@ def test_dead_relus_are_named_with_a_smaller_lr():
     stall = _fit(model, 0.5, lines.append)
     assert lines == [stall.warned]
     line = lines[0]
-    assert line.startswith("warning: the model is not learning: ")
+    assert line.startswith("the model is not learning: ")
     assert "the training loss has not fallen" in line and "for 4 epochs (epochs 1-4)" in line
     assert "dead ReLU units (layer 0: 100%" in line and "lr 0.5, batch 16 descent" in line
     assert "Try lr 0.05" in line and "activation leaky_relu" in line
@@ -75,12 +75,24 @@ def test_run_warns_through_log_and_is_silent_when_not_verbose(capsys):
     # digits, batch size 1 at SGD's minibatch rate: the ReLUs die (issue 8's case)
     recipe = Recipe(dataset="digits", descent="stochastic", lr=0.1, epochs=6, hidden="64,64",
                     log_every=100)  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no Python warning machinery involved
-        lines = []
-        result = dp.run(recipe, verbose=False, log=lines.append)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = dp.run(recipe, verbose=False, log=lambda line: None)
     if result.metrics["train_accuracy"] > 0.3:
         pytest.skip("this seed happened to train")  # the warning is about runs that do not
+    lines = [str(w.message) for w in caught if issubclass(w.category, report.DeltapropWarning)]
     assert len(lines) == 1 and "not learning" in lines[0] and "lr 0.01" in lines[0]
-    dp.run(recipe, verbose=False)
-    assert "warning" not in capsys.readouterr().out
+    with report.quiet():  # the run's own channel: --quiet silences it
+        dp.run(recipe, verbose=False)
+    assert "not learning" not in capsys.readouterr().out
+
+
+def test_chance_is_one_over_the_number_of_outputs():
+    # Linear keeps its weight as (in, out): the outputs are its second axis, not its first
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    trainer = dp.Trainer(
+        model, loss=nn.CrossEntropyLoss(), optimizer=optim.SGD(model.parameters(), lr=0.1)
+    )
+    cb = StallWarning(log=None)
+    cb.set_trainer(trainer)
+    assert cb._chance() == pytest.approx(0.1)

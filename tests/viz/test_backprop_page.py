@@ -182,3 +182,35 @@ def test_cli_visualize_errors_are_one_line(tmp_path, capsys):
     assert len(err) == 1 and "--dataset" in err[0]
     assert cli.main(["visualize", "--hidden", "4,12", "--out", str(tmp_path / "a.html")]) == 2
     assert "--hidden" in capsys.readouterr().err
+
+
+def _embedded(page: str) -> dict:
+    start = page.index('id="backprop-data">') + len('id="backprop-data">')
+    return json.loads(page[start : page.index("</script>", start)])
+
+
+@pytest.mark.parametrize(
+    ("sizes", "loss", "y"),
+    [((3, 4, 2), "cross_entropy", 1), ((3, 4, 3, 2), "mse", [1.0783, -20.125]),
+     ((3, 8), "mse", [-1.234567] * 8)],
+)  # fmt: skip
+def test_loss_label_fits_inside_the_drawing(tmp_path, sizes, loss, y):
+    # The label used to start 130 units from the right edge of a 900-wide drawing, and
+    # "L = 1.078 (target class 1)" (14px bold) needs about 240: it was cut at the edge.
+    from deltaprop.viz import page_assets
+    from deltaprop.viz.backprop_page import LABEL_CHAR_PX
+
+    path = tmp_path / "p.html"
+    dp.viz.backprop_page(make_model(sizes), X, y, path, loss=loss, lr=0.1)
+    data = _embedded(path.read_text())
+    width, right = data["layout"]["width"], data["layout"]["right"]
+    label_x = width - right + 40  # the output column is `right` from the edge; the label +40
+    longest = max(len(line) for line in data["loss_label"])
+    assert label_x + longest * LABEL_CHAR_PX <= width
+    assert LABEL_CHAR_PX >= 0.6 * 14  # bold digits are ~0.56 em: the estimate is not short
+    assert data["loss_label"][0] == "L = " + format(data["loss"], ".4g")
+    assert data["loss_label"][1].startswith("(target ")
+    # the script draws with these numbers, not its own constants
+    js = page_assets.PAGE_JS
+    assert "data.layout.width" in js and "data.layout.right" in js
+    assert "data.loss_label" in js and "900" not in js

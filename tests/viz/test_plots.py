@@ -78,6 +78,14 @@ def test_plot_history_without_lr_or_validation():
     assert all(len(ax.lines) == 1 for ax in fig.axes)
 
 
+def test_plot_history_omits_a_constant_learning_rate():
+    # no schedule: the lr is the same every epoch, a panel of it is a flat line
+    fig = viz.plot_history({"loss": [1.0, 0.5, 0.25], "lr": [0.1, 0.1, 0.1]})
+    assert [ax.get_title() for ax in fig.axes] == ["loss"]
+    fig = viz.plot_history({"loss": [1.0, 0.5, 0.25], "lr": [0.1, 0.1, 0.01]})
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "learning rate"]
+
+
 def test_plot_history_bad_inputs():
     with pytest.raises(ConfigError, match="history"):
         viz.plot_history([1, 2, 3])

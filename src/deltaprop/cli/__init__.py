@@ -5,7 +5,9 @@ The CLI parses and prints; the library does the work (:mod:`deltaprop.recipe` fo
 diagnose). Settings of train and diagnose come from three layers, later ones winning: the
 recipe's defaults, a TOML file (``--config``), command-line flags. Every failure the user can
 cause ends as one line ``deltaprop: error: ...`` on stderr and exit code 2 (130 on Ctrl-C); no
-traceback. Nothing in the library imports this package.
+traceback. Every warning (deltaprop's, through :mod:`deltaprop.report`, and any library's) is
+one line ``deltaprop: warning: ...`` on stderr, without Python's source lines; ``train --quiet``
+silences them. Nothing in the library imports this package.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from .. import __version__, report
 from ..errors import DeltapropError
 from ..recipe import TRAIN_OPTIONS, flag
 from . import diagnose, memo_demo, predict, train, visualize
@@ -26,6 +29,7 @@ def build_parser() -> Parser:
         prog="deltaprop",
         description="Train neural networks with a backpropagation engine you can read and check.",
     )
+    parser.add_argument("--version", action="version", version=f"deltaprop {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (train, predict, memo_demo, diagnose, visualize):
         module.add_parser(sub)
@@ -40,7 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
-        args.func(args)
+        # Warnings (ours and scikit-learn's) as one line each, never Python's source lines.
+        with report.terminal_warnings():
+            args.func(args)
     except DeltapropError as exc:
         print(f"deltaprop: error: {exc}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 
 from ..diagnostics.memo import run_demo
+from ..errors import ConfigError
 from .options import check_writable
 
 
@@ -29,4 +30,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def command(args: argparse.Namespace) -> None:
     check_writable(args.plot, "--plot")
-    run_demo(args.max_depth, args.width, args.plot, args.checkpoint, args.activation)
+    try:
+        run_demo(args.max_depth, args.width, args.plot, args.checkpoint, args.activation)
+    except ConfigError as exc:  # the library names its arguments; the user typed flags
+        raise ConfigError(as_flags(str(exc))) from None
+
+
+# run_demo's argument names -> the flags that set them
+FLAGS = {"max_depth": "--max-depth", "widths": "--width", "width": "--width",
+         "activation": "--activation", "plot": "--plot"}  # fmt: skip
+
+
+def as_flags(message: str) -> str:
+    """``"max_depth: expected ..."`` -> ``"--max-depth: expected ..."``."""
+    name, sep, rest = message.partition(":")
+    return FLAGS[name] + sep + rest if sep and name in FLAGS else message

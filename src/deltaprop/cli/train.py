@@ -7,6 +7,7 @@ import argparse
 
 import numpy as np
 
+from .. import report
 from ..recipe import run
 from .options import add_recipe_options, recipe_from_args
 
@@ -20,7 +21,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_recipe_options(parser)
     parser.add_argument(
-        "--quiet", action="store_true", help="print only the final line (no per-epoch lines)"
+        "--quiet",
+        action="store_true",
+        help="print only the header and the final lines (no per-epoch lines, callback lines "
+        "or warnings)",
     )
     parser.set_defaults(func=command)
 
@@ -29,7 +33,10 @@ def command(args: argparse.Namespace) -> None:
     recipe = recipe_from_args(args)
     # Overflow on the way to a NaN loss is reported by the Trainer in one line, with the epoch
     # and step; NumPy's own warnings would only repeat it as noise.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with (
+        np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+        report.quiet(args.quiet, all_warnings=True),
+    ):
         result = run(recipe, verbose=not args.quiet, log=print)
     m = result.metrics
     summary = f"test_loss {m['test_loss']:.4f}"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 # scikit-learn is imported inside the functions that use it, on purpose: importing it costs
 # about 1.5 s of CPU, which every `import deltaprop` and `deltaprop --help` would pay.
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from ..checks import check_fraction, check_int
 from ..errors import DataError, DeltapropError, ShapeError
+from ..report import warn
 from .checks import check_features, infer_task
 from .seeding import seed_int
 
@@ -67,10 +67,8 @@ def train_test_split(
                 sk_split(X, y, test_size=test_size, stratify=strat, random_state=random_state)
             )
         except ValueError as exc:  # a class with 1 member, or fewer test rows than classes
-            warnings.warn(
+            warn(
                 f"train_test_split: cannot stratify ({exc}); using an unstratified split",
-                UserWarning,
-                stacklevel=2,
             )
     return tuple(sk_split(X, y, test_size=test_size, random_state=random_state))
 
@@ -99,11 +97,9 @@ def kfold_indices(
         if smallest >= k:
             splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=random_state)
         else:
-            warnings.warn(
+            warn(
                 f"kfold_indices: the smallest class has {smallest} rows, fewer than k={k}; "
                 "using unstratified folds",
-                UserWarning,
-                stacklevel=2,
             )
     yield from splitter.split(np.zeros((n, 1)), strat if strat is not None else None)
 

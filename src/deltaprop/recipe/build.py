@@ -16,7 +16,7 @@ import numpy as np
 from .. import nn, optim
 from ..checks import check_choice
 from ..data import Dataset, Standardizer, load_dataset, train_test_split
-from ..errors import DeltapropError
+from ..errors import ConfigError, DeltapropError
 from ..train import Trainer, callbacks
 from .spec import Recipe
 
@@ -60,6 +60,7 @@ def load_data(recipe: Recipe) -> RunData:
     except DeltapropError as exc:
         raise type(exc)(f"{recipe.show('dataset')}: {exc}") from None
     classification = ds.task == "classification"
+    check_test_part(recipe, ds)
     X_train, X_test, y_train, y_test = train_test_split(
         ds.X, ds.y, test_size=recipe.test_size, stratify=classification, seed=recipe.seed
     )
@@ -152,5 +153,29 @@ def fit_kwargs(recipe: Recipe) -> dict[str, Any]:
     return {
         "epochs": recipe.epochs, "descent": recipe.descent, "batch_size": recipe.batch_size,
         "log_every": recipe.log_every, "seed": recipe.seed,
-        "validation_split": recipe.validation_split, "drop_last": recipe.drop_last,
+        "validation_split": recipe.validation_split or None, "drop_last": recipe.drop_last,
     }  # fmt: skip
+
+
+def check_test_part(recipe: Recipe, ds: Any) -> None:
+    """Refuse a test part too small to score: fewer test rows than classes (xor's 4 rows give
+    1 test row, scored 0 or 1 by chance, and a truth table cannot be learned without the row
+    held out)."""
+    n = len(ds.y)
+    n_test = int(np.ceil(recipe.test_size * n))
+    if ds.task != "classification" or n_test >= ds.n_classes or n_test >= n:
+        return
+    why = f"; use a larger {recipe.show('test_size')} or more rows"
+    if ds.n_classes * 5 > n:  # hundreds of "classes" in a few hundred rows: a quantity
+        why = (f" ({ds.n_classes} distinct target values in {n} rows: is the target a "
+               "quantity, to be predicted by regression?)")  # fmt: skip
+    if ds.name == "xor":
+        why = (
+            " (xor is its 4-row truth table: a row held out cannot be learned from the "
+            "others, so it has no test part; train it with dp.Trainer on all 4 rows)"
+        )
+    raise ConfigError(
+        f"{recipe.show('test_size')}: {recipe.test_size:g} of {n} rows is {n_test} test "
+        f"row{'s' if n_test != 1 else ''}, fewer than the {ds.n_classes} classes: too few to "
+        f"score{why}"
+    )

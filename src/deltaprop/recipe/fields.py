@@ -63,8 +63,8 @@ FIELDS: tuple[FieldSpec, ...] = tuple(FieldSpec(*row) for row in (
     ("clip_value", None, float, "clip each gradient entry to [-V, V] (default: off)"),
     ("early_stopping", None, int, "stop after this many epochs without val_loss improvement, "
      "keeping the best weights (default: off)"),
-    ("validation_split", None, float, "fraction of the training part held out for validation "
-     "(default: none; 0.1 when early stopping or plateau needs it)"),
+    ("validation_split", 0.1, float, "fraction of the training part held out for validation: "
+     "reported, and plotted in the learning curves (0: none, train on the whole part)"),
     ("cv", None, int, "k-fold cross-validation on the training part before the final fit"),
     ("log_every", 5, int, "print a progress line every N epochs"),
     ("seed", 0, int, "random seed: the same seed gives the same run, bit for bit"),

@@ -10,7 +10,8 @@ when ``verbose``, and ``log`` receives the cross-validation line.
 >>> import deltaprop as dp
 >>> result = dp.run(dp.Recipe(dataset="iris", hidden="8", epochs=3), verbose=False)
 >>> sorted(result.metrics)  # doctest: +NORMALIZE_WHITESPACE
-['dataset', 'epochs', 'seconds', 'test_accuracy', 'test_loss', 'train_accuracy', 'train_loss']
+['dataset', 'epochs', 'seconds', 'test_accuracy', 'test_loss', 'test_report', 'train_accuracy',
+ 'train_loss']
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import backend, io, viz
-from ..errors import ConfigError, DeltapropError
+from .. import backend, io, report, viz
+from ..errors import ConfigError, DeltapropError, ModelFileError
 from ..train import Trainer, cross_validate
 from ..train.callbacks import History
 from .build import RunData, build_trainer, fit_kwargs, load_data
+from .describe import name_paths, run_header
 from .spec import Recipe
 
 Log = Callable[[str], None]
@@ -36,6 +38,7 @@ Log = Callable[[str], None]
 class RunResult:
     """What :func:`run` made: the fitted ``trainer`` (``trainer.model``), its ``history``,
     ``metrics`` (exactly what ``metrics_out`` holds: dataset, test/train loss and accuracy,
+    ``test_report`` (confusion matrix, per-class precision/recall/F1, ROC AUC; R^2 for regression),
     epochs, seconds, and ``cv`` when cross-validated), the split ``data``, the full
     :func:`~deltaprop.cross_validate` result ``cv`` (or None) and the ``plots`` written."""
 
@@ -92,8 +95,9 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
     Args:
         recipe: the run (see :class:`~deltaprop.recipe.Recipe`).
         verbose: the Trainer prints its epoch lines (every ``log_every`` epochs).
-        log: receives the cross-validation summary line and the StallWarning's line (the run
-            is not learning); None prints them when ``verbose``.
+        log: receives the run's header and the cross-validation summary line; None prints
+            them when ``verbose``. A run that is not learning (the StallWarning) is a warning:
+            a :class:`~deltaprop.report.DeltapropWarning`, silenced by ``report.quiet()``.
 
     Raises:
         ConfigError: an output that cannot be written (before any training) or a bad data file.
@@ -107,6 +111,7 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
     check_outputs(recipe)
     backend.seed(recipe.seed)
     data = load_data(recipe)
+    log(run_header(recipe, data))
     kwargs = fit_kwargs(recipe)
 
     metrics: dict[str, Any] = {"dataset": data.ds.name}
@@ -121,16 +126,25 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
         parts = [f"{k} {v:.4f} ± {cv['std'][k]:.4f}" for k, v in cv["mean"].items()]
         log(f"{recipe.cv}-fold cross-validation: " + "  ".join(parts))
 
-    trainer = build_trainer(recipe, data.n_in, data.n_out, data.task, log=log)
-    history = trainer.fit(data.X_train, data.y_train, verbose=verbose,
-                          checkpoint=recipe.checkpoint, resume_from=recipe.resume,
-                          **kwargs)  # fmt: skip
-    test = trainer.evaluate(data.X_test, data.y_test)
+    # The StallWarning is a warning: through the one channel, so that --quiet silences it.
+    trainer = build_trainer(recipe, data.n_in, data.n_out, data.task, log=report.warn)
+    try:
+        history = trainer.fit(data.X_train, data.y_train, verbose=verbose,
+                              checkpoint=recipe.checkpoint, resume_from=recipe.resume,
+                              **kwargs)  # fmt: skip
+    except (ConfigError, ModelFileError) as exc:  # a bad checkpoint/resume path or file
+        named = name_paths(str(exc), recipe)
+        if named == str(exc):
+            raise
+        raise type(exc)(named) from None
+    names = data.ds.target_names if data.classification else None
+    test = trainer.evaluate(data.X_test, data.y_test, report=True, class_names=names)
     metrics["test_loss"] = float(test["loss"])
     if data.classification:
         metrics["test_accuracy"] = float(test["accuracy"])
         metrics["train_accuracy"] = float(history.history["accuracy"][-1])
     metrics["train_loss"] = float(history.history["loss"][-1])
+    metrics["test_report"] = test["report"]  # confusion matrix, per-class scores, ROC AUC
     metrics["epochs"] = len(history.history["loss"])
     metrics["seconds"] = round(time.perf_counter() - start, 3)
 

@@ -112,7 +112,7 @@ CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "clip_norm": _optional(check_real, strict=True),
     "clip_value": _optional(check_real, strict=True),
     "early_stopping": _optional(check_int),
-    "validation_split": _optional(check_fraction),
+    "validation_split": _optional(check_fraction, closed_low=True),  # 0: no validation part
     "cv": _optional(check_int, minimum=2),
     "log_every": check_int,
     "seed": lambda v, n: check_int(v, n, minimum=0),

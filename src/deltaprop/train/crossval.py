@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, report
 from ..checks import check_bool, check_int, check_optional
 from ..data.split import kfold_indices
 from ..errors import ConfigError, DataError
@@ -26,6 +26,7 @@ def cross_validate(
     stratified: bool = True,
     seed: int | None = None,
     fit_kwargs: dict[str, Any] | None = None,
+    verbose: bool | None = None,
 ) -> dict[str, Any]:
     """k-fold cross-validation: train a fresh Trainer on k-1 folds, score it on the k-th.
 
@@ -43,6 +44,10 @@ def cross_validate(
         fit_kwargs: keyword arguments for every ``fit`` (epochs, batch_size, verbose, ...;
             ``validation_split`` carves a validation part out of the training folds, e.g.
             for EarlyStopping). ``validation_data`` is refused: the held-out fold is the test.
+        verbose: False prints nothing: no epoch lines and no callback lines (EarlyStopping's
+            stop and restore lines); True prints them. None (the default) follows
+            ``fit_kwargs["verbose"]`` (default True). A fold split that cannot be stratified
+            is still a warning (a :class:`deltaprop.report.DeltapropWarning`).
 
     Returns:
         ``{"folds": [{"loss": ..., "accuracy": ..., "epochs": ...}, ...],
@@ -65,6 +70,23 @@ def cross_validate(
     stratified = check_bool(stratified, "stratified")
     seed = check_optional(check_int, seed, "seed", minimum=0)
     fit_kwargs = _check_fit_kwargs(fit_kwargs)
+    if verbose is None:
+        verbose = fit_kwargs.get("verbose", True)
+    verbose = check_bool(verbose, "verbose")
+    fit_kwargs["verbose"] = verbose
+    return _run_folds(build, X, y, k, stratified, seed, fit_kwargs)
+
+
+def _run_folds(
+    build: Callable[[], Any],
+    X: Any,
+    y: Any,
+    k: int,
+    stratified: bool,
+    seed: int | None,
+    fit_kwargs: dict[str, Any],
+) -> dict[str, Any]:
+    """The checked cross-validation (see :func:`cross_validate`)."""
     X, y = _rows(X), _rows(y)
     n = X.shape[0] if X.ndim else 0
     if (y.shape[0] if y.ndim else 0) != n:
@@ -83,15 +105,18 @@ def cross_validate(
     splits = list(kfold_indices(labels, k=k, stratified=stratified, seed=seed))
     folds: list[dict[str, float]] = []
     seen: list[Any] = []
-    for i, (tr, va) in enumerate(splits):
-        if i:
-            trainer = build()
-            _check_built(trainer, seen)
-        seen.append(trainer)
-        history = trainer.fit(X[tr], y[tr], **fit_kwargs)
-        scores = trainer.evaluate(X[va], y[va])
-        scores["epochs"] = len(history.epoch)
-        folds.append(scores)
+    # The folds' callbacks (EarlyStopping...) speak through deltaprop.report: a quiet
+    # cross-validation silences them there.
+    with report.quiet(not fit_kwargs["verbose"]):
+        for i, (tr, va) in enumerate(splits):
+            if i:
+                trainer = build()
+                _check_built(trainer, seen)
+            seen.append(trainer)
+            history = trainer.fit(X[tr], y[tr], **fit_kwargs)
+            scores = trainer.evaluate(X[va], y[va])
+            scores["epochs"] = len(history.epoch)
+            folds.append(scores)
     keys = [key for key in folds[0] if key != "epochs"]
     values = {key: np.array([f[key] for f in folds], dtype=np.float64) for key in keys}
     return {

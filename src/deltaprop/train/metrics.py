@@ -159,12 +159,85 @@ def whole_set_value(metric: Metric, y_true, outputs) -> float:
     return metric.whole(y_true, outputs)
 
 
+def classification_report(
+    y_true: Any, proba: Any, class_names: Iterable[Any] | None = None
+) -> dict[str, Any]:
+    """The whole-set scores of a classifier, on scikit-learn's metrics, as JSON values.
+
+    Args:
+        y_true: (N,) integer labels in 0..C-1 (or (N, 1) floats 0./1. for one binary output).
+        proba: (N, C) class probabilities (C >= 2), or (N, 1) / (N,) probabilities of class 1.
+        class_names: C names, in label order (default ``"0"``, ``"1"``, ...).
+
+    Returns:
+        ``{"classes": [C names], "confusion_matrix": C x C counts (rows: true class, columns:
+        predicted), "per_class": {name: {"precision", "recall", "f1", "support"}}, "macro":
+        {"precision", "recall", "f1"}, "roc_auc": float or None}``. ROC AUC is binary for
+        two classes and one-vs-rest macro for more; None when a class has no row in ``y_true``
+        (it is undefined then). A class never predicted has precision 0.
+    """
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score
+
+    y = to_numpy(y_true).reshape(-1).astype(np.int64)
+    p = to_numpy(proba).astype(np.float64)
+    p = p.reshape(len(y), -1)
+    if p.shape[1] == 1:  # one binary output: P(class 1)
+        p = np.concatenate([1.0 - p, p], axis=1)
+    k = p.shape[1]
+    names = [str(n) for n in class_names] if class_names is not None else [str(i) for i in range(k)]
+    if len(names) != k:
+        raise ConfigError(f"class_names: expected {k} names, got {len(names)}")
+    labels = list(range(k))
+    pred = p.argmax(axis=1)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y, pred, labels=labels, zero_division=0
+    )
+    per_class = {
+        name: {"precision": float(precision[i]), "recall": float(recall[i]),
+               "f1": float(f1[i]), "support": int(support[i])}
+        for i, name in enumerate(names)
+    }  # fmt: skip
+    roc_auc = None
+    if len(np.unique(y)) == k:  # every class present: AUC is defined
+        if k == 2:
+            roc_auc = float(roc_auc_score(y, p[:, 1]))
+        else:
+            rows = p / p.sum(axis=1, keepdims=True)  # exact sums of 1 (float32 softmax drifts)
+            roc_auc = float(roc_auc_score(y, rows, multi_class="ovr", average="macro",
+                                          labels=labels))  # fmt: skip
+    return {
+        "classes": names,
+        "confusion_matrix": confusion_matrix(y, pred, labels=labels).tolist(),
+        "per_class": per_class,
+        "macro": {
+            "precision": float(precision.mean()),
+            "recall": float(recall.mean()),
+            "f1": float(f1.mean()),
+        },  # fmt: skip
+        "roc_auc": roc_auc,
+    }
+
+
+def regression_report(y_true: Any, pred: Any) -> dict[str, float]:
+    """``{"r2", "mae", "rmse"}`` of (N,) or (N, T) predictions (scikit-learn's metrics; R^2
+    averaged over targets)."""
+    from sklearn.metrics import mean_absolute_error as mae
+    from sklearn.metrics import mean_squared_error, r2_score
+
+    y, p = to_numpy(y_true).astype(np.float64), to_numpy(pred).astype(np.float64)
+    p = p.reshape(y.shape)
+    return {"r2": float(r2_score(y, p)), "mae": float(mae(y, p)),
+            "rmse": float(np.sqrt(mean_squared_error(y, p)))}  # fmt: skip
+
+
 __all__ = [
     "METRICS",
     "Metric",
     "accuracy",
+    "classification_report",
     "count_correct",
     "mean_absolute_error",
+    "regression_report",
     "resolve_metrics",
     "sum_abs_error",
 ]

@@ -108,6 +108,34 @@ def _steps(data: dict[str, Any]) -> list[dict[str, Any]]:
     return steps
 
 
+# The drawing (SVG units; the page scales it to its width): the input column at x = 90, the
+# output column ``right`` units from the right edge, the loss label 40 units right of it.
+MIN_WIDTH = 900
+MIN_SPAN = 640  # from the input column to the output column
+LABEL_GAP, LABEL_MARGIN = 40, 16
+# Widest character of the label's 14px bold sans-serif text, with room to spare (digits are
+# about 0.56 em, "m" and "[" less than 0.9 em): the estimate must not fall short, or the label
+# is cut at the edge again.
+LABEL_CHAR_PX = 0.68 * 14
+
+
+def loss_label(data: dict[str, Any]) -> list[str]:
+    """The loss label's two lines, e.g. ``["L = 1.078", "(target class 1)"]``."""
+    if data["loss_name"] == "cross_entropy":
+        target = f"class {data['target']}"
+    else:
+        target = _vec(data["target"])
+    return [f"L = {fmt(data['loss'])}", f"(target {target})"]
+
+
+def layout(label: list[str]) -> dict[str, int]:
+    """``{"width", "right"}``: a right margin wide enough for the longest label line, and a
+    drawing wide enough to keep ``MIN_SPAN`` between the input and output columns."""
+    text = int(np.ceil(LABEL_CHAR_PX * max(len(line) for line in label)))
+    right = LABEL_GAP + text + LABEL_MARGIN
+    return {"width": max(MIN_WIDTH, 90 + MIN_SPAN + right), "right": right}
+
+
 _ACTIVATION_TEXT = {name: text for name, text in ACTIVATIONS.values()}
 
 
@@ -129,10 +157,14 @@ def backprop_page(model, x, y, path, loss: str = "cross_entropy", lr: float = 0.
         (``probs`` for cross-entropy), ``layers`` (per Linear: ``activation``, ``weight``
         (in, out), ``bias``, ``z``, ``a``, ``upstream`` dL/da, ``local`` da/dz, ``delta``
         dL/dz, ``grad_weight``, ``grad_bias``, ``new_weight``, ``new_bias``) and ``steps``
-        (``kind``: forward, loss, backward, update; ``layer``; ``unit``; ``title``; ``text``).
+        (``kind``: forward, loss, backward, update; ``layer``; ``unit``; ``title``; ``text``),
+        ``loss_label`` (the two lines shown right of the outputs) and ``layout`` (the drawing's
+        ``width`` and the ``right`` margin kept free for that label, in SVG units).
     """
     data = trace(model, x, y, loss, lr)
     data["steps"] = _steps(data)
+    data["loss_label"] = loss_label(data)
+    data["layout"] = layout(data["loss_label"])
     if path is not None:
         write_output(path, lambda p: _write_text(p, render_html(data)))
     return data

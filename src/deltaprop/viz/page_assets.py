@@ -32,7 +32,7 @@ PAGE_JS = r"""
   var sizes = data.sizes;
   var svg = document.getElementById('net');
   var NS = svg.namespaceURI;
-  var W = 900, H = 80 + 56 * Math.max.apply(null, sizes);
+  var W = data.layout.width, H = 80 + 56 * Math.max.apply(null, sizes);
   var cur = 0;
   var timer = null;
 
@@ -47,7 +47,7 @@ PAGE_JS = r"""
     if (parent) { parent.appendChild(e); }
     return e;
   }
-  function colX(c) { return 90 + c * (W - 260) / Math.max(1, sizes.length - 1); }
+  function colX(c) { return 90 + c * (W - 90 - data.layout.right) / Math.max(1, sizes.length - 1); }
   function unitY(c, j) { return H / 2 + (j - (sizes[c] - 1) / 2) * 56; }
 
   svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
@@ -83,8 +83,12 @@ PAGE_JS = r"""
       nodes[c].push({g: g, title: title, value: value, delta: delta});
     }
   }
+  // Two lines, in the right margin the layout keeps for them (data.layout.right).
   var lossText = el('text', {'class': 'lossbox', x: colX(sizes.length - 1) + 40, y: H / 2},
                     svg);
+  var lossLines = data.loss_label.map(function (line, k) {
+    return el('tspan', {x: colX(sizes.length - 1) + 40, dy: k === 0 ? '0' : '1.3em'}, lossText);
+  });
 
   function state(upto) {
     var s = {fwd: [], bwd: [], upd: [], loss: false};
@@ -163,11 +167,9 @@ PAGE_JS = r"""
       }
     }
     if (s.loss) {
-      var target = data.loss_name === 'cross_entropy' ? 'class ' + data.target
-        : '[' + data.target.map(fmt).join(', ') + ']';
-      lossText.textContent = 'L = ' + fmt(data.loss) + ' (target ' + target + ')';
+      lossLines.forEach(function (t, k) { t.textContent = data.loss_label[k]; });
     } else {
-      lossText.textContent = '';
+      lossLines.forEach(function (t) { t.textContent = ''; });
     }
   }
 

@@ -90,7 +90,8 @@ def _base_metrics(hist: Mapping[str, Any]) -> list[str]:
 
 def plot_history(history: Any, path: str | os.PathLike | None = None, metrics=None):
     """Learning curves: one panel per metric (loss first) with its train and validation curves,
-    and a panel of the learning rate when the history has one.
+    and a panel of the learning rate when it changed during the run (a schedule, warm-up or
+    plateau reductions; a constant rate is a flat line that says nothing).
 
     Args:
         history: a History (what ``Trainer.fit`` returns), a Trainer after ``fit``, or its
@@ -113,7 +114,7 @@ def plot_history(history: Any, path: str | os.PathLike | None = None, metrics=No
             raise ConfigError(
                 f"metrics: {unknown or metrics!r} not in the history; available: {available}"
             )
-    show_lr = "lr" in hist and len(hist["lr"]) > 0
+    show_lr = "lr" in hist and _varies(_series(hist["lr"], "history['lr']"))
     fig, axes = new_figure(len(metrics) + show_lr)
     for ax, name in zip(axes, metrics):
         for key, label, style in ((name, "train", "-"), ("val_" + name, "validation", "--")):
@@ -133,6 +134,12 @@ def plot_history(history: Any, path: str | os.PathLike | None = None, metrics=No
         ax.set(title="learning rate", xlabel="epoch")
         ax.grid(alpha=0.3)
     return finish(fig, path)
+
+
+def _varies(values: np.ndarray) -> bool:
+    """More than one distinct finite value (a learning rate worth a panel)."""
+    finite = values[np.isfinite(values)]
+    return finite.size > 1 and bool(finite.max() > finite.min())
 
 
 def plot_histories(

@@ -7,6 +7,7 @@ from typing import Any
 
 from ...checks import check_bool, check_int, check_optional, check_real
 from ...errors import ConfigError
+from ...report import note
 from ._monitor import Monitor
 from .base import Callback
 
@@ -117,7 +118,7 @@ class EarlyStopping(Callback):
         # run already said why it stopped and what it restored.
         say = self.verbose and self._last_epoch is not None
         if self.stopped_epoch is not None and say:
-            print(self.reason(), flush=True)
+            note(self.reason())
         if (
             self.restore_best_weights
             and self.best_weights is not None
@@ -125,10 +126,9 @@ class EarlyStopping(Callback):
         ):
             self.model.load_state_dict(self.best_weights)
             if say:
-                print(
+                note(
                     f"EarlyStopping: restored the weights of epoch {self.best_epoch + 1} "
                     f"({self.monitor.key} {_fmt(self.best)})",
-                    flush=True,
                 )
 
     # --- description -------------------------------------------------------------------------

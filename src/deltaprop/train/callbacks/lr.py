@@ -9,6 +9,7 @@ from typing import Any
 
 from ...checks import check_bool, check_choice, check_fraction, check_int, check_real
 from ...errors import ConfigError
+from ...report import note
 from ._monitor import check_mode, check_monitor, logged_value
 from .base import Callback
 
@@ -54,7 +55,7 @@ class LearningRateScheduler(Callback):
         for group, lr in zip(groups, new, strict=True):
             group["lr"] = lr
         if self.verbose:
-            print(f"LearningRateScheduler: epoch {epoch + 1}: lr {new[0]:.6g}", flush=True)
+            note(f"LearningRateScheduler: epoch {epoch + 1}: lr {new[0]:.6g}")
 
 
 _PLATEAU_KEYS = ("best", "num_bad_epochs", "cooldown_counter", "last_epoch")
@@ -175,10 +176,9 @@ class ReduceLROnPlateau(Callback):
                 if self.verbose:
                     when = "" if epoch is None else f"epoch {epoch + 1}: "
                     which = f" (group {i})" if len(groups) > 1 else ""
-                    print(
+                    note(
                         f"ReduceLROnPlateau: {when}{self.monitor} did not improve for "
                         f"{self.patience + 1} epochs; lr{which} {old:.6g} -> {new:.6g}",
-                        flush=True,
                     )
 
     def state_dict(self) -> dict[str, Any]:

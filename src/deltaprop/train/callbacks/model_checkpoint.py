@@ -10,6 +10,7 @@ from typing import Any
 from ...checks import check_bool, check_int
 from ...errors import ConfigError
 from ...io import save
+from ...report import note
 from ._monitor import Monitor
 from .base import Callback
 
@@ -74,7 +75,7 @@ class ModelCheckpoint(Callback):
             self.best_path = path
         if self.verbose:
             why = f" ({self.monitor.key} {current:.6g})" if current is not None else ""
-            print(f"ModelCheckpoint: epoch {epoch + 1}: saved {path}{why}", flush=True)
+            note(f"ModelCheckpoint: epoch {epoch + 1}: saved {path}{why}")
 
     def _format(self, epoch: int, logs: dict[str, Any]) -> str:
         try:

@@ -15,6 +15,7 @@ from typing import Any
 from ... import backend
 from ...checks import check_bool
 from ...errors import TrainingError
+from ...report import note
 from .base import Callback
 
 
@@ -137,4 +138,4 @@ class TerminateOnNaN(Callback):
         trainer.stop_on_nan = self._previous
         stopped = self._stopped or getattr(trainer, "nan_error", None) is not None
         if self.verbose and stopped:
-            print(f"TerminateOnNaN: {trainer.stop_reason}", flush=True)
+            note(f"TerminateOnNaN: {trainer.stop_reason}")

@@ -113,7 +113,7 @@ class StallWarning(Callback):
         if flat:
             seen.append(f"the training loss has not fallen ({start:.4g} at the start, "
                         f"{loss:.4g} now)")  # fmt: skip
-        line = (f"warning: the model is not learning: {' and '.join(seen)} for {self._stuck} "
+        line = (f"the model is not learning: {' and '.join(seen)} for {self._stuck} "
                 f"epochs (epochs {first}-{epoch + 1}). {self._cause(start)}")  # fmt: skip
         self.warned = line
         if self.log is not None:
@@ -124,7 +124,7 @@ class StallWarning(Callback):
         if self.chance is not None:
             return self.chance
         linears = [m for m in self.model.modules() if isinstance(m, Linear)] if self.model else []
-        k = linears[-1].weight.shape[0] if linears else 1
+        k = linears[-1].out_features if linears else 1  # weights are (in, out)
         return 1.0 / k if k > 1 else 0.5
 
     def dead_fractions(self) -> dict[str, float]:

@@ -1,0 +1,44 @@
+"""What a run says about itself in words: its header line, and its errors naming the key as
+the user typed it (kept apart from :mod:`.runner`, which does the work)."""
+
+from __future__ import annotations
+
+import math
+
+from .build import RunData
+from .spec import Recipe
+
+__all__ = ["name_paths", "run_header"]
+
+
+def run_header(recipe: Recipe, data: RunData) -> str:
+    """The run in one line, before training: rows of each part, features, classes (or
+    regression) and the model, e.g. ``digits: 1437 train / 360 test rows, 64 features,
+    10 classes; MLP 64-256-128-10 relu``."""
+    n_train, n_test = len(data.y_train), len(data.y_test)
+    rows = f"{n_train} train / {n_test} test rows"
+    if recipe.validation_split:  # the Trainer holds out ceil(fraction * n), as scikit-learn
+        n_val = math.ceil(recipe.validation_split * n_train)
+        rows = f"{n_train - n_val} train + {n_val} validation / {n_test} test rows"
+    if data.classification:
+        target = f"{data.n_out} classes"
+    else:
+        target = "regression" + (f" ({data.n_out} targets)" if data.n_out > 1 else "")
+    sizes = "-".join(str(n) for n in (data.n_in, *recipe.hidden, data.n_out))
+    extras = [name for name in ("batchnorm", "layernorm") if getattr(recipe, name)]
+    if recipe.dropout:
+        extras.append(f"dropout {recipe.dropout:g}")
+    act = recipe.activation if recipe.hidden else "(no hidden layer)"
+    model = f"MLP {sizes} {act}" + "".join(f", {e}" for e in extras)
+    return f"{data.ds.name}: {rows}, {data.n_in} features, {target}; {model}"
+
+
+def name_paths(message: str, recipe: Recipe) -> str:
+    """A fit error about the checkpoint or resume file, naming the key as the user typed it
+    (``--resume: nosuch.ckpt: no such file``) instead of ``fit``'s argument or only the path."""
+    for key, arg in (("resume", "resume_from"), ("checkpoint", "checkpoint")):
+        if message.startswith(arg + ":"):
+            return recipe.show(key) + message[len(arg) :]
+    if recipe.resume and message.startswith(str(recipe.resume) + ":"):
+        return f"{recipe.show('resume')}: {message}"
+    return message
