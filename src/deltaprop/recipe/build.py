@@ -8,27 +8,35 @@ fold). Strings stop here: the recipe's names become modules, optimizers and sche
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import nn, optim
 from ..checks import check_choice
-from ..data import Dataset, Standardizer, load_dataset, train_test_split
-from ..errors import DeltapropError
+from ..data import DATASETS, Dataset, Preprocessor, Standardizer, load_dataset, train_test_split
+from ..data.files import label_column, read_table
+from ..data.preprocess import guess_task
+from ..errors import ConfigError, DeltapropError
+from ..names import normalize
 from ..train import Trainer, callbacks
 from .spec import Recipe
 
 TASKS = ("classification", "regression")
+#: Keys whose errors already name themselves (not wrapped in "dataset: ...").
+CSV_KEYS = ("task", "label", "drop", "delimiter", "impute")
 
 
 @dataclass
 class RunData:
     """A data set split for a run: the stratified (for classification) train/test split, both
-    standardized with ``scaler``, fitted on the training part only.
+    passed through ``prep`` (a :class:`~deltaprop.data.Preprocessor` fitted on the training
+    part only: encoders, imputer, feature scaling, label classes or target scaling).
 
     ``X_train`` (n_train, n_in), ``X_test`` (n_test, n_in); ``y_*`` (n,) labels 0..k-1 or
-    (n,) / (n, n_out) regression targets; ``n_out`` = classes or target columns."""
+    (n,) / (n, n_out) standardized regression targets; ``n_out`` = classes or target columns;
+    ``task_note`` says how the task was guessed (None when it was given or known)."""
 
     ds: Dataset
     X_train: np.ndarray
@@ -38,6 +46,8 @@ class RunData:
     scaler: Standardizer
     classification: bool
     n_out: int
+    prep: Preprocessor | None = None
+    task_note: str | None = None
 
     @property
     def task(self) -> str:
@@ -51,20 +61,88 @@ class RunData:
 
 def load_data(recipe: Recipe) -> RunData:
     """Load ``recipe.dataset``, split off ``test_size`` (stratified for classification, seeded
-    by ``seed``) and standardize with statistics of the training part."""
+    by ``seed``) and fit the preprocessing on the training part: a CSV file's columns (minus
+    ``drop``) are encoded by the :class:`~deltaprop.data.Preprocessor` (text one-hot, missing
+    values refused or imputed), labels mapped to 0..k-1, features and regression targets
+    standardized."""
     try:
-        ds = load_dataset(recipe.dataset, label=recipe.label, seed=recipe.seed)
+        if is_csv(recipe.dataset):
+            return _load_csv(recipe)
+        if recipe.task is not None and normalize(recipe.dataset) in DATASETS:
+            raise ConfigError(
+                f"{recipe.show('task')}: only applies to data files, got it for the built-in "
+                f"{recipe.dataset!r}"
+            )
+        ds = load_dataset(recipe.dataset, label=recipe.label, seed=recipe.seed, task=recipe.task)
     except DeltapropError as exc:
+        if str(exc).startswith(tuple(recipe.show(k) + ":" for k in CSV_KEYS)):
+            raise  # already names the option
         raise type(exc)(f"{recipe.show('dataset')}: {exc}") from None
     classification = ds.task == "classification"
     X_train, X_test, y_train, y_test = train_test_split(
         ds.X, ds.y, test_size=recipe.test_size, stratify=classification, seed=recipe.seed
     )
-    scaler = Standardizer()
-    X_train = scaler.fit_transform(X_train)
-    X_test = scaler.transform(X_test)
+    prep = Preprocessor(ds.task)
+    classes = ds.target_names or [str(i) for i in range(ds.n_classes or 0)]
+    prep.fit(X_train, y_train, ds.feature_names, classes=classes if classification else None)
+    X_train, X_test = prep.transform(X_train), prep.transform(X_test)
+    if not classification:
+        y_train, y_test = prep.encode(y_train), prep.encode(y_test)
     n_out = ds.n_classes if classification else (1 if ds.y.ndim == 1 else ds.y.shape[1])
-    return RunData(ds, X_train, X_test, y_train, y_test, scaler, classification, n_out)
+    return RunData(ds, X_train, X_test, y_train, y_test, prep.x_scaler, classification, n_out,
+                   prep)  # fmt: skip
+
+
+def _load_csv(recipe: Recipe) -> RunData:
+    """A CSV file through the Preprocessor: labels (all rows) -> classes, split, fit on the
+    training part, transform both parts."""
+    path = recipe.dataset
+    header, cells = read_table(Path(path), recipe.delimiter)
+    col = label_column(header, recipe.label, recipe.show("label"))
+    dropped = [c.strip() for c in (recipe.drop or "").split(",") if c.strip()]
+    for c in dropped:
+        if c not in header or c == header[col]:
+            raise ConfigError(
+                f"{recipe.show('drop')}: expected feature columns of {path} "
+                f"({', '.join(h for h in header if h != header[col])}), got {c!r}"
+            )
+    feats = [j for j, h in enumerate(header) if j != col and h not in dropped]
+    if not feats:
+        raise ConfigError(f"{recipe.show('drop')}: no feature column is left in {path}")
+    X_raw, y_raw = cells[:, feats], cells[:, col]
+    note = None
+    task = recipe.task
+    if task is None:
+        task, why = guess_task(y_raw, recipe.show("task"))
+        note = f"task: {task} ({why}; set {recipe.show('task')} to choose)"
+    prep = Preprocessor(task, recipe.impute)
+    prep.reason = note or "given"
+    classification = task == "classification"
+    if classification:
+        prep.label = header[col]
+        y_all = prep.fit_classes(y_raw).encode(y_raw, f"label {header[col]!r}")
+    else:
+        y_all = np.arange(len(y_raw))  # placeholder: targets are scaled after the split
+    idx = np.arange(len(cells))
+    tr, te, _, _ = train_test_split(idx, y_all, test_size=recipe.test_size,
+                                    stratify=classification, seed=recipe.seed)  # fmt: skip
+    names = [header[j] for j in feats]
+    prep.fit(X_raw[tr], y_raw[tr], names, label=header[col], task_name=recipe.show("task"))
+    X_train, X_test = prep.transform(X_raw[tr]), prep.transform(X_raw[te])
+    y_train, y_test = prep.encode(y_raw[tr]), prep.encode(y_raw[te])
+    y_ds = y_all if classification else prep.targets(y_raw)[:, 0]
+    ds = Dataset(
+        prep.transform(X_raw), y_ds, task, prep.n_outputs, prep.input_names,
+        prep.class_names, path,
+    )  # fmt: skip
+    n_out = prep.n_outputs if classification else 1
+    return RunData(ds, X_train, X_test, y_train, y_test, prep.x_scaler, classification,
+                   int(n_out or 1), prep, note)  # fmt: skip
+
+
+def is_csv(dataset: str) -> bool:
+    """A ``.csv`` path (built-in names never end so)."""
+    return str(dataset).lower().endswith(".csv")
 
 
 def build_model(recipe: Recipe, n_in: int, n_out: int) -> nn.Sequential:
