@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from .columns import guess_task
 from .dataset import Dataset, build_dataset
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): data is big-endian.
@@ -78,8 +79,18 @@ def _read_csv(path: Path, label: str | None, task: str | None) -> Dataset:
     if "" in labels:
         r = labels.index("") + 1
         raise DataError(f"{path}: row {r}, column {header[col]!r}: the label is empty")
-    y = np.array([float(v) for v in labels]) if all(map(_is_number, labels)) else np.array(labels)
-    return build_dataset(values, y, task, [header[j] for j in feat_cols], None, str(path))
+    y: np.ndarray = np.array(labels)
+    names = None
+    if task is None:
+        task = guess_task(y)[0]  # the same guess as the recipe: "151.0" x 300 is regression
+    if all(map(_is_number, labels)):
+        y = np.array([float(v) for v in labels])
+        uniq = np.unique(y)
+        if task == "classification" and not np.array_equal(uniq, np.arange(len(uniq))):
+            # 1,2,3 or -1/+1 or 100000/200000: classes 0..k-1 named by their values
+            names = [str(int(v)) if v == int(v) else str(v) for v in uniq]
+            y = np.searchsorted(uniq, y)
+    return build_dataset(values, y, task, [header[j] for j in feat_cols], names, str(path))
 
 
 def _is_number(s: str) -> bool:

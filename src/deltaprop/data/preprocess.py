@@ -22,68 +22,10 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from .checks import TASKS, check_features, show_first
+from .columns import as_numbers, guess_task, is_missing, label_name
 from .split import Standardizer
 
-MISSING = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
-#: More distinct whole-number targets than this (with few rows each) is not a class list.
-MANY_CLASSES = 20
-FEW_ROWS_PER_CLASS = 5
 IMPUTE = ("mean", "median")
-
-
-def _is_missing(cells: np.ndarray) -> np.ndarray:
-    """(n,) bool: NaN numbers or missing-value text ("", "NA", "?", ...)."""
-    if cells.dtype.kind == "f":
-        return np.isnan(cells)
-    if cells.dtype.kind in "biu":
-        return np.zeros(cells.shape, bool)
-    return np.array([str(c).strip().lower() in MISSING for c in cells], dtype=bool)
-
-
-def _as_numbers(cells: np.ndarray) -> np.ndarray | None:
-    """(n,) float64 with NaN for missing cells, or None when some cell is text."""
-    if cells.dtype.kind in "biuf":
-        return cells.astype(np.float64)
-    out = np.full(cells.shape, np.nan)
-    missing = _is_missing(cells)
-    try:
-        out[~missing] = [float(c) for c in cells[~missing]]
-    except ValueError:
-        return None
-    return out
-
-
-def guess_task(y: Any, name: str = "task") -> tuple[str, str]:
-    """``(task, why)`` from raw targets (n,): text is classification; fractions, or more than
-    :data:`MANY_CLASSES` whole numbers written as floats ("151.0"), are regression; more than
-    that many integers with under :data:`FEW_ROWS_PER_CLASS` rows each is a ConfigError that
-    asks for ``name``; other whole numbers are classes."""
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] > 1:
-        return "regression", f"{y.shape[1]} target columns"
-    y = y.reshape(-1)
-    values = _as_numbers(y)
-    if values is None:
-        return "classification", "the labels are text"
-    if np.isnan(values).any():
-        return "classification", "labels"  # the missing label is reported by the encoder
-    k = len(np.unique(values))
-    if not np.all(values == np.round(values)):
-        return "regression", "the target has fractional values"
-    as_floats = y.dtype.kind == "f" or any("." in str(v) or "e" in str(v).lower() for v in y)
-    if k > MANY_CLASSES and as_floats:
-        return "regression", f"{k} distinct whole numbers written as floats"
-    if k > MANY_CLASSES and len(y) / k < FEW_ROWS_PER_CLASS:
-        raise ConfigError(
-            f"{name}: expected classification or regression; the target has {k} distinct "
-            f"integers with {len(y) / k:.1f} rows each on average, which could be either: "
-            f"give {name} classification or {name} regression"
-        )
-    return "classification", f"{k} distinct whole-number labels"
-
-
-def _label_name(v: float) -> str:
-    return str(int(v)) if v == int(v) else repr(float(v))
 
 
 class Preprocessor:
@@ -143,8 +85,8 @@ class Preprocessor:
         from sklearn.impute import SimpleImputer
         from sklearn.preprocessing import OneHotEncoder
 
-        missing = _is_missing(cells)
-        numbers = _as_numbers(cells)
+        missing = is_missing(cells)
+        numbers = as_numbers(cells)
         if missing.all():
             raise DataError(f"column {col!r}: every value is missing")
         if numbers is None:
@@ -175,18 +117,18 @@ class Preprocessor:
             self.class_names = [str(c) for c in classes]
             return self
         y = y.reshape(-1)
-        values = _as_numbers(y)
+        values = as_numbers(y)
         if values is not None and not np.isnan(values).any():
             uniq = np.unique(values)
             self.class_values = [float(v) for v in uniq]
-            self.class_names = [_label_name(v) for v in uniq]
+            self.class_names = [label_name(v) for v in uniq]
         else:
             self._check_labels_present(y)
             self.class_names = sorted({str(v).strip() for v in y})
         return self
 
     def _check_labels_present(self, y: np.ndarray) -> None:
-        missing = _is_missing(y.astype(str)) if y.dtype.kind not in "f" else np.isnan(y)
+        missing = is_missing(y.astype(str)) if y.dtype.kind not in "f" else np.isnan(y)
         if missing.any():
             i = int(np.argmax(missing))
             raise DataError(f"label {self.label or 'y'!r}: row {i + 1} has no label")
@@ -211,7 +153,7 @@ class Preprocessor:
         parts = []
         for j, col in enumerate(self.feature_names):
             cells = X[:, j]
-            missing = _is_missing(cells)
+            missing = is_missing(cells)
             if missing.any() and col not in self.fill:
                 hint = "; pass --impute mean or median to fill them" if not self.impute else ""
                 raise DataError(
@@ -225,9 +167,9 @@ class Preprocessor:
                 enc.fit(np.array(cats).reshape(-1, 1))
                 parts.append(enc.transform(text.reshape(-1, 1)).toarray())
                 continue
-            numbers = _as_numbers(cells)
+            numbers = as_numbers(cells)
             if numbers is None:
-                bad = next(c for c, m in zip(cells, missing) if not m and _as_numbers(
+                bad = next(c for c, m in zip(cells, missing) if not m and as_numbers(
                     np.array([c])) is None)  # fmt: skip
                 raise DataError(f"column {col!r}: expected a number, got {str(bad)!r}")
             parts.append(np.where(missing, self.fill.get(col, 0.0), numbers).reshape(-1, 1))
@@ -255,12 +197,12 @@ class Preprocessor:
         y = y.reshape(-1)
         names = self.class_names or []
         if self.class_values is not None:
-            values = _as_numbers(y)
+            values = as_numbers(y)
             if values is None or np.isnan(values).any():
-                bad = [v for v in y if _as_numbers(np.array([v])) is None]
+                bad = [v for v in y if as_numbers(np.array([v])) is None]
                 raise DataError(f"{name}: expected the numeric classes {names}, got {bad[:5]}")
             table = {v: i for i, v in enumerate(self.class_values)}
-            keys, shown = list(values), [_label_name(v) for v in values]
+            keys, shown = list(values), [label_name(v) for v in values]
         elif y.dtype.kind in "biu" or (y.dtype.kind == "f" and not names):
             return y.astype(np.int64)  # already 0..k-1 (built-in sets, old model files)
         else:
@@ -283,7 +225,7 @@ class Preprocessor:
     def targets(self, y: Any) -> np.ndarray:
         """Raw regression targets (n,) or (n, t), numbers or text cells -> float64 (n, t)."""
         y = np.asarray(y)
-        values = y.astype(np.float64) if y.dtype.kind in "biuf" else _as_numbers(y.reshape(-1))
+        values = y.astype(np.float64) if y.dtype.kind in "biuf" else as_numbers(y.reshape(-1))
         if values is None:
             raise DataError(f"y: expected numbers for regression, got text {show_first(y)}")
         values = values.reshape(len(values), -1)

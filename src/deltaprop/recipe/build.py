@@ -16,8 +16,8 @@ import numpy as np
 from .. import nn, optim
 from ..checks import check_choice
 from ..data import DATASETS, Dataset, Preprocessor, Standardizer, load_dataset, train_test_split
+from ..data.columns import guess_task
 from ..data.files import label_column, read_table
-from ..data.preprocess import guess_task
 from ..errors import ConfigError, DeltapropError
 from ..names import normalize
 from ..train import Trainer, callbacks
