@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 
 MISSING = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
 #: More distinct whole-number targets than this (with few rows each) is not a class list.
@@ -69,3 +69,17 @@ def guess_task(y: Any, name: str = "task") -> tuple[str, str]:
 def label_name(v: float) -> str:
     """A class value as a name: ``1.0`` -> ``"1"``, ``0.5`` -> ``"0.5"``."""
     return str(int(v)) if v == int(v) else repr(float(v))
+
+
+def refuse_missing(X_raw: np.ndarray, names: list[str], where: str) -> None:
+    """DataError naming the first column of X_raw (n, d) with a missing cell, with the count
+    and the first row of the file (1 = the first data row), and the ``--impute`` remedy."""
+    for j, col in enumerate(names):
+        missing = is_missing(X_raw[:, j])
+        if missing.any():
+            r = int(np.argmax(missing)) + 1
+            raise DataError(
+                f"{where}: column {col!r}: expected a value in every row, got "
+                f"{int(missing.sum())} missing (empty, NA or NaN; the first in row {r}, "
+                f"line {r + 1}); pass --impute mean or median to fill them"
+            )

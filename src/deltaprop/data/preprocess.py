@@ -94,7 +94,7 @@ class Preprocessor:
             enc = OneHotEncoder(handle_unknown="ignore").fit(present)
             self.categories[col] = [str(c) for c in enc.categories_[0]]
             if self.impute and missing.any():
-                imp = SimpleImputer(strategy="most_frequent").fit(present)
+                imp = SimpleImputer(strategy="most_frequent").fit(present.astype(object))
                 self.fill[col] = str(imp.statistics_[0])
         elif self.impute and missing.any():
             imp = SimpleImputer(strategy=self.impute).fit(numbers.reshape(-1, 1))

@@ -16,7 +16,7 @@ import numpy as np
 from .. import nn, optim
 from ..checks import check_choice
 from ..data import DATASETS, Dataset, Preprocessor, Standardizer, load_dataset, train_test_split
-from ..data.columns import guess_task
+from ..data.columns import guess_task, refuse_missing
 from ..data.files import label_column, read_table
 from ..errors import ConfigError, DeltapropError
 from ..names import normalize
@@ -110,6 +110,8 @@ def _load_csv(recipe: Recipe) -> RunData:
     if not feats:
         raise ConfigError(f"{recipe.show('drop')}: no feature column is left in {path}")
     X_raw, y_raw = cells[:, feats], cells[:, col]
+    if recipe.impute is None:  # before the split, so the rows named are the file's
+        refuse_missing(X_raw, [header[j] for j in feats], path)
     note = None
     task = recipe.task
     if task is None:
