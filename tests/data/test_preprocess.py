@@ -82,8 +82,9 @@ def test_regression_targets_are_standardized_and_mapped_back():
 
 
 def test_old_model_metadata_gives_an_equivalent_preprocessor():
+    scaling = {"mean": [1, 2], "scale": [2, 4]}
     info = {"task": "classification", "feature_names": ["a", "b"],
-            "target_names": ["no", "yes"], "standardizer": {"mean": [1, 2], "scale": [2, 4]}}  # fmt: skip
+            "target_names": ["no", "yes"], "standardizer": scaling}  # fmt: skip
     prep = Preprocessor.from_metadata(info)
     np.testing.assert_allclose(prep.transform(np.array([[3.0, 6.0]])), [[1.0, 1.0]])
     assert prep.encode(np.array(["yes"])).tolist() == [1]
