@@ -148,3 +148,37 @@ def test_regression_prints_r2_mae_rmse(tmp_path, capsys):
     assert 150 < float(out.splitlines()[1]) < 450  # in the target's own units, not scaled
     code, _, err = cli(capsys, "predict", model, "--dataset", data, "--proba")
     assert code != 0 and "--proba" in err
+
+
+def write_plants(path: Path) -> Path:
+    """The file of docs/your_own_data.md: ';'-separated, an id, a text column, 5 gaps."""
+    rng = np.random.default_rng(0)
+    lines = ["id;height;width;soil;species"]
+    for i in range(120):
+        k = i % 3
+        soil = ["clay", "sand", "loam"][(i // 3) % 3]
+        h = 10 + 5 * k + rng.normal(0, 1.5)
+        w = "" if i % 25 == 7 else f"{2 + k + rng.normal(0, 0.5):.2f}"
+        lines.append(f"{i};{h:.2f};{w};{soil};{['fern', 'moss', 'oak'][k]}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_the_your_own_data_example(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_plants(tmp_path / "plants.csv")
+    code, _, err = cli(capsys, "train", "--dataset", "plants.csv")
+    assert code == 2 and "the header holds ';': pass --delimiter ';'" in err
+    code, _, err = cli(capsys, "train", "--dataset", "plants.csv", "--delimiter", ";")
+    assert code == 2 and "column 'width'" in err and "the first in row 8, line 9" in err
+    code, out, _ = cli(capsys, "train", "--dataset", "plants.csv", "--delimiter", ";", "--drop",
+                       "id", "--impute", "median", "--hidden", "16", "--epochs", "20",
+                       "--log-every", "10", "--save", "plants.safetensors")  # fmt: skip
+    assert code == 0 and out.startswith("task: classification (the labels are text")
+    lines = Path("plants.csv").read_text().splitlines()
+    Path("new.csv").write_text("\n".join([lines[0]] + [x for x in lines if "oak" in x][:5]))
+    code, out, _ = cli(capsys, "predict", "plants.safetensors", "--dataset", "new.csv", "--proba")
+    rows = out.splitlines()
+    assert code == 0 and rows[0] == "species,proba_fern,proba_moss,proba_oak"
+    assert [r.split(",")[0] for r in rows[1:6]] == ["oak"] * 5
+    assert rows[6] == "accuracy 1.0000 on 5 rows"
