@@ -129,6 +129,11 @@ def test_a_model_file_from_before_the_preprocessor_still_predicts(tmp_path, caps
     only = write_iris(tmp_path / "virginica.csv", rows={"virginica"})
     code, out, _ = cli(capsys, "predict", model, "--dataset", only)
     assert code == 0 and accuracy(out) > 0.5
+    # The same with labels 0/1/2 (no class names were saved then): classes are the numbers.
+    numeric = write_iris(tmp_path / "iris012.csv", label=lambda n, i: i)
+    model = FIXTURES / "legacy_iris_numeric_labels.safetensors"
+    code, out, _ = cli(capsys, "predict", model, "--dataset", numeric)
+    assert code == 0 and accuracy(out) == 0.8667 and out.splitlines()[1] == "0"
 
 
 def test_regression_prints_r2_mae_rmse(tmp_path, capsys):

@@ -203,8 +203,12 @@ class Preprocessor:
                 raise DataError(f"{name}: expected the numeric classes {names}, got {bad[:5]}")
             table = {v: i for i, v in enumerate(self.class_values)}
             keys, shown = list(values), [label_name(v) for v in values]
-        elif y.dtype.kind in "biu" or (y.dtype.kind == "f" and not names):
-            return y.astype(np.int64)  # already 0..k-1 (built-in sets, old model files)
+        elif not names or y.dtype.kind in "biu":
+            # already 0..k-1 (built-in sets; old model files of numeric labels kept no names)
+            values = as_numbers(y)
+            if values is None or np.isnan(values).any() or (values != np.round(values)).any():
+                raise DataError(f"{name}: expected class numbers 0..k-1, got {show_first(y)}")
+            return values.astype(np.int64)
         else:
             table = {c: i for i, c in enumerate(names)}
             keys = shown = [str(v).strip() for v in y]
