@@ -112,3 +112,10 @@ def test_csv_numeric_labels_become_classes_in_load_dataset(tmp_path):
     assert ds.n_classes == 3 and ds.target_names == ["100000", "200000", "300000"]
     p.write_text("a,y\n" + "".join(f"{i},{100 + i}.0\n" for i in range(40)))
     assert load_dataset(p).task == "regression"  # whole numbers written as floats, 40 values
+
+
+def test_npz_numeric_labels_become_classes(tmp_path):
+    p = tmp_path / "d.npz"
+    np.savez(p, X=np.zeros((4, 2)), y=np.array([-1, 1, 1, -1]))
+    ds = load_dataset(p)
+    assert ds.n_classes == 2 and ds.target_names == ["-1", "1"] and ds.y.tolist() == [0, 1, 1, 0]

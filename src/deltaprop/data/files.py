@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .columns import guess_task
+from .checks import infer_task
+from .columns import guess_task, label_name
 from .dataset import Dataset, build_dataset
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): data is big-endian.
@@ -84,13 +85,21 @@ def _read_csv(path: Path, label: str | None, task: str | None) -> Dataset:
     if task is None:
         task = guess_task(y)[0]  # the same guess as the recipe: "151.0" x 300 is regression
     if all(map(_is_number, labels)):
-        y = np.array([float(v) for v in labels])
-        uniq = np.unique(y)
-        if task == "classification" and not np.array_equal(uniq, np.arange(len(uniq))):
-            # 1,2,3 or -1/+1 or 100000/200000: classes 0..k-1 named by their values
-            names = [str(int(v)) if v == int(v) else str(v) for v in uniq]
-            y = np.searchsorted(uniq, y)
+        y, names = numeric_classes(np.array([float(v) for v in labels]), task)
     return build_dataset(values, y, task, [header[j] for j in feat_cols], names, str(path))
+
+
+def numeric_classes(y: np.ndarray, task: str | None) -> tuple[np.ndarray, list[str] | None]:
+    """Numeric labels (n,) other than 0..k-1 (1,2,3; -1/+1; 100000/200000) as classes 0..k-1
+    named by their values, for classification (or a task to be guessed as it); else as given."""
+    if y.ndim != 1 or y.dtype.kind not in "biuf" or len(y) == 0:
+        return y, None
+    if (task or infer_task(y)) != "classification":
+        return y, None
+    uniq = np.unique(y)
+    if np.array_equal(uniq, np.arange(len(uniq))) or not np.all(np.isfinite(uniq)):
+        return y, None
+    return np.searchsorted(uniq, y), [label_name(float(v)) for v in uniq]
 
 
 def _is_number(s: str) -> bool:
@@ -119,6 +128,8 @@ def _read_npz(path: Path, label: str | None, task: str | None) -> Dataset:
         raise DataError(f"{path}: array 'X' is empty (shape {X.shape})")
     d = int(np.prod(X.shape[1:], dtype=np.int64))
     names = names if names and len(names) == d else [f"x{i}" for i in range(d)]
+    if targets is None:
+        y, targets = numeric_classes(y, task)
     return build_dataset(X, y, task, names, targets, str(path))
 
 
