@@ -147,6 +147,7 @@ def test_regression_prints_r2_mae_rmse(tmp_path, capsys):
     code, out, _ = cli(capsys, "train", "--dataset", data, "--hidden", "16", "--epochs", "40",
                        "--lr", "0.05", "--save", model, "--quiet")  # fmt: skip
     assert code == 0 and "task: regression (the target has fractional values" in out
+    assert "test_r2 " in out.splitlines()[-2] and "test_rmse" in out.splitlines()[-2]
     code, out, _ = cli(capsys, "predict", model, "--dataset", data)
     last = out.splitlines()[-1].split()
     assert code == 0 and last[0] == "r2" and float(last[1]) > 0.9 and "rmse" in last
