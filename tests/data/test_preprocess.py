@@ -59,7 +59,7 @@ def test_text_columns_are_one_hot_and_the_state_round_trips():
 
 def test_missing_values_are_refused_by_name_or_imputed():
     raw = np.array([["1", "x"], ["", "y"], ["3", "NA"], ["5", "x"]])
-    with pytest.raises(DataError, match=r"column 'a': .*1 missing.*--impute mean or median"):
+    with pytest.raises(DataError, match=r"column 'a': .*1 missing.*with --impute mean or median"):
         Preprocessor().fit(raw, np.array([0, 1, 0, 1]), ["a", "b"])
     prep = Preprocessor(impute="median").fit(raw, np.array([0, 1, 0, 1]), ["a", "b"])
     assert prep.fill == {"a": 3.0, "b": "x"}  # SimpleImputer: median; most frequent for text

@@ -156,3 +156,12 @@ def _test_indices(recipe: Recipe, n: int) -> np.ndarray:
     idx = np.arange(n)
     return train_test_split(idx, idx, test_size=recipe.test_size, stratify=False,
                             seed=recipe.seed)[1]  # fmt: skip
+
+
+def test_one_class_is_a_data_error_not_a_loss_to_choose(tmp_path):
+    path = write(tmp_path / "one.csv", ["a", "y"], [[i, "x"] for i in range(6)])
+    with pytest.raises(DataError, match=r"label column 'y': expected at least 2 classes.*'x'"):
+        load_data(Recipe(dataset=path, source="cli", **TINY))
+    path = write(tmp_path / "one.csv", ["a", "y"], [[i, 3] for i in range(6)])
+    with pytest.raises(DataError, match=r"got 1 \('3' in every row\); .* --task regression"):
+        load_data(Recipe(dataset=path, source="cli", **TINY))

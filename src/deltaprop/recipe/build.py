@@ -18,7 +18,7 @@ from ..checks import check_choice
 from ..data import DATASETS, Dataset, Preprocessor, Standardizer, load_dataset, train_test_split
 from ..data.columns import guess_task, refuse_missing
 from ..data.files import label_column, read_table
-from ..errors import ConfigError, DeltapropError
+from ..errors import ConfigError, DataError, DeltapropError
 from ..names import normalize
 from ..train import Trainer, callbacks
 from .spec import Recipe
@@ -79,6 +79,8 @@ def load_data(recipe: Recipe) -> RunData:
             raise  # already names the option
         raise type(exc)(f"{recipe.show('dataset')}: {exc}") from None
     classification = ds.task == "classification"
+    if classification:
+        _two_classes(ds.target_names or [str(v) for v in np.unique(ds.y)], ds.name, recipe)
     X_train, X_test, y_train, y_test = train_test_split(
         ds.X, ds.y, test_size=recipe.test_size, stratify=classification, seed=recipe.seed
     )
@@ -123,6 +125,7 @@ def _load_csv(recipe: Recipe) -> RunData:
     if classification:
         prep.label = header[col]
         y_all = prep.fit_classes(y_raw).encode(y_raw, f"label {header[col]!r}")
+        _two_classes(prep.class_names or [], f"{path}: label column {header[col]!r}", recipe)
     else:
         y_all = np.arange(len(y_raw))  # placeholder: targets are scaled after the split
     idx = np.arange(len(cells))
@@ -140,6 +143,15 @@ def _load_csv(recipe: Recipe) -> RunData:
     n_out = prep.n_outputs if classification else 1
     return RunData(ds, X_train, X_test, y_train, y_test, prep.x_scaler, classification,
                    int(n_out or 1), prep, note)  # fmt: skip
+
+
+def _two_classes(classes: list[str], where: str, recipe: Recipe) -> None:
+    """A classifier needs two classes at least; one is a data problem, not a loss to pick."""
+    if len(classes) < 2:
+        raise DataError(
+            f"{where}: expected at least 2 classes to learn, got 1 ({classes[0]!r} in every "
+            f"row); for a numeric target give {recipe.show('task')} regression"
+        )
 
 
 def is_csv(dataset: str) -> bool:
