@@ -155,7 +155,7 @@ class Preprocessor:
             cells = X[:, j]
             missing = is_missing(cells)
             if missing.any() and col not in self.fill:
-                hint = (
+                hint = "" if self.impute else "; train with --impute mean or median to fill them"
                     "; train with --impute mean or median to fill them" if not self.impute else ""
                 )
                 raise DataError(
