@@ -156,8 +156,6 @@ class Preprocessor:
             missing = is_missing(cells)
             if missing.any() and col not in self.fill:
                 hint = "" if self.impute else "; train with --impute mean or median to fill them"
-                    "; train with --impute mean or median to fill them" if not self.impute else ""
-                )
                 raise DataError(
                     f"column {col!r}: expected a value in every row, got {int(missing.sum())} "
                     f"missing (empty, NA or NaN; first at row {int(np.argmax(missing)) + 1}){hint}"
