@@ -188,3 +188,14 @@ def test_the_your_own_data_example(tmp_path, capsys, monkeypatch):
     assert code == 0 and rows[0] == "species,proba_fern,proba_moss,proba_oak"
     assert [r.split(",")[0] for r in rows[1:6]] == ["oak"] * 5
     assert rows[6] == "accuracy 1.0000 on 5 rows"
+
+
+def test_builtin_iris_round_trips_to_its_class_names(tmp_path, capsys):
+    model, out_path = tmp_path / "i.safetensors", tmp_path / "p.csv"
+    code, _, _ = cli(capsys, "train", "--dataset", "iris", "--hidden", "8", "--epochs", "5",
+                     "--quiet", "--save", model)  # fmt: skip
+    code, out, _ = cli(capsys, "predict", model, "--dataset", "iris", "--out", out_path)
+    rows = list(csv.reader(open(out_path)))
+    assert code == 0 and rows[0] == ["prediction"] and len(rows) == 151
+    assert {r[0] for r in rows[1:]} <= {"setosa", "versicolor", "virginica"}
+    assert "accuracy" in out
