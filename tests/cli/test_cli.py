@@ -63,7 +63,7 @@ def test_save_then_load_and_predict(tmp_path, capsys):
     code, out, _ = run(capsys, "predict", str(model_path), "--dataset", "digits",
                        "--out", str(preds_path))  # fmt: skip
     assert code == 0
-    preds = np.loadtxt(preds_path, dtype=int)
+    preds = np.loadtxt(preds_path, dtype=int, skiprows=1)  # a header row since issue 8
     np.testing.assert_array_equal(preds, logits.argmax(1))
     assert "accuracy" in out
 

@@ -121,8 +121,9 @@ def test_header_of_a_regression_run(capsys, tmp_path):
     path.write_text("a,b,c,t\n" + rows + "\n")
     code, out, _ = run(capsys, "train", "--dataset", str(path), *FAST, "--quiet")
     assert code == 0
+    assert out.splitlines()[0].startswith("task: regression (")  # the guess, then the header
     assert (
-        out.splitlines()[0]
+        out.splitlines()[1]
         == f"{path}: 36 train + 4 validation / 10 test rows, 3 features, regression; "
         "MLP 3-16-1 relu"
     )

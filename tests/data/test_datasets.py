@@ -150,11 +150,9 @@ class TestCSV:
         p.write_text("a,y\nnan,0\n")
         with pytest.raises(DataError, match="e.csv: X: expected finite values"):
             load_dataset(p)
-        p.write_text("a,y\n1,-1\n")
-        with pytest.raises(
-            DataError, match="e.csv: y: expected integer class labels 0..k-1, got -1"
-        ):
-            load_dataset(p)
+        p.write_text("a,y\n1,-1\n2,1\n")  # issue 8: -1/+1 are two classes, no longer an error
+        ds = load_dataset(p)
+        assert ds.y.tolist() == [0, 1] and ds.target_names == ["-1", "1"]
         with pytest.raises(ConfigError, match="n_samples/noise"):
             load_dataset(p, n_samples=3)
         with pytest.raises(ConfigError, match="task: unknown name 'ranking'; expected one of"):

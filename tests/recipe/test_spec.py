@@ -15,6 +15,10 @@ from deltaprop.recipe import FIELDS, TRAIN_OPTIONS, Recipe, read_toml
 BAD = {
     "dataset": 3,
     "label": 1.5,
+    "task": "clustering",
+    "delimiter": ";;",
+    "drop": 3,
+    "impute": "mode",
     "hidden": "10,x",
     "activation": "swish2",
     "init": "magic",

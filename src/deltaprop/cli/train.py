@@ -42,6 +42,11 @@ def command(args: argparse.Namespace) -> None:
     summary = f"test_loss {m['test_loss']:.4f}"
     if "test_accuracy" in m:
         summary = f"test_accuracy {m['test_accuracy']:.4f}  " + summary
+    if "test_r2" in m:  # regression: in the target's own units, besides the (scaled) loss
+        summary = (
+            f"test_r2 {m['test_r2']:.4f}  test_mae {m['test_mae']:.4g}  "
+            f"test_rmse {m['test_rmse']:.4g}  " + summary
+        )
     print(f"{m['dataset']}: {summary}  ({m['epochs']} epochs, {m['seconds']:.1f} s)")
     if recipe.save:
         print(f"saved model to {recipe.save}")

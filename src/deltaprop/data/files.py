@@ -11,53 +11,95 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from .checks import infer_task
+from .columns import guess_task, label_name
 from .dataset import Dataset, build_dataset
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): data is big-endian.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def _read_csv(path: Path, label: str | None, task: str | None) -> Dataset:
+def read_table(path: Path, delimiter: str | None = None) -> tuple[list[str], np.ndarray]:
+    """A CSV file as ``(header, cells)``: the column names and a (n_rows, n_columns) array of
+    the cells as text (stripped). ``delimiter`` defaults to ``","``; a file whose header holds
+    one column with ``;``, tab or ``|`` in it gets a message that names ``--delimiter``."""
+    sep = "," if delimiter is None else delimiter
+    if len(sep) != 1:
+        raise ConfigError(f"delimiter: expected one character, got {delimiter!r}")
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = [(i, row) for i, row in enumerate(csv.reader(f), start=1) if row]
+            rows = [(i, row) for i, row in enumerate(csv.reader(f, delimiter=sep), start=1) if row]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{path}: cannot read the CSV file ({exc})") from exc
     if len(rows) < 2:
         raise DataError(f"{path}: expected a header row and at least one data row")
     header = [h.strip() for h in rows[0][1]]
+    if len(header) < 2:
+        other = next((c for c in ";\t|," if c != sep and c in rows[0][1][0]), None)
+        hint = (f"; the header holds {other!r}: pass --delimiter {other!r}" if other
+                else f" (delimiter {sep!r}; pass --delimiter for another)")  # fmt: skip
+        raise DataError(
+            f"{path}: expected at least one feature column and a label column, got one "
+            f"column {header[0][:40]!r}{hint}"
+        )
     if all(_is_number(h) for h in header):
         raise DataError(f"{path}: expected a header row of column names, got numbers {header[:5]}")
-    if label is None:
-        col = len(header) - 1
-    elif label in header:
-        col = header.index(label)
-    else:
-        raise ConfigError(f"label: expected one of the columns {header}, got {label!r}")
-    if len(header) < 2:
-        raise DataError(f"{path}: expected at least one feature column and a label column")
-    feat_cols = [j for j in range(len(header)) if j != col]
-    values: list[list[float]] = []
-    labels: list[str] = []
     for r, (line, row) in enumerate(rows[1:], start=1):
         if len(row) != len(header):
             raise DataError(
                 f"{path}: row {r} (line {line}): expected {len(header)} fields, got {len(row)}"
             )
+    cells = np.array([[c.strip() for c in row] for _, row in rows[1:]], dtype=str)
+    return header, cells.reshape(len(rows) - 1, len(header))
+
+
+def label_column(header: list[str], label: str | None, name: str = "label") -> int:
+    """The index of the label column: ``label`` by name, else the last column."""
+    if label is None:
+        return len(header) - 1
+    if label not in header:
+        raise ConfigError(f"{name}: expected one of the columns {header}, got {label!r}")
+    return header.index(label)
+
+
+def _read_csv(path: Path, label: str | None, task: str | None) -> Dataset:
+    header, cells = read_table(path)
+    col = label_column(header, label)
+    feat_cols = [j for j in range(len(header)) if j != col]
+    values = np.zeros((len(cells), len(feat_cols)))
+    for k, j in enumerate(feat_cols):
         try:
-            values.append([float(row[j]) for j in feat_cols])
+            values[:, k] = cells[:, j].astype(np.float64)
         except ValueError:  # find the culprit only on the slow path
-            j = next(j for j in feat_cols if not _is_number(row[j]))
+            r = next(r for r, c in enumerate(cells[:, j]) if not _is_number(c))
             raise DataError(
-                f"{path}: row {r} (line {line}), column {header[j]!r}: "
-                f"expected a number, got {row[j]!r}"
+                f"{path}: row {r + 1} (line {r + 2}), column {header[j]!r}: "
+                f"expected a number, got {str(cells[r, j])!r}"
             ) from None
-        labels.append(row[col].strip())
+    labels = list(cells[:, col])
     if "" in labels:
         r = labels.index("") + 1
         raise DataError(f"{path}: row {r}, column {header[col]!r}: the label is empty")
-    y = np.array([float(v) for v in labels]) if all(map(_is_number, labels)) else np.array(labels)
-    return build_dataset(np.array(values), y, task, [header[j] for j in feat_cols], None, str(path))
+    y: np.ndarray = np.array(labels)
+    names = None
+    if task is None:
+        task = guess_task(y)[0]  # the same guess as the recipe: "151.0" x 300 is regression
+    if all(map(_is_number, labels)):
+        y, names = numeric_classes(np.array([float(v) for v in labels]), task)
+    return build_dataset(values, y, task, [header[j] for j in feat_cols], names, str(path))
+
+
+def numeric_classes(y: np.ndarray, task: str | None) -> tuple[np.ndarray, list[str] | None]:
+    """Numeric labels (n,) other than 0..k-1 (1,2,3; -1/+1; 100000/200000) as classes 0..k-1
+    named by their values, for classification (or a task to be guessed as it); else as given."""
+    if y.ndim != 1 or y.dtype.kind not in "biuf" or len(y) == 0:
+        return y, None
+    if (task or infer_task(y)) != "classification":
+        return y, None
+    uniq = np.unique(y)
+    if np.array_equal(uniq, np.arange(len(uniq))) or not np.all(np.isfinite(uniq)):
+        return y, None
+    return np.searchsorted(uniq, y), [label_name(float(v)) for v in uniq]
 
 
 def _is_number(s: str) -> bool:
@@ -86,6 +128,8 @@ def _read_npz(path: Path, label: str | None, task: str | None) -> Dataset:
         raise DataError(f"{path}: array 'X' is empty (shape {X.shape})")
     d = int(np.prod(X.shape[1:], dtype=np.int64))
     names = names if names and len(names) == d else [f"x{i}" for i in range(d)]
+    if targets is None:
+        y, targets = numeric_classes(y, task)
     return build_dataset(X, y, task, names, targets, str(path))
 
 

@@ -18,6 +18,8 @@ The pieces, for code that needs only some of them (a search, a distillation run)
   ``recipe.replace(**changes)``, ``recipe.to_dict()``;
 - :func:`load_data` -> :class:`RunData`; :func:`build_model`, :func:`build_optimizer`,
   :func:`build_schedule`, :func:`build_callbacks`, :func:`build_trainer`;
+- :func:`predict_file` / :func:`predict_arrays` -> :class:`Prediction` (a saved model and its
+  preprocessing on new data);
 - :func:`run` -> :class:`RunResult`; :func:`diagnose_run` -> :class:`DiagnoseResult`.
 """
 
@@ -33,11 +35,16 @@ from .build import (
 )
 from .diagnose import DiagnoseResult, diagnose_run
 from .fields import FIELD_SPECS, FIELDS, TRAIN_OPTIONS, FieldSpec, flag, key_display
+from .predict import Prediction, load_model, predict_arrays, predict_file
 from .runner import RunResult, check_outputs, check_plot_dir, check_writable, run
 from .spec import Recipe, read_toml
 from .validate import parse_hidden
 
 __all__ = [
+    "Prediction",
+    "load_model",
+    "predict_arrays",
+    "predict_file",
     "FIELDS",
     "FIELD_SPECS",
     "TRAIN_OPTIONS",

@@ -37,6 +37,12 @@ class FieldSpec:
 FIELDS: tuple[FieldSpec, ...] = tuple(FieldSpec(*row) for row in (
     ("dataset", "digits", str, "a built-in data set name or a .csv/.npz file"),
     ("label", None, str, "label column (CSV) or array name (NPZ) (default: last column / 'y')"),
+    ("task", None, str, "classification or regression (default: guessed from the label "
+     "column, and the guess is printed)"),
+    ("delimiter", None, str, "CSV field separator, e.g. ';' (default: ',')"),
+    ("drop", None, str, "CSV columns to ignore, comma separated"),
+    ("impute", None, str, "fill missing CSV values with the training part's mean or median "
+     "(default: missing values are an error)"),
     ("hidden", "256,128", str, "hidden layer widths, comma separated ('' for none)"),
     ("activation", "relu", str, "hidden activation: relu, leaky_relu, elu, gelu, sigmoid, tanh"),
     ("init", "default", str, "weight init: default (PyTorch's U(+-1/sqrt(fan_in))), zeros, ones, "

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .. import backend, io, report, viz
 from ..errors import ConfigError, DeltapropError, ModelFileError
 from ..train import Trainer, cross_validate
@@ -111,6 +113,8 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
     check_outputs(recipe)
     backend.seed(recipe.seed)
     data = load_data(recipe)
+    if data.task_note:  # first: the header's "classes" or "regression" follows from it
+        log(data.task_note)
     log(run_header(recipe, data))
     kwargs = fit_kwargs(recipe)
 
@@ -143,6 +147,8 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
     if data.classification:
         metrics["test_accuracy"] = float(test["accuracy"])
         metrics["train_accuracy"] = float(history.history["accuracy"][-1])
+    else:
+        metrics.update(regression_metrics(trainer, data))
     metrics["train_loss"] = float(history.history["loss"][-1])
     metrics["test_report"] = test["report"]  # confusion matrix, per-class scores, ROC AUC
     metrics["epochs"] = len(history.history["loss"])
@@ -162,6 +168,23 @@ def _silent(line: str) -> None:
     pass
 
 
+def regression_metrics(trainer: Trainer, data: RunData) -> dict[str, float]:
+    """R^2, MAE and RMSE of the test part in the targets' own units (predictions mapped back
+    through the preprocessing's target scaling); R^2 averaged over target columns."""
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    prep = data.prep
+    pred, true = trainer.predict(data.X_test), data.y_test
+    pred, true = (np.asarray(a, np.float64).reshape(len(true), -1) for a in (pred, true))
+    if prep is not None:
+        pred, true = prep.decode(pred), prep.decode(true)
+    return {
+        "test_r2": float(r2_score(true, pred)),
+        "test_mae": float(mean_absolute_error(true, pred)),
+        "test_rmse": float(np.sqrt(mean_squared_error(true, pred))),
+    }
+
+
 def model_metadata(result: RunResult) -> dict[str, Any]:
     """What a saved model keeps under ``"deltaprop_cli"``: the data set, task, feature and
     target names, the standardizer (``deltaprop predict`` applies it) and the settings."""
@@ -172,6 +195,7 @@ def model_metadata(result: RunResult) -> dict[str, Any]:
         "feature_names": list(ds.feature_names),
         "target_names": list(ds.target_names) if ds.target_names is not None else None,
         "standardizer": result.data.scaler.state(),
+        "preprocessor": result.data.prep.state() if result.data.prep else None,
         "settings": result.recipe.to_dict(),
     }
 

@@ -20,6 +20,8 @@ from typing import Any
 from .. import nn, optim
 from ..checks import check_bool, check_choice, check_fraction, check_int, check_real
 from ..data import DESCENTS
+from ..data.checks import TASKS
+from ..data.preprocess import IMPUTE
 from ..errors import ConfigError
 from ..names import normalize
 
@@ -83,6 +85,17 @@ def _init(value: Any, name: str) -> str:
     return text
 
 
+def _delimiter(value: Any, name: str) -> str | None:
+    """One character; ``"\\t"`` and ``"tab"`` mean a tab."""
+    if value is None:
+        return None
+    text = _text(value, name)
+    text = "\t" if text in ("\\t", "tab") else text
+    if len(text) != 1:
+        raise ConfigError(f"{name}: expected one character such as ';' or '\\t', got {value!r}")
+    return text
+
+
 def _optional(check: Callable[..., Any], **options: Any) -> Callable[[Any, str], Any]:
     return lambda v, n: None if v is None else check(v, n, **options)
 
@@ -92,6 +105,10 @@ _PATH = _optional(_text)
 CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "dataset": _text,
     "label": _PATH,
+    "task": lambda v, n: None if v is None else choice(v, TASKS, n),
+    "delimiter": _delimiter,
+    "drop": _PATH,
+    "impute": lambda v, n: None if v is None else choice(v, IMPUTE, n),
     "hidden": parse_hidden,
     "activation": lambda v, n: choice(v, nn.ACTIVATIONS, n),
     "init": _init,

@@ -1,0 +1,85 @@
+"""Columns of raw cells: missing values, numbers in text, and the guess of the task from a
+target column (:func:`guess_task`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+
+MISSING = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
+#: More distinct whole-number targets than this (with few rows each) is not a class list.
+MANY_CLASSES = 20
+FEW_ROWS_PER_CLASS = 5
+
+
+def is_missing(cells: np.ndarray) -> np.ndarray:
+    """(n,) bool: NaN numbers or missing-value text ("", "NA", "?", ...)."""
+    if cells.dtype.kind == "f":
+        return np.isnan(cells)
+    if cells.dtype.kind in "biu":
+        return np.zeros(cells.shape, bool)
+    return np.array([str(c).strip().lower() in MISSING for c in cells], dtype=bool)
+
+
+def as_numbers(cells: np.ndarray) -> np.ndarray | None:
+    """(n,) float64 with NaN for missing cells, or None when some cell is text."""
+    if cells.dtype.kind in "biuf":
+        return cells.astype(np.float64)
+    out = np.full(cells.shape, np.nan)
+    missing = is_missing(cells)
+    try:
+        out[~missing] = [float(c) for c in cells[~missing]]
+    except ValueError:
+        return None
+    return out
+
+
+def guess_task(y: Any, name: str = "task") -> tuple[str, str]:
+    """``(task, why)`` from raw targets (n,): text is classification; fractions, or more than
+    :data:`MANY_CLASSES` whole numbers written as floats ("151.0"), are regression; more than
+    that many integers with under :data:`FEW_ROWS_PER_CLASS` rows each is a ConfigError that
+    asks for ``name``; other whole numbers are classes."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:
+        return "regression", f"{y.shape[1]} target columns"
+    y = y.reshape(-1)
+    values = as_numbers(y)
+    if values is None:
+        return "classification", "the labels are text"
+    if np.isnan(values).any():
+        return "classification", "labels"  # the missing label is reported by the encoder
+    k = len(np.unique(values))
+    if not np.all(values == np.round(values)):
+        return "regression", "the target has fractional values"
+    as_floats = y.dtype.kind == "f" or any("." in str(v) or "e" in str(v).lower() for v in y)
+    if k > MANY_CLASSES and as_floats:
+        return "regression", f"{k} distinct whole numbers written as floats"
+    if k > MANY_CLASSES and len(y) / k < FEW_ROWS_PER_CLASS:
+        raise ConfigError(
+            f"{name}: expected classification or regression; the target has {k} distinct "
+            f"integers with {len(y) / k:.1f} rows each on average, which could be either: "
+            f"give {name} classification or {name} regression"
+        )
+    return "classification", f"{k} distinct whole-number labels"
+
+
+def label_name(v: float) -> str:
+    """A class value as a name: ``1.0`` -> ``"1"``, ``0.5`` -> ``"0.5"``."""
+    return str(int(v)) if v == int(v) else repr(float(v))
+
+
+def refuse_missing(X_raw: np.ndarray, names: list[str], where: str) -> None:
+    """DataError naming the first column of X_raw (n, d) with a missing cell, with the count
+    and the first row of the file (1 = the first data row), and the ``--impute`` remedy."""
+    for j, col in enumerate(names):
+        missing = is_missing(X_raw[:, j])
+        if missing.any():
+            r = int(np.argmax(missing)) + 1
+            raise DataError(
+                f"{where}: column {col!r}: expected a value in every row, got "
+                f"{int(missing.sum())} missing (empty, NA or NaN; the first in row {r}, "
+                f"line {r + 1}); pass --impute mean or median to fill them"
+            )
