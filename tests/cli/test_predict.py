@@ -157,7 +157,7 @@ def test_regression_prints_r2_mae_rmse(tmp_path, capsys):
 
 
 def write_plants(path: Path) -> Path:
-    """The file of the README's "Your own data" example: ';'-separated, an id, a text column, 5 gaps."""
+    """The README's "Your own data" file: ';'-separated, an id, a text column, 5 gaps."""
     rng = np.random.default_rng(0)
     lines = ["id;height;width;soil;species"]
     for i in range(120):
