@@ -75,7 +75,7 @@ def test_module_and_get_config():
     assert float(loss(dp.tensor(z), y).data) == pytest.approx(
         float(ops.cross_entropy(z, y, weight=w).data)
     )
-    assert loss.get_config() == {"weight": w.tolist(), "reduction": "mean"}
+    assert loss.get_config() == {"reduction": "mean", "weight": w.tolist()}
     assert nn.CrossEntropyLoss().weight is None
 
 

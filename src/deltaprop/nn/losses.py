@@ -54,8 +54,10 @@ class CrossEntropyLoss(Loss):
         return ops.cross_entropy(pred, target, reduction=self.reduction, weight=self.weight)
 
     def get_config(self) -> dict[str, Any]:
-        weight = None if self.weight is None else self.weight.tolist()
-        return {"weight": weight, "reduction": self.reduction}
+        config = super().get_config()  # without weights, the same config as before them
+        if self.weight is not None:
+            config["weight"] = self.weight.tolist()
+        return config
 
 
 class NLLLoss(Loss):
