@@ -13,8 +13,8 @@ from ..autograd.tensor import Tensor, as_tensor
 from ..backend import xp_of
 from ..checks import check_choice, check_real
 from ..errors import DataError, ShapeError
-from .loss_weighted import WeightedSoftmaxCrossEntropy, check_weight
 from .loss_weighted import rows as _rows
+from .loss_weighted import weighted_cross_entropy
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -207,22 +207,23 @@ def cross_entropy(logits: Tensor, target, reduction: str = "mean", weight=None) 
         # probabilities take the logits' dtype directly (no float32 round trip, no upcast)
         target = Tensor._wrap(target.data.astype(logits.dtype))
     n, c = logits.shape
-    op, attrs = SoftmaxCrossEntropy, {}
-    if weight is not None:
-        op, attrs = WeightedSoftmaxCrossEntropy, {"weight": check_weight(weight, n_classes=c)}
     if target.ndim == 1 and target.dtype.kind in "iu":
         if target.shape[0] != n:
             raise ShapeError(
                 f"target: expected {n} labels (one per row of logits), got {target.shape[0]}"
             )
         _check_labels(target, c)
-        return op.apply(logits, target, reduction=reduction, sparse=True, **attrs)
+        if weight is None:  # the unweighted op, called exactly as before weights existed
+            return SoftmaxCrossEntropy.apply(logits, target, reduction=reduction, sparse=True)
+        return weighted_cross_entropy(logits, target, reduction, weight, sparse=True)
     if target.shape != logits.shape:
         raise ShapeError(
             f"target: expected integer labels of shape ({n},) or probabilities of shape "
             f"{logits.shape}, got shape {target.shape} dtype {target.dtype}"
         )
-    return op.apply(logits, target, reduction=reduction, sparse=False, **attrs)
+    if weight is None:
+        return SoftmaxCrossEntropy.apply(logits, target, reduction=reduction, sparse=False)
+    return weighted_cross_entropy(logits, target, reduction, weight, sparse=False)
 
 
 def _check_labels(target: Tensor, c: int) -> None:

@@ -118,3 +118,14 @@ class WeightedSoftmaxCrossEntropy(Function):
         if w_logp is not None:
             g_target = -w_logp * scale
         return g_logits, g_target
+
+
+def weighted_cross_entropy(
+    logits: Tensor, target: Tensor, reduction: str, weight: Any, sparse: bool
+) -> Tensor:
+    """The weighted op on checked logits (N, C) and targets (labels (N,) when ``sparse``, else
+    probabilities (N, C)); ``weight`` is checked here against C."""
+    w = check_weight(weight, n_classes=logits.shape[1])
+    return WeightedSoftmaxCrossEntropy.apply(
+        logits, target, reduction=reduction, sparse=sparse, weight=w
+    )
