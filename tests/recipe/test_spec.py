@@ -19,6 +19,7 @@ BAD = {
     "delimiter": ";;",
     "drop": 3,
     "impute": "mode",
+    "class_weight": "even",
     "hidden": "10,x",
     "activation": "swish2",
     "init": "magic",

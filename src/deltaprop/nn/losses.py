@@ -16,6 +16,7 @@ from ..autograd.tensor import Tensor
 from ..checks import check_choice, check_real
 from ..errors import ConfigError
 from ..ops.loss import REDUCTIONS
+from ..ops.loss_weighted import check_weight
 from .module import Module
 
 
@@ -37,12 +38,26 @@ class CrossEntropyLoss(Loss):
 
     ``pred``: logits (N, C). ``target``: integer labels (N,) in 0..C-1, or class probabilities
     (N, C) (e.g. one-hot, smoothed or mixup labels). Per example: -sum_c t_c log softmax(z)_c.
+
+    ``weight``: None, or (C,) per-class weights for imbalanced data, as in PyTorch: with labels
+    row i counts w[y_i] times and "mean" divides by sum_i w[y_i]; with probabilities a row's
+    loss is -sum_c w_c t_c log p_c and "mean" divides by N.
     """
 
     task = "classification"
 
+    def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.weight = None if weight is None else check_weight(weight)
+
     def forward(self, pred: Tensor, target) -> Tensor:
-        return ops.cross_entropy(pred, target, reduction=self.reduction)
+        return ops.cross_entropy(pred, target, reduction=self.reduction, weight=self.weight)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()  # without weights, the same config as before them
+        if self.weight is not None:
+            config["weight"] = self.weight.tolist()
+        return config
 
 
 class NLLLoss(Loss):

@@ -13,6 +13,8 @@ from ..autograd.tensor import Tensor, as_tensor
 from ..backend import xp_of
 from ..checks import check_choice, check_real
 from ..errors import DataError, ShapeError
+from .loss_weighted import rows as _rows
+from .loss_weighted import weighted_cross_entropy
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -84,23 +86,6 @@ class SoftmaxCrossEntropy(Function):
         if logp is not None:
             g_target = _scaled(-logp, gy, n, self.reduction)
         return g_logits, g_target
-
-
-_ROWS: dict[int, np.ndarray] = {}
-
-
-def _rows(xp, n: int):
-    """0..n-1 for picking each row's target; cached on NumPy, as the same few batch sizes
-    repeat every step (the arange costs as much as the pick at batch size 1)."""
-    if xp is not np:
-        return xp.arange(n)
-    rows = _ROWS.get(n)
-    if rows is None:
-        rows = np.arange(n)
-        rows.flags.writeable = False
-        if len(_ROWS) < 64:
-            _ROWS[n] = rows
-    return rows
 
 
 def _scaled(g, gy, n, reduction):
@@ -203,12 +188,14 @@ def _reduction(value: str) -> str:
     return value if value in REDUCTIONS else check_choice(value, REDUCTIONS, "reduction")
 
 
-def cross_entropy(logits: Tensor, target, reduction: str = "mean") -> Tensor:
+def cross_entropy(logits: Tensor, target, reduction: str = "mean", weight=None) -> Tensor:
     """Softmax cross-entropy from raw scores.
 
     Args:
         logits: (N, C) unnormalized scores.
         target: (N,) integer class labels in 0..C-1, or (N, C) class probabilities.
+        weight: None, or (C,) per-class weights as in PyTorch (see
+            :mod:`deltaprop.ops.loss_weighted`: "mean" over labels divides by sum w[y_i]).
     """
     reduction = _reduction(reduction)
     logits = as_tensor(logits)
@@ -226,13 +213,17 @@ def cross_entropy(logits: Tensor, target, reduction: str = "mean") -> Tensor:
                 f"target: expected {n} labels (one per row of logits), got {target.shape[0]}"
             )
         _check_labels(target, c)
-        return SoftmaxCrossEntropy.apply(logits, target, reduction=reduction, sparse=True)
+        if weight is None:  # the unweighted op, called exactly as before weights existed
+            return SoftmaxCrossEntropy.apply(logits, target, reduction=reduction, sparse=True)
+        return weighted_cross_entropy(logits, target, reduction, weight, sparse=True)
     if target.shape != logits.shape:
         raise ShapeError(
             f"target: expected integer labels of shape ({n},) or probabilities of shape "
             f"{logits.shape}, got shape {target.shape} dtype {target.dtype}"
         )
-    return SoftmaxCrossEntropy.apply(logits, target, reduction=reduction, sparse=False)
+    if weight is None:
+        return SoftmaxCrossEntropy.apply(logits, target, reduction=reduction, sparse=False)
+    return weighted_cross_entropy(logits, target, reduction, weight, sparse=False)
 
 
 def _check_labels(target: Tensor, c: int) -> None:

@@ -22,6 +22,7 @@ from ..data.files import label_column, read_table
 from ..errors import ConfigError, DataError, DeltapropError
 from ..names import normalize
 from ..train import Trainer, callbacks
+from .class_weight import class_weights
 from .spec import Recipe
 
 TASKS = ("classification", "regression")
@@ -220,17 +221,27 @@ def build_callbacks(recipe: Recipe, log: Log | None = print) -> list[callbacks.C
 
 
 def build_trainer(
-    recipe: Recipe, n_in: int, n_out: int, task: str, log: Log | None = print
+    recipe: Recipe, n_in: int, n_out: int, task: str, log: Log | None = print, y_train: Any = None
 ) -> Trainer:
     """A fresh model, optimizer, schedule and callbacks in a Trainer: cross-entropy and
     accuracy for ``task="classification"``, MSE for ``"regression"``. ``log``: where the
-    StallWarning's line goes (see :func:`build_callbacks`)."""
+    StallWarning's line goes (see :func:`build_callbacks`). ``y_train``: the training labels
+    (N,) in 0..n_out-1, needed by ``class_weight="balanced"`` (see :func:`class_weights`)."""
     classification = check_choice(task, TASKS, "task") == "classification"
+    if classification:
+        loss: nn.Loss = nn.CrossEntropyLoss(weight=class_weights(recipe, n_out, y_train))
+    elif recipe.class_weight is not None:
+        raise ConfigError(
+            f"{recipe.show('class_weight')}: class weights need a classification task, got "
+            "regression (drop the option, or give a class label)"
+        )
+    else:
+        loss = nn.MSELoss()
     model = build_model(recipe, n_in, n_out)
     optimizer = build_optimizer(recipe, model.parameters())
     return Trainer(
         model,
-        loss=nn.CrossEntropyLoss() if classification else nn.MSELoss(),
+        loss=loss,
         optimizer=optimizer,
         metrics=["accuracy"] if classification else [],
         callbacks=build_callbacks(recipe, log),

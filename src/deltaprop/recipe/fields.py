@@ -43,6 +43,8 @@ FIELDS: tuple[FieldSpec, ...] = tuple(FieldSpec(*row) for row in (
     ("drop", None, str, "CSV columns to ignore, comma separated"),
     ("impute", None, str, "fill missing CSV values with the training part's mean or median "
      "(default: missing values are an error)"),
+    ("class_weight", None, str, "balanced: weight classes by n_rows / (n_classes * rows of the "
+     "class), scikit-learn's rule (default: none)"),
     ("hidden", "256,128", str, "hidden layer widths, comma separated ('' for none)"),
     ("activation", "relu", str, "hidden activation: relu, leaky_relu, elu, gelu, sigmoid, tanh"),
     ("init", "default", str, "weight init: default (PyTorch's U(+-1/sqrt(fan_in))), zeros, ones, "

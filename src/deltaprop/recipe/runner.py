@@ -122,7 +122,9 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
     cv = None
     if recipe.cv is not None:
         cv = cross_validate(
-            lambda: build_trainer(recipe, data.n_in, data.n_out, data.task, log=None),
+            # the whole training part's class weights for every fold: close to each fold's own
+            lambda: build_trainer(recipe, data.n_in, data.n_out, data.task, log=None,
+                                  y_train=data.y_train),
             data.X_train, data.y_train, k=recipe.cv, stratified=data.classification,
             seed=recipe.seed, fit_kwargs={**kwargs, "verbose": False},
         )  # fmt: skip
@@ -131,7 +133,8 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
         log(f"{recipe.cv}-fold cross-validation: " + "  ".join(parts))
 
     # The StallWarning is a warning: through the one channel, so that --quiet silences it.
-    trainer = build_trainer(recipe, data.n_in, data.n_out, data.task, log=report.warn)
+    trainer = build_trainer(recipe, data.n_in, data.n_out, data.task, log=report.warn,
+                            y_train=data.y_train)  # fmt: skip
     try:
         history = trainer.fit(data.X_train, data.y_train, verbose=verbose,
                               checkpoint=recipe.checkpoint, resume_from=recipe.resume,

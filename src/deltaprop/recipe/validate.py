@@ -25,6 +25,7 @@ from ..data.preprocess import IMPUTE
 from ..errors import ConfigError
 from ..names import normalize
 
+CLASS_WEIGHTS = ("balanced",)  # sklearn's compute_class_weight rule
 MOMENTUM_OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop")
 DEFAULT_VALIDATION_SPLIT = 0.1  # when early stopping or plateau needs a validation score
 #: Schedule names as the user writes them ("none" and the "plateau" callback included).
@@ -109,6 +110,7 @@ CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "delimiter": _delimiter,
     "drop": _PATH,
     "impute": lambda v, n: None if v is None else choice(v, IMPUTE, n),
+    "class_weight": lambda v, n: None if v is None else choice(v, CLASS_WEIGHTS, n),
     "hidden": parse_hidden,
     "activation": lambda v, n: choice(v, nn.ACTIVATIONS, n),
     "init": _init,

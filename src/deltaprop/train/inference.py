@@ -138,7 +138,9 @@ def fast_loss_call(loss: Any, kind: str):
     """``(output Tensor, target array) -> loss Tensor``. For the stock losses it calls the fused
     Function directly: the targets were validated once, so the per-call checks are skipped."""
     reduction = getattr(loss, "reduction", "mean")
-    if type(loss) is CrossEntropyLoss:
+    # A weighted cross-entropy goes through the module (the generic call): the fused op
+    # below knows no weights, and that path must stay as fast as it is.
+    if type(loss) is CrossEntropyLoss and loss.weight is None:
         apply = SoftmaxCrossEntropy.apply
 
         def ce(out, yb):
