@@ -130,16 +130,17 @@ def test_header_of_a_regression_run(capsys, tmp_path):
 
 
 def test_many_class_target_is_refused_with_a_hint(capsys, tmp_path):
-    # a quantity stored as whole numbers: on this branch it is read as hundreds of classes
+    # a quantity stored as whole numbers (0.0, 3.0, ...): 100 distinct values in 100 rows
     rng = np.random.default_rng(0)
     X = rng.normal(size=(100, 2))
     path = tmp_path / "q.csv"
     rows = "\n".join(f"{a:.4f},{b:.4f},{float(i * 3)}" for i, (a, b) in enumerate(X))
     path.write_text("a,b,t\n" + rows + "\n")
-    code, _, err = run(capsys, "train", "--dataset", str(path), *FAST)
-    if code == 0:  # the task is detected as regression (task detection has landed)
-        return
-    assert "is the target a quantity" in err
+    code, out, _ = run(capsys, "train", "--dataset", str(path), *FAST)
+    assert code == 0 and out.startswith("task: regression (")  # the guess reads it right
+    # forced to classification: 100 classes, 20 test rows, refused with the hint
+    code, _, err = run(capsys, "train", "--dataset", str(path), *FAST, "--task", "classification")
+    assert code == 2 and "is the target a quantity" in err
 
 
 def test_metrics_out_holds_the_test_report(capsys, tmp_path):
