@@ -303,3 +303,33 @@ def test_callback_list_append_wires_the_trainer(toy):
     with pytest.raises(ConfigError, match=r"callback: expected a Callback instance.*parentheses"):
         trainer.callbacks.append(Probe)
     assert len(trainer.callbacks) == 1
+
+
+def test_callback_list_listens_only_to_overridden_hooks():
+    class EpochOnly(dp.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            pass
+
+    class BatchEnd(dp.callbacks.Callback):
+        def __init__(self):
+            self.seen = 0
+
+        def on_batch_end(self, batch, logs=None):
+            self.seen += 1
+
+    epoch_only = dp.callbacks.CallbackList([EpochOnly()])
+    assert not epoch_only.listens("on_batch_begin") and not epoch_only.listens("on_batch_end")
+    batch_end = BatchEnd()
+    both = dp.callbacks.CallbackList([EpochOnly(), batch_end])
+    assert both.listens("on_batch_end") and not both.listens("on_batch_begin")
+    X = np.zeros((8, 3), dtype=np.float32)
+    y = np.array([0, 1] * 4)
+    model = nn.Linear(3, 2)
+    trainer = dp.Trainer(
+        model,
+        loss=nn.CrossEntropyLoss(),
+        optimizer=SGD(model.parameters(), lr=0.1),
+        callbacks=[EpochOnly(), batch_end],
+    )
+    trainer.fit(X, y, epochs=2, batch_size=4, verbose=False)
+    assert batch_end.seen == 4  # 2 batches x 2 epochs: a listening callback still gets every call

@@ -175,13 +175,15 @@ class EpochLoop:
         loss_sum = 0.0
         stat_sum = 0
         bs = self.batch_size
+        batch_begin = has_cb and cbs.listens("on_batch_begin")  # decided once per epoch
+        batch_end = has_cb and cbs.listens("on_batch_end")
         batches = epoch_batches(self.X, self.y, bs, self.shuffle, self.rng, self.drop_last)
         if self.bar:
             batches = progress(batches, self.steps, epoch, self.epochs)
         i = 0
         for xb, yb in batches:
             nb = xb.shape[0]
-            if has_cb:
+            if batch_begin:
                 cbs.on_batch_begin(i, {"batch": i, "size": nb})
             try:
                 value, stat = step(xb, yb)
@@ -193,7 +195,7 @@ class EpochLoop:
             loss_sum += value * nb if per_row else value
             if has_stat:
                 stat_sum += stat
-            if has_cb:
+            if batch_end:
                 cbs.on_batch_end(i, {"batch": i, "size": nb, "loss": value})
             i += 1
         if not guard.weights_finite(epoch):

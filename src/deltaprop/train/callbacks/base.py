@@ -86,6 +86,12 @@ class CallbackList:
         if self.trainer is not None:
             cb.set_trainer(self.trainer)
 
+    def listens(self, hook: str) -> bool:
+        """Whether any callback overrides ``hook`` (e.g. ``"on_batch_end"``): the loop skips
+        the per-batch calls, and the dict each one gets, when none does."""
+        base = getattr(Callback, hook)
+        return any(getattr(type(cb), hook, base) is not base for cb in self.callbacks)
+
     def __len__(self) -> int:
         return len(self.callbacks)
 
