@@ -104,9 +104,9 @@ def check_path(path: Any, name: str, writable: bool = False) -> str:
         raise ConfigError(f"{name}: {p} is a folder; expected a file path")
     folder = os.path.dirname(os.path.abspath(p))
     if not os.path.isdir(folder):
-        raise ConfigError(f"{name}: cannot write {p}: the folder {folder} does not exist")
+        raise ConfigError(f"{name}: folder does not exist: {folder} (for {p})")
     if writable and not os.access(folder, os.W_OK):
-        raise ConfigError(f"{name}: cannot write {p}: the folder {folder} is not writable")
+        raise ConfigError(f"{name}: folder is not writable: {folder} (for {p})")
     return p
 
 

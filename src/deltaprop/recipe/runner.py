@@ -58,14 +58,10 @@ class RunResult:
 
 
 def check_writable(path: str | None, name: str) -> None:
-    """Fail before training, not after it, when an output file cannot be written."""
-    if not path:
-        return
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ConfigError(f"{name}: folder does not exist: {folder}")
-    if not os.access(folder, os.W_OK):
-        raise ConfigError(f"{name}: folder is not writable: {folder}")
+    """Fail before training, not after it, when an output file cannot be written (io's one
+    path check: not a folder, its folder there and writable)."""
+    if path:
+        io.check_path(path, name, writable=True)
 
 
 def check_plot_dir(folder: str, name: str = "plot") -> None:
