@@ -57,6 +57,16 @@ def test_text_columns_are_one_hot_and_the_state_round_trips():
     np.testing.assert_allclose(unseen[0, 1:], Z[:, 1:].min(axis=0))
 
 
+def test_a_number_column_with_a_stray_text_cell_is_refused_not_one_hot():
+    # a typo ('x') must not turn every number of the column into a category
+    raw = np.array([["1.5"], ["2.5"], ["x"], ["1.0"], ["3.0"]])
+    with pytest.raises(DataError, match=r"column 'size': expected numbers.*first: 'x'"):
+        Preprocessor().fit(raw, np.array(["a", "b", "a", "b", "a"]), ["size"])
+    codes = np.array([["A1"], ["B2"], ["12"], ["A1"]])  # mostly text: a categorical column
+    prep = Preprocessor().fit(codes, np.array(["a", "b", "a", "b"]), ["code"])
+    assert prep.categories == {"code": ["12", "A1", "B2"]}
+
+
 def test_missing_values_are_refused_by_name_or_imputed():
     raw = np.array([["1", "x"], ["", "y"], ["3", "NA"], ["5", "x"]])
     with pytest.raises(DataError, match=r"column 'a': .*1 missing.*with --impute mean or median"):

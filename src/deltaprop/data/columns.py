@@ -37,6 +37,28 @@ def as_numbers(cells: np.ndarray) -> np.ndarray | None:
     return out
 
 
+def refuse_stray_text(cells: np.ndarray, col: str) -> None:
+    """A column of numbers with a few text cells is a typo, not a categorical column: one-hot
+    encoding it would silently turn every number into a category. DataError naming the column
+    and the first text value when more than half of the present cells are numbers."""
+    present = [str(c) for c, m in zip(cells, is_missing(cells)) if not m]
+    text = [c for c in present if not _is_number(c)]
+    if text and len(text) < len(present) / 2:
+        raise DataError(
+            f"column {col!r}: expected numbers, got text in {len(text)} of {len(present)} "
+            f"cells (first: {text[0]!r}); fix those cells, mark them missing (NA), or drop "
+            "the column"
+        )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def guess_task(y: Any, name: str = "task") -> tuple[str, str]:
     """``(task, why)`` from raw targets (n,): text is classification; fractions, or more than
     :data:`MANY_CLASSES` whole numbers written as floats ("151.0"), are regression; more than

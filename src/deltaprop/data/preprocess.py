@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from .checks import TASKS, check_features, show_first
-from .columns import as_numbers, guess_task, is_missing, label_name
+from .columns import as_numbers, guess_task, is_missing, label_name, refuse_stray_text
 from .split import Standardizer
 
 IMPUTE = ("mean", "median")
@@ -90,6 +90,7 @@ class Preprocessor:
         if missing.all():
             raise DataError(f"column {col!r}: every value is missing")
         if numbers is None:
+            refuse_stray_text(cells, col)
             present = cells[~missing].astype(str).reshape(-1, 1)
             enc = OneHotEncoder(handle_unknown="ignore").fit(present)
             self.categories[col] = [str(c) for c in enc.categories_[0]]
