@@ -51,6 +51,41 @@ def test_remove_stale_temporaries_only_removes_ours(tmp_path):
     io.remove_stale_temporaries(tmp_path / "missing-folder" / "x")  # nothing to do, no error
 
 
+def test_a_write_cleans_a_dead_writers_temporary_and_keeps_a_live_ones(tmp_path):
+    # A process killed mid-write leaves ``.<name>.<pid>-<hex>.tmp``; the next write of the same
+    # path removes it (its writer is gone), but never the file of a writer that is still alive.
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    path = tmp_path / "model.safetensors"
+    stale = tmp_path / f".model.safetensors.{int(dead.stdout)}-0123456789ab.tmp"
+    legacy = tmp_path / ".model.safetensors.0123456789ab.tmp"  # 0.1.0's naming
+    live = tmp_path / f".model.safetensors.{os.getppid()}-0123456789ab.tmp"
+    for f in (stale, legacy, live):
+        f.write_bytes(b"partial")
+    io.atomic_write(path, b"whole")
+    assert path.read_bytes() == b"whole"
+    assert not stale.exists() and not legacy.exists() and live.exists()
+
+
+def test_check_regular_file_refuses_folders_fifos_and_missing_files(tmp_path):
+    f = tmp_path / "a.bin"
+    f.write_bytes(b"x")
+    assert io.check_regular_file(f) == str(f)
+    with pytest.raises(ModelFileError, match="no such file"):
+        io.check_regular_file(tmp_path / "missing")
+    with pytest.raises(ModelFileError, match="is a folder"):
+        io.check_regular_file(tmp_path, "model file")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="FIFO"):  # the caller's error type
+        io.check_regular_file(fifo, "data file", error=ConfigError)
+    with pytest.raises(ModelFileError, match="not a regular file"):
+        io.check_regular_file("/dev/null")
+
+
 def test_check_path_and_same_path(tmp_path):
     assert io.check_path(tmp_path / "a.ckpt", "checkpoint") == str(tmp_path / "a.ckpt")
     with pytest.raises(ConfigError, match="resume_from: expected a file path, got 3"):

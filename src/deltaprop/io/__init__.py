@@ -8,7 +8,7 @@
 - :mod:`.codec`: nested state trees <-> JSON plus named arrays (:func:`encode`, :func:`decode`);
 - :mod:`.checksum`: the one checksum (:func:`checksum`);
 - :mod:`.files`: :func:`atomic_write` (fsync, rename), :func:`remove_stale_temporaries`,
-  :func:`check_path`, :func:`same_path`.
+  :func:`check_path`, :func:`check_regular_file`, :func:`same_path`.
 
 The training state of a ``fit`` (``fit(checkpoint=...)``) is built on these in
 ``deltaprop.train.state``; io itself never imports ``train``.
@@ -17,7 +17,14 @@ The training state of a ``fit`` (``fit(checkpoint=...)``) is built on these in
 from .architecture import architecture, build
 from .checksum import checksum
 from .codec import decode, encode, to_json, tree_diff
-from .files import PathLike, atomic_write, check_path, remove_stale_temporaries, same_path
+from .files import (
+    PathLike,
+    atomic_write,
+    check_path,
+    check_regular_file,
+    remove_stale_temporaries,
+    same_path,
+)
 from .model_file import FORMAT, VERSION, load, load_weights, read_metadata, save
 from .tensorfile import read_tensor_file, write_tensor_file
 
@@ -29,6 +36,7 @@ __all__ = [
     "atomic_write",
     "build",
     "check_path",
+    "check_regular_file",
     "checksum",
     "decode",
     "encode",

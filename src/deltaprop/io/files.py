@@ -1,11 +1,15 @@
 """Paths and durable writes: one atomic write (temporary file, fsync, rename) for every file
 deltaprop writes, the cleanup of the temporaries a killed process leaves, and path checks.
 
-A write goes to ``.<name>.<12 hex>.tmp`` in the target's folder, is flushed and fsynced, then
-renamed over the target with ``os.replace`` (atomic on POSIX and Windows), and the folder is
-fsynced so the rename itself survives a power cut. A reader therefore sees the old file or the
-new one, never half of one; a process killed mid-write leaves only the temporary behind, which
-:func:`remove_stale_temporaries` deletes.
+A write goes to ``.<name>.<pid>-<12 hex>.tmp`` in the target's folder, is flushed and fsynced,
+then renamed over the target with ``os.replace`` (atomic on POSIX and Windows), and the folder
+is fsynced so the rename itself survives a power cut. A reader therefore sees the old file or
+the new one, never half of one; a process killed mid-write leaves only the temporary behind,
+which the next write of the same path deletes (:func:`remove_stale_temporaries`: the writer's
+process id in the name tells a dead writer's leftover from a live writer's file in progress).
+
+Reading: :func:`check_regular_file` refuses what is not a plain file (a FIFO would block the
+reader forever, a device could be endless) before anything is opened.
 """
 
 from __future__ import annotations
@@ -13,17 +17,35 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import stat
 from typing import Any
 
 from ..errors import ConfigError, ModelFileError
 
 PathLike = str | os.PathLike
 
-_TEMPORARY = ".{name}.{token}.tmp"  # token: 12 hex digits
+_TEMPORARY = ".{name}.{pid}-{token}.tmp"  # token: 12 hex digits
 
 
 def _temporary_pattern(path: str) -> re.Pattern[str]:
-    return re.compile(r"\." + re.escape(os.path.basename(path)) + r"\.[0-9a-f]{12}\.tmp\Z")
+    # 0.1.0 named its temporaries without the process id: ``.<name>.<12 hex>.tmp``.
+    name = re.escape(os.path.basename(path))
+    return re.compile(r"\." + name + r"\.(?:(?P<pid>[0-9]{1,10})-)?[0-9a-f]{12}\.tmp\Z")
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (a live writer's temporary is kept)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return pid > 0  # exists, owned by another user (or a pid no system has)
+    except OSError:
+        return False
+    return True
 
 
 def atomic_write(path: PathLike, data: bytes) -> None:
@@ -39,7 +61,8 @@ def atomic_write(path: PathLike, data: bytes) -> None:
         raise ModelFileError(f"{p}: is a folder, not a file")
     if not os.path.isdir(folder):
         raise ModelFileError(f"{p}: cannot write, the folder {folder} does not exist")
-    name = _TEMPORARY.format(name=os.path.basename(p), token=secrets.token_hex(6))
+    remove_stale_temporaries(p)
+    name = _TEMPORARY.format(name=os.path.basename(p), pid=os.getpid(), token=secrets.token_hex(6))
     tmp = os.path.join(folder, name)
     try:
         # O_EXCL: never clobber another file; mode 0o666 lets the umask decide, as open() does.
@@ -76,7 +99,8 @@ def _fsync_folder(folder: str) -> None:
 
 def remove_stale_temporaries(path: PathLike) -> None:
     """Delete the temporary files that :func:`atomic_write` leaves behind for ``path`` when its
-    process is killed mid-write (``.<name>.<12 hex>.tmp``); other files are left alone."""
+    process is killed mid-write (``.<name>.<pid>-<12 hex>.tmp`` whose process is gone, or
+    0.1.0's ``.<name>.<12 hex>.tmp``); other files, and a live writer's, are left alone."""
     p = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(p))
     pattern = _temporary_pattern(p)
@@ -85,11 +109,34 @@ def remove_stale_temporaries(path: PathLike) -> None:
     except OSError:
         return
     for entry in names:
-        if pattern.match(entry):
+        found = pattern.match(entry)
+        if found and not (found["pid"] and _alive(int(found["pid"]))):
             try:
                 os.unlink(os.path.join(folder, entry))
             except OSError:
                 pass
+
+
+def check_regular_file(path: PathLike, what: str = "file", error: type = ModelFileError) -> str:
+    """``path`` as a str when it names an existing plain file; otherwise ``error`` naming the
+    path: missing, a folder, or not a regular file (a FIFO, a device, a socket), which is
+    refused before it is opened because reading one can block forever or never end.
+
+    ``what`` names the file in the message (``"model file"``, ``"data file"``).
+    """
+    p = os.fspath(path)
+    try:
+        mode = os.stat(p).st_mode
+    except FileNotFoundError:
+        raise error(f"{p}: no such file") from None
+    except OSError as e:
+        raise error(f"{p}: cannot read the {what}: {e}") from e
+    if stat.S_ISDIR(mode):
+        raise error(f"{p}: is a folder, not a {what}")
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "not a regular file"
+        raise error(f"{p}: is {kind}; expected a regular {what}")
+    return p
 
 
 def check_path(path: Any, name: str, writable: bool = False) -> str:
