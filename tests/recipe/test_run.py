@@ -82,6 +82,16 @@ def test_run_checks_outputs_before_training(tmp_path, capsys):
         run({"dataset": "iris"})
 
 
+def test_run_refuses_two_outputs_on_one_file_before_training(tmp_path, capsys):
+    # Python names the keys as written (``checkpoint``), the CLI as flags (--checkpoint).
+    same = str(tmp_path / "same")
+    with pytest.raises(ConfigError, match="^checkpoint: .* is also the save file"):
+        run(Recipe(**TINY, save=same, checkpoint=same))
+    with pytest.raises(ConfigError, match="^--plot: .* is also the --metrics-out file"):
+        run(Recipe(**TINY, metrics_out=same, plot=same, source="cli"))
+    assert capsys.readouterr().out == "" and not (tmp_path / "same").exists()
+
+
 def test_diagnose_run_returns_the_findings(capsys):
     result = diagnose_run(Recipe(**TINY))
     assert capsys.readouterr().out == ""  # a library function: nothing printed

@@ -5,13 +5,16 @@ The CLI parses and prints; the library does the work (:mod:`deltaprop.recipe` fo
 diagnose). Settings of train and diagnose come from three layers, later ones winning: the
 recipe's defaults, a TOML file (``--config``), command-line flags. Every failure the user can
 cause ends as one line ``deltaprop: error: ...`` on stderr and exit code 2 (130 on Ctrl-C); no
-traceback. Every warning (deltaprop's, through :mod:`deltaprop.report`, and any library's) is
-one line ``deltaprop: warning: ...`` on stderr, without Python's source lines; ``train --quiet``
+traceback (an OSError that no command turned into a message is shown the same way; a closed
+output pipe, as in ``deltaprop predict ... | head``, ends quietly with 141, as SIGPIPE would).
+Every warning (deltaprop's, through :mod:`deltaprop.report`, and any library's) is one line
+``deltaprop: warning: ...`` on stderr, without Python's source lines; ``train --quiet``
 silences them. Nothing in the library imports this package.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -47,10 +50,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Warnings (ours and scikit-learn's) as one line each, never Python's source lines.
         with report.terminal_warnings():
             args.func(args)
+        sys.stdout.flush()  # a closed pipe fails here, caught below, not at exit
     except DeltapropError as exc:
         print(f"deltaprop: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("deltaprop: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader (head, less) has gone: nothing to tell anyone
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE, what a shell shows for a tool the signal ended
+    except OSError as exc:  # a file error no command named an option for: still one line
+        print(f"deltaprop: error: {exc}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout once more at exit; into a closed pipe that is a second
+    # BrokenPipeError, printed as "Exception ignored ...". Point the descriptor at devnull.
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced (a test's capture): nothing to do
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)

@@ -12,6 +12,7 @@ from ..data import DESCENTS
 from ..errors import ConfigError
 from ..names import normalize
 from ..recipe import FIELDS, Recipe, check_writable, flag, read_toml
+from ..recipe.runner import OUTPUTS, check_distinct
 from ..recipe.validate import SCHEDULE_NAMES
 
 __all__ = ["Parser", "add_recipe_options", "check_writable", "recipe_from_args", "remedy_flags"]
@@ -68,13 +69,16 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
 
 def recipe_from_args(args: argparse.Namespace) -> Recipe:
     """Defaults < the ``--config`` file < the flags given, as one validated Recipe whose
-    messages name flags (``--lr: expected ...``)."""
+    messages name flags (``--lr: expected ...``); no output may be the ``--config`` file."""
     values: dict[str, Any] = read_toml(args.config, source="cli") if args.config else {}
     for spec in FIELDS:
         value = getattr(args, spec.name)
         if value is not None:
             values[spec.name] = value
-    return Recipe(**values, source="cli")
+    recipe = Recipe(**values, source="cli")
+    outputs = {flag(name): getattr(recipe, name) for name in (*OUTPUTS, "plot")}
+    check_distinct(outputs, {"--config": args.config})
+    return recipe
 
 
 def remedy_flags(changes: dict[str, Any]) -> str:

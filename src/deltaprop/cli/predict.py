@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DeltapropError
+from ..io import atomic_write
 from ..recipe import Prediction, predict_file
+from ..recipe.runner import check_distinct
 from ..recipe.validate import CHECKS
 from .options import check_writable
 
@@ -45,18 +48,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def command(args: argparse.Namespace) -> None:
-    if args.out:
+    if args.out:  # before the model is even read: a bad --out is known now
         check_writable(args.out, "--out")
+        check_distinct({"--out": args.out}, {"model": args.model, "--dataset": args.dataset})
     delimiter = CHECKS["delimiter"](args.delimiter, "--delimiter")
     pred = predict_file(args.model, args.dataset, delimiter=delimiter, label=args.label)
     if args.proba and pred.proba is None:
         raise ConfigError("--proba: expected a classification model, got a regression one")
     header, rows = table(pred, args.proba)
     if args.out:
-        with open(args.out, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(header)
-            writer.writerows(rows)
+        write_csv(args.out, header, rows)
         print(f"wrote {pred.n} predictions to {args.out}")
     else:
         print(",".join(header))
@@ -82,3 +83,16 @@ def table(pred: Prediction, proba: bool) -> tuple[list[str], list[list[str]]]:
     values = np.asarray(pred.values).reshape(pred.n, -1)
     header = [name] if values.shape[1] == 1 else [f"{name}_{j}" for j in range(values.shape[1])]
     return header, [[f"{v:.6g}" for v in row] for row in values]
+
+
+def write_csv(path: str, header: list[str], rows: list[list[str]]) -> None:
+    """The table as one CSV file, written atomically: a failed write leaves no partial file
+    (and an existing file as it was); ConfigError naming ``--out``."""
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(header)
+    writer.writerows(rows)
+    try:
+        atomic_write(path, text.getvalue().encode("utf-8"))
+    except DeltapropError as exc:  # exc names the path and the reason
+        raise ConfigError(f"--out: {exc}") from None

@@ -11,8 +11,10 @@ import numpy as np
 from .. import backend, nn
 from ..data import Standardizer, load_dataset
 from ..errors import ConfigError, DeltapropError
+from ..io import atomic_write
 from ..recipe import parse_hidden
-from ..viz.backprop_page import MAX_UNITS, backprop_page
+from ..recipe.runner import check_distinct
+from ..viz.backprop_page import MAX_UNITS, backprop_page, render_html
 from .options import canonical, check_writable
 
 
@@ -42,6 +44,7 @@ def command(args: argparse.Namespace) -> None:
     if not args.lr > 0:
         raise ConfigError(f"--lr: expected a positive number, got {args.lr!r}")
     check_writable(args.out, "--out")
+    check_distinct({"--out": args.out}, {"--dataset": args.dataset})
     backend.seed(args.seed)
     try:
         ds = load_dataset(args.dataset, seed=args.seed)
@@ -60,9 +63,13 @@ def command(args: argparse.Namespace) -> None:
         p.data = p.data.astype(np.float64)
     try:
         loss = "cross_entropy" if classification else "mse"
-        data = backprop_page(model, X[0], ds.y[0], args.out, loss=loss, lr=args.lr)
+        data = backprop_page(model, X[0], ds.y[0], None, loss=loss, lr=args.lr)
     except DeltapropError as exc:
         raise type(exc)(f"--hidden/--dataset: {exc}") from None
+    try:  # written here, not by backprop_page: a write error names --out, and is atomic
+        atomic_write(args.out, render_html(data).encode("utf-8"))
+    except DeltapropError as exc:
+        raise ConfigError(f"--out: {exc}") from None
     sizes = "-".join(map(str, data["sizes"]))
     print(f"wrote {args.out}: a {sizes} network, {len(data['steps'])} steps, "
           f"loss {data['loss']:.4g}")  # fmt: skip

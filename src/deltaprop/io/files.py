@@ -14,6 +14,7 @@ reader forever, a device could be endless) before anything is opened.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
@@ -141,7 +142,10 @@ def check_regular_file(path: PathLike, what: str = "file", error: type = ModelFi
 
 def check_path(path: Any, name: str, writable: bool = False) -> str:
     """``path`` as a str, checked before any work starts: ConfigError naming ``name`` when it is
-    not a path, is a folder, or its folder is missing (or, with ``writable``, not writable)."""
+    not a path, is a folder, or its folder is missing. With ``writable``, also when ``path`` is
+    something other than a plain file (a device, a FIFO: an atomic write would replace it) or
+    :func:`atomic_write` could not create its temporary next to it (tried: see
+    :func:`_check_can_create`)."""
     if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
         raise ConfigError(f"{name}: expected a file path, got {path!r}")
     p = os.fspath(path)
@@ -152,9 +156,43 @@ def check_path(path: Any, name: str, writable: bool = False) -> str:
     folder = os.path.dirname(os.path.abspath(p))
     if not os.path.isdir(folder):
         raise ConfigError(f"{name}: folder does not exist: {folder} (for {p})")
-    if writable and not os.access(folder, os.W_OK):
-        raise ConfigError(f"{name}: folder is not writable: {folder} (for {p})")
+    if writable:
+        _check_can_create(p, folder, name)
     return p
+
+
+def _check_can_create(p: str, folder: str, name: str) -> None:
+    # os.access is not enough: it says yes to root everywhere (/proc, a read-only mount), and
+    # the temporary's longer name can pass the file system's limit when the target's does not.
+    # So create and delete the very temporary an atomic write of ``p`` starts with (our naming:
+    # if we are killed in between, the next write of ``p`` removes it).
+    try:
+        mode: int | None = os.stat(p).st_mode
+    except OSError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise ConfigError(f"{name}: {p} is not a regular file (a device, FIFO or socket); "
+                          "expected a file path")  # fmt: skip
+    tmp = os.path.join(
+        folder,
+        _TEMPORARY.format(name=os.path.basename(p), pid=os.getpid(), token=secrets.token_hex(6)),
+    )
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as e:
+        if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise ConfigError(f"{name}: folder is not writable: {folder} (for {p})") from None
+        hint = ""
+        if e.errno == errno.ENAMETOOLONG:
+            hint = " (a shorter name is needed: the write goes through .<name>.<pid>-<id>.tmp)"
+        raise ConfigError(
+            f"{name}: cannot create a file in {folder} (for {p}): {e.strerror}{hint}"
+        ) from None
+    os.close(fd)
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
 
 
 def same_path(a: PathLike | None, b: PathLike | None) -> bool:

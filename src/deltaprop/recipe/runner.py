@@ -35,6 +35,11 @@ from .spec import Recipe
 
 Log = Callable[[str], None]
 
+#: The recipe's output files (``plot`` is a folder, checked apart).
+OUTPUTS = ("save", "metrics_out", "checkpoint")
+#: What ``plot`` folders receive (train: the first two; diagnose: the first and the last).
+PLOT_FILES = ("learning_curves.png", "decision_boundary.png", "gradient_flow.png")
+
 
 @dataclass
 class RunResult:
@@ -65,7 +70,8 @@ def check_writable(path: str | None, name: str) -> None:
 
 
 def check_plot_dir(folder: str, name: str = "plot") -> None:
-    """matplotlib is installed and ``folder`` exists (created if missing) and is writable."""
+    """matplotlib is installed and ``folder`` exists (created if missing) and each plot file
+    (:data:`PLOT_FILES`) can be written in it."""
     try:
         import matplotlib  # noqa: F401  (optional: the [plot] extra)
     except ImportError:
@@ -74,15 +80,49 @@ def check_plot_dir(folder: str, name: str = "plot") -> None:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"{name}: cannot create folder {folder}: {exc.strerror}") from None
-    if not os.access(folder, os.W_OK):
-        raise ConfigError(f"{name}: folder is not writable: {folder}")
+    for plot in PLOT_FILES:
+        io.check_path(os.path.join(folder, plot), name, writable=True)
+
+
+def _same_file(a: str | None, b: str | None) -> bool:
+    # The same name, or two names of one existing file (a link, "./m" and "m" from elsewhere).
+    if not a or not b:
+        return False
+    if io.same_path(a, b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def check_distinct(outputs: dict[str, str | None], inputs: dict[str, str | None]) -> None:
+    """No two ``outputs`` are the same file (the later write would replace the earlier one)
+    and no output is an existing ``inputs`` file (it would be overwritten); keys name the
+    options in the message (``{"--save": path}``), None values are not given."""
+    given = [(name, path) for name, path in outputs.items() if path]
+    for i, (name, path) in enumerate(given):
+        for other, other_path in given[:i]:
+            if _same_file(path, other_path):
+                raise ConfigError(f"{name}: {path} is also the {other} file; expected another path")
+        for other, other_path in inputs.items():
+            if other_path and os.path.isfile(other_path) and _same_file(path, other_path):
+                raise ConfigError(
+                    f"{name}: {path} is the {other} file, which would be overwritten; expected "
+                    "another path"
+                )
 
 
 def check_outputs(recipe: Recipe) -> None:
     """Every file the recipe will write can be written (``save``, ``metrics_out``,
-    ``checkpoint``, the ``plot`` folder)."""
-    for name in ("save", "metrics_out", "checkpoint"):
+    ``checkpoint``, the ``plot`` folder), no two of them are one file and none is an input
+    (``dataset``, ``resume``; ``checkpoint`` may be ``resume``: a crashed run restarts)."""
+    for name in OUTPUTS:
         check_writable(getattr(recipe, name), recipe.show(name))
+    inputs = {recipe.show("dataset"): recipe.dataset}
+    if not _same_file(recipe.resume, recipe.checkpoint):
+        inputs[recipe.show("resume")] = recipe.resume
+    check_distinct({recipe.show(k): getattr(recipe, k) for k in (*OUTPUTS, "plot")}, inputs)
     if recipe.plot:
         check_plot_dir(recipe.plot, recipe.show("plot"))
 
@@ -137,6 +177,8 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
                               **kwargs)  # fmt: skip
     except (ConfigError, ModelFileError) as exc:  # a bad checkpoint/resume path or file
         named = name_paths(str(exc), recipe)
+        if named == str(exc) and recipe.checkpoint and named.startswith(recipe.checkpoint + ":"):
+            named = f"{recipe.show('checkpoint')}: {named}"  # a checkpoint write that failed
         if named == str(exc):
             raise
         raise type(exc)(named) from None
@@ -155,11 +197,18 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
 
     result = RunResult(recipe, trainer, history, metrics, data, cv)
     if recipe.save:
-        io.save(trainer.model, recipe.save, metadata={"deltaprop_cli": model_metadata(result)})
+        try:
+            io.save(trainer.model, recipe.save, metadata={"deltaprop_cli": model_metadata(result)})
+        except DeltapropError as exc:  # the message names the path; the user typed an option
+            raise type(exc)(f"{recipe.show('save')}: {exc}") from None
     if recipe.metrics_out:
         write_metrics(recipe.metrics_out, metrics, recipe.show("metrics_out"))
     if recipe.plot:
-        result.plots = write_plots(result)
+        try:
+            result.plots = write_plots(result)
+        except ConfigError as exc:  # viz names its argument "path"
+            message = str(exc).removeprefix("path: ")
+            raise ConfigError(f"{recipe.show('plot')}: {message}") from None
     return result
 
 
@@ -204,8 +253,8 @@ def write_metrics(path: str, metrics: dict[str, Any], name: str = "metrics_out")
     text = json.dumps(metrics, indent=2) + "\n"
     try:
         io.atomic_write(path, text.encode("utf-8"))
-    except DeltapropError as exc:
-        raise ConfigError(f"{name}: cannot write {path}: {exc}") from None
+    except DeltapropError as exc:  # exc names the path and the reason
+        raise ConfigError(f"{name}: {exc}") from None
 
 
 def write_plots(result: RunResult) -> list[str]:
