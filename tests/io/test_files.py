@@ -34,6 +34,11 @@ def test_atomic_write_errors_name_the_path(tmp_path):
         io.atomic_write(tmp_path / "no" / "f.bin", b"x")
     with pytest.raises(ModelFileError, match="is a folder"):
         io.atomic_write(tmp_path, b"x")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(ModelFileError, match="not a regular file"):
+        io.atomic_write(fifo, b"x")  # the rename would have replaced the FIFO by a file
+    assert not fifo.is_file() and fifo.exists()
 
 
 def test_remove_stale_temporaries_only_removes_ours(tmp_path):

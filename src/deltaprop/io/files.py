@@ -54,12 +54,15 @@ def atomic_write(path: PathLike, data: bytes) -> None:
     folder, flushed and fsynced, then renamed over ``path`` (``os.replace`` is atomic).
 
     Raises ModelFileError naming ``path`` when the folder is missing, ``path`` is a folder or
-    the write fails; an existing file at ``path`` is then left as it was.
+    another non-regular file (a device, a FIFO: the rename would replace it) or the write
+    fails; an existing file at ``path`` is then left as it was.
     """
     p = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(p))
     if os.path.isdir(p):
         raise ModelFileError(f"{p}: is a folder, not a file")
+    if os.path.exists(p) and not os.path.isfile(p):
+        raise ModelFileError(f"{p}: is not a regular file (a device, FIFO or socket); not replaced")
     if not os.path.isdir(folder):
         raise ModelFileError(f"{p}: cannot write, the folder {folder} does not exist")
     remove_stale_temporaries(p)
