@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from ..io.files import check_regular_file
 from .checks import infer_task
-from .columns import guess_task, label_name
+from .columns import guess_task, label_name, refuse_outside_float32
 from .dataset import Dataset, build_dataset
 from .idx import load_idx
 from .npz import read_npz
@@ -75,6 +75,7 @@ def _read_csv(path: Path, label: str | None, task: str | None) -> Dataset:
                 f"{path}: row {r + 1} (line {r + 2}), column {header[j]!r}: "
                 f"expected a number, got {str(cells[r, j])!r}"
             ) from None
+    refuse_outside_float32(cells[:, feat_cols], [header[j] for j in feat_cols], str(path))
     labels = list(cells[:, col])
     if "" in labels:
         r = labels.index("") + 1
@@ -83,6 +84,8 @@ def _read_csv(path: Path, label: str | None, task: str | None) -> Dataset:
     names = None
     if task is None:
         task = guess_task(y)[0]  # the same guess as the recipe: "151.0" x 300 is regression
+    if task == "regression":
+        refuse_outside_float32(cells[:, [col]], [header[col]], str(path))
     if all(map(_is_number, labels)):
         y, names = numeric_classes(np.array([float(v) for v in labels]), task)
     return build_dataset(values, y, task, [header[j] for j in feat_cols], names, str(path))
