@@ -252,7 +252,7 @@ class TestIDX:
         bad.write_bytes(bytes([0, 0, 8, 1]) + struct.pack(">I", 5) + b"abc")
         with pytest.raises(DataError, match=r"shape \(5,\) needs 5 bytes, got 3"):
             load_idx(bad)
-        with pytest.raises(DataError, match="cannot read the IDX file"):
+        with pytest.raises(DataError, match="missing.idx: no such file"):
             load_idx(tmp_path / "missing.idx")
         with pytest.raises(DataError, match="expected IDX images"):
             load_dataset(labels, label=labels)

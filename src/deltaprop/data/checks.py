@@ -58,6 +58,14 @@ def _float_dtype(arr: np.ndarray, name: str, given: Any) -> np.dtype:
     )
 
 
+def outside_float32(values: np.ndarray) -> np.ndarray:
+    """bool mask of ``values`` (numbers, any shape): the entries that are not finite as
+    float32, i.e. NaN, +-inf, and finite float64 values beyond float32's +-3.4e38, which the
+    cast to float32 every model input goes through would silently turn into inf."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return ~np.isfinite(np.asarray(values).astype(np.float32))
+
+
 def _check_finite(arr: np.ndarray, name: str) -> None:
     """Raise DataError with the count and first position of NaN/Inf values."""
     bad = ~np.isfinite(arr)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from .checks import outside_float32
 
 MISSING = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
 #: More distinct whole-number targets than this (with few rows each) is not a class list.
@@ -35,6 +36,41 @@ def as_numbers(cells: np.ndarray) -> np.ndarray | None:
     except ValueError:
         return None
     return out
+
+
+def refuse_outside_float32(raw: np.ndarray, names: list[str], where: str) -> None:
+    """DataError naming the first number in the cells ``raw`` (n, d) that float32 cannot hold
+    (``inf``, or beyond +-3.4e38 like ``1e39``, which would become inf without a word), with
+    its row of the file (1 = the first data row), line and column. NaN and other missing
+    cells, and columns with text, are left to the checks made for them."""
+    raw = raw.reshape(len(raw), -1)
+    for j, col in enumerate(names):
+        try:
+            numbers = raw[:, j].astype(np.float64)  # vectorized; missing text falls back
+        except ValueError:
+            numbers = as_numbers(raw[:, j])
+        if numbers is None:
+            continue
+        bad = outside_float32(numbers) & ~np.isnan(numbers)
+        if bad.any():
+            r = int(np.argmax(bad))
+            raise DataError(
+                f"{where}: row {r + 1} (line {r + 2}), column {col!r}: expected a finite "
+                f"number within float32's range (+-3.4e38), got {str(raw[r, j])!r}"
+            )
+
+
+def refuse_float32_overflow(numbers: np.ndarray, cells: np.ndarray, where: str) -> None:
+    """DataError naming the first row (1 = the first row given) of ``numbers`` (n,) or (n, t)
+    that float32 cannot hold (inf, or beyond +-3.4e38), showing its cell as written; NaN is a
+    missing value, checked on its own."""
+    bad = outside_float32(numbers) & ~np.isnan(numbers)
+    if bad.any():
+        i = tuple(int(v) for v in np.argwhere(bad)[0])
+        raise DataError(
+            f"{where}: row {i[0] + 1}: expected a finite number within float32's range "
+            f"(+-3.4e38), got {str(cells[i])!r}"
+        )
 
 
 def refuse_stray_text(cells: np.ndarray, col: str) -> None:

@@ -9,7 +9,21 @@ import numpy as np
 
 from ..checks import check_choice
 from ..errors import DataError
-from .checks import TASKS, check_features, check_labels, check_targets, infer_task, show_first
+from .checks import (
+    TASKS,
+    check_features,
+    check_labels,
+    check_targets,
+    infer_task,
+    outside_float32,
+    show_first,
+)
+
+#: Labels without names are class indices: the largest, L, makes L + 1 classes (the model's
+#: outputs). More classes than this many per row is not a class list but a damaged file or a
+#: quantity (a label of 1e9 would ask for a model of 1e9 + 1 outputs), refused before any of
+#: that is allocated.
+CLASSES_PER_ROW = 10
 
 
 @dataclass
@@ -61,6 +75,7 @@ def build_dataset(
     X = np.asarray(X)
     d = int(np.prod(X.shape[1:], dtype=np.int64))  # images (n, h, w) -> (n, h * w)
     X = check_features(X.reshape(X.shape[0], d), name=f"{name}: X")
+    _refuse_outside_float32(X, f"{name}: X", feature_names)
     X = X.astype(np.float32, copy=False)
     y = np.asarray(y)
     task = None if task is None else check_choice(task, TASKS, "task")
@@ -73,11 +88,43 @@ def build_dataset(
     if task == "classification":
         k = len(target_names) if target_names else None
         y = check_labels(y, name=f"{name}: y", n_classes=k)
-        n_classes = k or int(y.max()) + 1
+        n_classes = k or _class_count(y, name)
     else:
-        y = check_targets(y, name=f"{name}: y").astype(np.float32, copy=False)
+        y = check_targets(y, name=f"{name}: y")
+        _refuse_outside_float32(y, f"{name}: y")
+        y = y.astype(np.float32, copy=False)
         y = y[:, 0] if y.shape[1] == 1 else y
         n_classes, target_names = None, None
     if len(y) != len(X):
         raise DataError(f"{name}: expected as many labels as rows, got {len(X)} rows and {len(y)}")
     return Dataset(X, y, task, n_classes, list(feature_names), target_names, name)
+
+
+def _refuse_outside_float32(arr: np.ndarray, name: str, columns: list[str] | None = None) -> None:
+    """DataError for finite float64 values (n, d) beyond float32's +-3.4e38: the cast to
+    float32 would turn them into inf (NaN and inf were refused before, by the finite check)."""
+    if arr.dtype != np.float64:
+        return  # check_features made every other dtype float32 already
+    bad = outside_float32(arr)
+    if bad.any():
+        i, j = (int(v) for v in np.argwhere(bad)[0])
+        col = f" (column {columns[j]!r})" if columns and j < len(columns) else ""
+        raise DataError(
+            f"{name}: expected values within float32's range (+-3.4e38), got {arr[i, j]:g} "
+            f"at index ({i}, {j}){col}"
+        )
+
+
+def _class_count(y: np.ndarray, name: str) -> int:
+    """The class count of labels 0..k-1 (n,): ``max + 1``, at most :data:`CLASSES_PER_ROW`
+    per row."""
+    k = int(y.max()) + 1
+    if k > CLASSES_PER_ROW * len(y):
+        i = int(np.argmax(y))
+        raise DataError(
+            f"{name}: y: label {y[i]} at index {i} makes {k} classes (labels are class "
+            f"indices 0..k-1) for {len(y)} rows; expected at most {CLASSES_PER_ROW} classes "
+            "per row: name the classes (target_names), or give the task regression if y is "
+            "a quantity"
+        )
+    return k

@@ -140,7 +140,9 @@ def load_dataset(
 
     Raises:
         ConfigError: unknown name (the message lists ``DATASETS``) or an option that does not
-            apply. DataError: a missing or unreadable file, or bad values in it.
+            apply. DataError: a missing, unreadable or damaged file (a FIFO, a device or a
+            folder is refused unopened; NPZ and IDX sizes are checked before reading), or bad
+            values in it (NaN, inf, numbers beyond float32's +-3.4e38).
     """
     if isinstance(name_or_path, str):
         # Built-in names win over a file of the same name; "./iris" reaches the file.

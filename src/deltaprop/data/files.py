@@ -4,19 +4,17 @@ column), NPZ (arrays ``X`` and ``y``) and MNIST-style IDX (optionally gzip-compr
 from __future__ import annotations
 
 import csv
-import gzip
-import os
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..io.files import check_regular_file
 from .checks import infer_task
-from .columns import guess_task, label_name
+from .columns import guess_task, label_name, refuse_outside_float32
 from .dataset import Dataset, build_dataset
-
-# IDX type codes (http://yann.lecun.com/exdb/mnist/): data is big-endian.
-_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+from .idx import load_idx
+from .npz import read_npz
 
 
 def read_table(path: Path, delimiter: str | None = None) -> tuple[list[str], np.ndarray]:
@@ -26,6 +24,7 @@ def read_table(path: Path, delimiter: str | None = None) -> tuple[list[str], np.
     sep = "," if delimiter is None else delimiter
     if len(sep) != 1:
         raise ConfigError(f"delimiter: expected one character, got {delimiter!r}")
+    check_regular_file(path, "data file", error=DataError)  # a FIFO would block forever
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = [(i, row) for i, row in enumerate(csv.reader(f, delimiter=sep), start=1) if row]
@@ -76,6 +75,7 @@ def _read_csv(path: Path, label: str | None, task: str | None) -> Dataset:
                 f"{path}: row {r + 1} (line {r + 2}), column {header[j]!r}: "
                 f"expected a number, got {str(cells[r, j])!r}"
             ) from None
+    refuse_outside_float32(cells[:, feat_cols], [header[j] for j in feat_cols], str(path))
     labels = list(cells[:, col])
     if "" in labels:
         r = labels.index("") + 1
@@ -84,6 +84,8 @@ def _read_csv(path: Path, label: str | None, task: str | None) -> Dataset:
     names = None
     if task is None:
         task = guess_task(y)[0]  # the same guess as the recipe: "151.0" x 300 is regression
+    if task == "regression":
+        refuse_outside_float32(cells[:, [col]], [header[col]], str(path))
     if all(map(_is_number, labels)):
         y, names = numeric_classes(np.array([float(v) for v in labels]), task)
     return build_dataset(values, y, task, [header[j] for j in feat_cols], names, str(path))
@@ -91,7 +93,10 @@ def _read_csv(path: Path, label: str | None, task: str | None) -> Dataset:
 
 def numeric_classes(y: np.ndarray, task: str | None) -> tuple[np.ndarray, list[str] | None]:
     """Numeric labels (n,) other than 0..k-1 (1,2,3; -1/+1; 100000/200000) as classes 0..k-1
-    named by their values, for classification (or a task to be guessed as it); else as given."""
+    named by their values, for classification (or a task to be guessed as it); else as given.
+    An (n, 1) column counts as (n,), as :func:`~deltaprop.data.check_labels` takes it."""
+    if y.ndim == 2 and y.shape[1] == 1 and (task or infer_task(y)) == "classification":
+        y = y[:, 0]
     if y.ndim != 1 or y.dtype.kind not in "biuf" or len(y) == 0:
         return y, None
     if (task or infer_task(y)) != "classification":
@@ -112,59 +117,19 @@ def _is_number(s: str) -> bool:
 
 def _read_npz(path: Path, label: str | None, task: str | None) -> Dataset:
     ykey = label or "y"
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in ("X", ykey) if k not in z.files]
-            if missing:
-                raise DataError(f"{path}: expected arrays 'X' and {ykey!r}, found {z.files}")
-            X, y = z["X"], z[ykey]
-            names = [str(s) for s in z["feature_names"]] if "feature_names" in z.files else None
-            targets = [str(s) for s in z["target_names"]] if "target_names" in z.files else None
-    except DataError:
-        raise
-    except (OSError, ValueError, EOFError) as exc:  # not a zip, truncated, or object arrays
-        raise DataError(f"{path}: cannot read the NPZ file ({exc})") from exc
+    z, found = read_npz(path, ["X", ykey, "feature_names", "target_names"])
+    if "X" not in z or ykey not in z:
+        raise DataError(f"{path}: expected arrays 'X' and {ykey!r}, found {found}")
+    X, y = z["X"], z[ykey]
     if X.ndim < 1 or len(X) == 0:
         raise DataError(f"{path}: array 'X' is empty (shape {X.shape})")
     d = int(np.prod(X.shape[1:], dtype=np.int64))
+    names = [str(s) for s in z["feature_names"].reshape(-1)] if "feature_names" in z else None
     names = names if names and len(names) == d else [f"x{i}" for i in range(d)]
+    targets = [str(s) for s in z["target_names"].reshape(-1)] if "target_names" in z else None
     if targets is None:
         y, targets = numeric_classes(y, task)
     return build_dataset(X, y, task, names, targets, str(path))
-
-
-def load_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file (the MNIST format), optionally gzip-compressed.
-
-    Layout: two zero bytes, a type code (0x08 ubyte, 0x09 byte, 0x0B int16, 0x0C int32,
-    0x0D float32, 0x0E float64), the number of dimensions, one big-endian uint32 per dimension,
-    then the data in big-endian C order.
-
-    Returns:
-        an ndarray with the file's shape, e.g. uint8 (60000, 28, 28) for MNIST training images.
-    """
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-        if raw[:2] == b"\x1f\x8b":  # gzip magic; decide by content, not by file name
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError) as exc:
-        raise DataError(f"{path}: cannot read the IDX file ({exc})") from exc
-    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in _IDX_DTYPES:
-        raise DataError(f"{path}: not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")
-    dtype, ndim = np.dtype(_IDX_DTYPES[raw[2]]), raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path}: truncated IDX header: expected {header} bytes, got {len(raw)}")
-    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(raw) - header != size:
-        raise DataError(
-            f"{path}: IDX data of shape {shape} needs {size} bytes, got {len(raw) - header}"
-        )
-    data = np.frombuffer(raw, dtype, offset=header).reshape(shape)
-    return data.astype(dtype.newbyteorder("="))  # native byte order, writable copy
 
 
 def _read_idx(path: Path, label: str | None) -> Dataset:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from . import columns
 from .checks import TASKS, check_features, show_first
 from .columns import as_numbers, guess_task, is_missing, label_name, refuse_stray_text
 from .split import Standardizer
@@ -173,6 +174,7 @@ class Preprocessor:
                 bad = next(c for c, m in zip(cells, missing) if not m and as_numbers(
                     np.array([c])) is None)  # fmt: skip
                 raise DataError(f"column {col!r}: expected a number, got {str(bad)!r}")
+            columns.refuse_float32_overflow(numbers, cells, f"column {col!r}")
             parts.append(np.where(missing, self.fill.get(col, 0.0), numbers).reshape(-1, 1))
         return check_features(np.hstack(parts).astype(np.float32), "X")
 
@@ -237,6 +239,9 @@ class Preprocessor:
         if np.isnan(values).any():
             i = int(np.argmax(np.isnan(values).any(axis=1)))
             raise DataError(f"label {self.label or 'y'!r}: row {i + 1} has no target value")
+        columns.refuse_float32_overflow(
+            values, y.reshape(len(values), -1), f"label {self.label or 'y'!r}"
+        )
         return values
 
     # -- saving ------------------------------------------------------------------------------

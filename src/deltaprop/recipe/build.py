@@ -17,7 +17,7 @@ import numpy as np
 from .. import nn, optim
 from ..checks import check_choice
 from ..data import DATASETS, Dataset, Preprocessor, Standardizer, load_dataset, train_test_split
-from ..data.columns import guess_task, refuse_missing
+from ..data.columns import guess_task, refuse_missing, refuse_outside_float32
 from ..data.files import label_column, read_table
 from ..errors import ConfigError, DataError, DeltapropError
 from ..names import normalize
@@ -120,11 +120,14 @@ def _load_csv(recipe: Recipe) -> RunData:
     X_raw, y_raw = cells[:, feats], cells[:, col]
     if recipe.impute is None:  # before the split, so the rows named are the file's
         refuse_missing(X_raw, [header[j] for j in feats], path)
+    refuse_outside_float32(X_raw, [header[j] for j in feats], path)
     note = None
     task = recipe.task
     if task is None:
         task, why = guess_task(y_raw, recipe.show("task"))
         note = f"task: {task} ({why}; set {recipe.show('task')} to choose)"
+    if task == "regression":
+        refuse_outside_float32(y_raw, [header[col]], path)
     prep = Preprocessor(task, recipe.impute)
     prep.reason = note or "given"
     classification = task == "classification"
