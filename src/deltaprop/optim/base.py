@@ -22,7 +22,7 @@ from typing import Any
 from ..autograd.tensor import Tensor
 from ..checks import check_real
 from ..errors import ConfigError
-from .state import export_state, import_state
+from .state import check_indices, check_loaded, export_state, import_state
 
 
 class Optimizer:
@@ -237,8 +237,12 @@ class Optimizer:
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore hyperparameters and state saved by :meth:`state_dict`.
 
-        Everything is checked (group count and sizes, state shapes) before anything is written,
-        so a failed load leaves the optimizer as it was.
+        Everything is checked (group count and sizes, parameter indices, hyperparameters, the
+        state's keys, shapes and step counters) before anything is written, so a failed load
+        leaves the optimizer as it was.
+
+        Raises:
+            ConfigError / ShapeError: naming the entry (``state_dict['param_groups'][0]...``).
         """
         if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
             raise ConfigError(
@@ -246,6 +250,11 @@ class Optimizer:
                 f"{sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict)}"
             )
         saved_groups = state_dict["param_groups"]
+        if not isinstance(saved_groups, (list, tuple)):
+            raise ConfigError(
+                "state_dict['param_groups']: expected a list of parameter-group dicts, got "
+                f"{type(saved_groups).__name__}"
+            )
         if len(saved_groups) != len(self.param_groups):
             raise ConfigError(
                 f"state_dict: expected {len(self.param_groups)} parameter group(s), got "
@@ -254,24 +263,23 @@ class Optimizer:
         params = self.params
         new_groups = []
         for gi, (mine, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
-            if len(saved["params"]) != len(mine["params"]):
-                raise ConfigError(
-                    f"state_dict['param_groups'][{gi}]: expected {len(mine['params'])} "
-                    f"parameters, got {len(saved['params'])}"
-                )
+            where = f"state_dict['param_groups'][{gi}]"
+            check_indices(saved, where, len(mine["params"]), len(params))
             group = {k: copy.deepcopy(v) for k, v in saved.items() if k != "params"}
             unknown = [k for k in group if k not in ("name", *self.defaults)]
             if unknown:
-                raise ConfigError(
-                    f"state_dict['param_groups'][{gi}]: unknown option(s) {unknown} for "
-                    f"{type(self).__name__}"
-                )
+                raise ConfigError(f"{where}: unknown option(s) {unknown} for {type(self).__name__}")
+            # state_dict() saves every option: a missing one would silently become the default
+            missing = [k for k in self.defaults if k not in group]
+            if missing:
+                raise ConfigError(f"{where}: the option(s) {missing} are missing")
             merged = dict(self.defaults)
             merged.update(group)
-            self._check_hyperparameters(merged, f"state_dict['param_groups'][{gi}]")
+            self._check_hyperparameters(merged, where)
             merged["params"] = mine["params"]
             new_groups.append(merged)
         new_state = import_state(state_dict["state"], params)
+        check_loaded(new_state, params, new_groups, self._new_state, self.counts_steps)
         self.param_groups = new_groups
         self.state = new_state
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import weakref
 from bisect import bisect_right
+from collections.abc import Callable
 from typing import Any
 
 from ..checks import check_fraction, check_int, check_real
@@ -44,17 +45,54 @@ def check_optimizer(optimizer: Any) -> Optimizer:
     return optimizer
 
 
-def check_milestones(value: Any) -> list[int]:
+def check_milestones(value: Any, name: str = "milestones") -> list[int]:
     """Strictly increasing integers >= 1 (the epochs at which a schedule changes)."""
     try:
         items = list(value)
     except TypeError:
-        raise ConfigError(f"milestones: expected a list of integers, got {value!r}") from None
+        raise ConfigError(f"{name}: expected a list of integers, got {value!r}") from None
     for i, m in enumerate(items):
-        check_int(m, f"milestones[{i}]", minimum=1)
+        check_int(m, f"{name}[{i}]", minimum=1)
     if any(b <= a for a, b in zip(items, items[1:])):
-        raise ConfigError(f"milestones: expected strictly increasing integers, got {items!r}")
+        raise ConfigError(f"{name}: expected strictly increasing integers, got {items!r}")
     return [int(m) for m in items]
+
+
+# A check of one saved value: (value, name) -> the value, or a ConfigError naming ``name``.
+StateCheck = Callable[[Any, str], Any]
+
+
+def at_least(minimum: int) -> StateCheck:
+    """The check of a saved integer >= ``minimum`` (a counter, a period)."""
+    return lambda value, name: check_int(value, name, minimum=minimum)
+
+
+def positive(value: Any, name: str) -> float:
+    """The check of a saved finite number > 0 (a decay factor)."""
+    return check_real(value, name, strict=True)
+
+
+def check_lrs(value: Any, name: str, n: int) -> list[float]:
+    """A saved list of ``n`` learning rates (finite numbers >= 0), one per parameter group."""
+    if not isinstance(value, (list, tuple)) or len(value) != n:
+        got = len(value) if isinstance(value, (list, tuple)) else repr(value)
+        raise ConfigError(f"{name}: expected {n} value(s), one per parameter group, got {got}")
+    return [check_real(v, f"{name}[{i}]") for i, v in enumerate(value)]
+
+
+def check_counters(state_dict: Any, expected: set[str], owner: str, n: int) -> dict[str, Any]:
+    """The keys, ``last_epoch`` (an integer >= -1, torch's "not started") and both lists of lrs
+    of a saved schedule with ``n`` parameter groups, checked and normalized."""
+    if not isinstance(state_dict, dict) or set(state_dict) != expected:
+        got = sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict).__name__
+        raise ConfigError(
+            f"state_dict: expected the keys {sorted(expected)} of a {owner}, got {got}"
+        )
+    return {
+        "last_epoch": check_int(state_dict["last_epoch"], "state_dict['last_epoch']", minimum=-1),
+        "base_lrs": check_lrs(state_dict["base_lrs"], "state_dict['base_lrs']", n),
+        "last_lr": check_lrs(state_dict["last_lr"], "state_dict['last_lr']", n),
+    }
 
 
 class LRScheduler:
@@ -62,14 +100,14 @@ class LRScheduler:
 
     Subclasses give the lrs at construction (``_first_lrs``, default: unchanged), one recursive
     step (``_chain_lrs``) and the closed form (``_closed_form_lrs``, used when a SequentialLR
-    restarts a schedule at its milestone). ``_state_keys`` lists what ``state_dict`` saves
-    besides the counters.
+    restarts a schedule at its milestone). ``_state_checks`` lists what ``state_dict`` saves
+    besides the counters, each with the check :meth:`load_state_dict` gives a saved value.
 
     Raises:
         ConfigError: ``optimizer`` is not a deltaprop Optimizer.
     """
 
-    _state_keys: tuple[str, ...] = ()
+    _state_checks: dict[str, StateCheck] = {}
 
     def __init__(self, optimizer: Optimizer) -> None:
         self.optimizer = check_optimizer(optimizer)
@@ -125,32 +163,31 @@ class LRScheduler:
             "base_lrs": list(self.base_lrs),
             "last_lr": list(self._last_lr),
         }
-        for key in self._state_keys:
+        for key in self._state_checks:
             value = getattr(self, key)
             state[key] = list(value) if isinstance(value, list) else value
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` saved (the keys must match this schedule's)."""
-        expected = {"last_epoch", "base_lrs", "last_lr", *self._state_keys}
-        if not isinstance(state_dict, dict) or set(state_dict) != expected:
-            got = sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict).__name__
-            raise ConfigError(
-                f"state_dict: expected the keys {sorted(expected)} of a {type(self).__name__}, "
-                f"got {got}"
-            )
+        """Restore what :meth:`state_dict` saved (the keys must match this schedule's).
+
+        Every value is checked (types and ranges, as the constructor checks its arguments)
+        before any is set, so a failed load leaves the schedule as it was.
+
+        Raises:
+            ConfigError: naming the key (``state_dict['last_epoch']: expected ...``).
+        """
+        expected = {"last_epoch", "base_lrs", "last_lr", *self._state_checks}
         n = len(self.optimizer.param_groups)
-        if len(state_dict["base_lrs"]) != n:
-            raise ConfigError(
-                f"state_dict['base_lrs']: expected {n} value(s), one per parameter group, got "
-                f"{len(state_dict['base_lrs'])}"
-            )
-        for key, value in state_dict.items():
-            value = list(value) if isinstance(value, (list, tuple)) else value
-            setattr(self, "_last_lr" if key == "last_lr" else key, value)
+        values = check_counters(state_dict, expected, type(self).__name__, n)
+        for key, check in self._state_checks.items():
+            values[key] = check(state_dict[key], f"state_dict[{key!r}]")
+        values["_last_lr"] = values.pop("last_lr")
+        for key, value in values.items():
+            setattr(self, key, value)
 
     def __repr__(self) -> str:
-        opts = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._state_keys)
+        opts = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._state_checks)
         return f"{type(self).__name__}({opts}, last_epoch={self.last_epoch})"
 
 
@@ -163,7 +200,7 @@ class StepLR(LRScheduler):
         ConfigError: ``step_size`` < 1 or not an integer, ``gamma`` <= 0.
     """
 
-    _state_keys = ("step_size", "gamma")
+    _state_checks = {"step_size": at_least(1), "gamma": positive}
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
         self.step_size = check_int(step_size, "step_size", minimum=1)
@@ -188,7 +225,7 @@ class MultiStepLR(LRScheduler):
         ConfigError: ``milestones`` not strictly increasing integers >= 1, ``gamma`` <= 0.
     """
 
-    _state_keys = ("milestones", "gamma")
+    _state_checks = {"milestones": check_milestones, "gamma": positive}
 
     def __init__(self, optimizer: Optimizer, milestones: list[int], gamma: float = 0.1) -> None:
         self.milestones = check_milestones(milestones)
@@ -212,7 +249,7 @@ class ExponentialLR(LRScheduler):
         ConfigError: ``gamma`` <= 0.
     """
 
-    _state_keys = ("gamma",)
+    _state_checks = {"gamma": positive}
 
     def __init__(self, optimizer: Optimizer, gamma: float) -> None:
         self.gamma = check_real(gamma, "gamma", strict=True)
@@ -239,7 +276,11 @@ class LinearLR(LRScheduler):
             ``total_iters`` < 1.
     """
 
-    _state_keys = ("start_factor", "end_factor", "total_iters")
+    _state_checks = {
+        "start_factor": lambda v, name: check_fraction(v, name, closed_high=True),
+        "end_factor": lambda v, name: check_fraction(v, name, closed_low=True, closed_high=True),
+        "total_iters": at_least(1),
+    }
 
     def __init__(
         self,

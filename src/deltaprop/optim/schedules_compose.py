@@ -15,6 +15,7 @@ from .schedules import (
     LRScheduler,
     MultiStepLR,
     StepLR,
+    check_counters,
     check_milestones,
     check_optimizer,
     initial_lrs,
@@ -104,22 +105,38 @@ class SequentialLR(LRScheduler):
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` saved, schedule by schedule."""
+        """Restore what :meth:`state_dict` saved, schedule by schedule; everything is checked
+        first, and a schedule that refuses its state puts back the ones loaded before it."""
         expected = {"last_epoch", "base_lrs", "last_lr", "milestones", "schedulers"}
-        if not isinstance(state_dict, dict) or set(state_dict) != expected:
-            got = sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict).__name__
-            raise ConfigError(f"state_dict: expected the keys {sorted(expected)}, got {got}")
-        if len(state_dict["schedulers"]) != len(self.schedulers):
+        n = len(self.optimizer.param_groups)
+        values = check_counters(state_dict, expected, "SequentialLR", n)
+        milestones = check_milestones(state_dict["milestones"], "state_dict['milestones']")
+        if len(milestones) != len(self.schedulers) - 1:
             raise ConfigError(
-                f"state_dict['schedulers']: expected {len(self.schedulers)} schedule(s), got "
-                f"{len(state_dict['schedulers'])}"
+                f"state_dict['milestones']: expected {len(self.schedulers) - 1} milestone(s), "
+                f"got {milestones!r}"
             )
-        for s, sd in zip(self.schedulers, state_dict["schedulers"], strict=True):
-            s.load_state_dict(sd)
-        self.last_epoch = state_dict["last_epoch"]
-        self.base_lrs = list(state_dict["base_lrs"])
-        self._last_lr = list(state_dict["last_lr"])
-        self.milestones = list(state_dict["milestones"])
+        saved = state_dict["schedulers"]
+        if not isinstance(saved, (list, tuple)) or len(saved) != len(self.schedulers):
+            got = len(saved) if isinstance(saved, (list, tuple)) else repr(saved)
+            raise ConfigError(
+                f"state_dict['schedulers']: expected {len(self.schedulers)} schedule(s), got {got}"
+            )
+        before = [s.state_dict() for s in self.schedulers]
+        try:
+            for i, (s, sd) in enumerate(zip(self.schedulers, saved, strict=True)):
+                try:
+                    s.load_state_dict(sd)
+                except ConfigError as e:
+                    raise ConfigError(f"state_dict['schedulers'][{i}]: {e}") from None
+        except ConfigError:
+            for s, sd in zip(self.schedulers, before, strict=True):
+                s.load_state_dict(sd)
+            raise
+        self.last_epoch = values["last_epoch"]
+        self.base_lrs = values["base_lrs"]
+        self._last_lr = values["last_lr"]
+        self.milestones = milestones
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(s) for s in self.schedulers)

@@ -6,7 +6,7 @@ import math
 
 from ..checks import check_int, check_real
 from .base import Optimizer
-from .schedules import LRScheduler
+from .schedules import LRScheduler, at_least
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -23,7 +23,7 @@ class CosineAnnealingLR(LRScheduler):
         ConfigError: ``T_max`` < 1, ``eta_min`` < 0.
     """
 
-    _state_keys = ("T_max", "eta_min")
+    _state_checks = {"T_max": at_least(1), "eta_min": check_real}
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
         self.T_max = check_int(T_max, "T_max", minimum=1)
@@ -57,7 +57,14 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         ConfigError: ``T_0`` < 1, ``T_mult`` < 1 (both integers), ``eta_min`` < 0.
     """
 
-    _state_keys = ("T_0", "T_mult", "eta_min", "T_i", "T_cur")
+    # T_cur is -1 before the first step, then in [0, T_i)
+    _state_checks = {
+        "T_0": at_least(1),
+        "T_mult": at_least(1),
+        "eta_min": check_real,
+        "T_i": at_least(1),
+        "T_cur": at_least(-1),
+    }
 
     def __init__(
         self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0

@@ -5,8 +5,9 @@ stopped or killed run resumes bit for bit (``fit(checkpoint=PATH)`` / ``fit(resu
 ``fit(..., resume_from=PATH)`` reads the file (:func:`read`), checks that it fits the Trainer
 and the call (:meth:`TrainingState.check`), both before anything is touched, then puts every
 piece back (:meth:`TrainingState.restore`), so the resumed run goes on as if it had never
-stopped. What the state holds, and the comparison: :mod:`.state_snapshot`; the container and
-the codec: :mod:`deltaprop.io`.
+stopped. What the state holds, and the comparison: :mod:`.state_snapshot`; what each field
+of a state read back must be (a hand-edited file is refused naming the field):
+:mod:`.state_schema`; the container and the codec: :mod:`deltaprop.io`.
 
 The file is one safetensors file (no pickle). Its tensors::
 
@@ -45,8 +46,8 @@ import numpy as np
 
 from .. import backend, io
 from ..errors import ConfigError, ModelFileError, ShapeError
+from . import state_schema
 from .state_snapshot import (
-    STATE_KEYS,
     check_trainer,
     fit_settings,
     is_stateful,
@@ -108,81 +109,97 @@ class Writer:
 
 
 class TrainingState:
-    """A training state read back: :meth:`check` it against a Trainer, then :meth:`restore`."""
+    """A training state read back and validated (:mod:`.state_schema`): :meth:`check` it
+    against a Trainer, then :meth:`restore`.
 
-    def __init__(self, path: str, state: dict[str, Any], tensors: dict[str, np.ndarray]) -> None:
+    Raises:
+        ModelFileError: ``"<path>: corrupt checkpoint: <field>: expected ..., got ..."`` for a
+            state that is not what the writer writes (a hand-edited one, say).
+    """
+
+    def __init__(self, path: str, state: Any, tensors: dict[str, np.ndarray]) -> None:
+        try:
+            decoded = state_schema.validate(state, tensors)
+        except state_schema.Invalid as e:
+            raise ModelFileError(f"{path}: corrupt checkpoint: {e}") from None
         self.path = path
-        self.state = state
+        self.state = state  # as written; ``decoded`` holds its encoded parts decoded
+        self.decoded = decoded
         self.tensors = tensors
-        self.epoch = int(state["epoch"])
-        self.stopped = bool(state["stopped"])
-        self.stop_reason = state["stop_reason"]
+        self.epoch: int = state["epoch"]
+        self.stopped: bool = state["stopped"]
+        self.stop_reason: str | None = state["stop_reason"]
         self.model = {k[6:]: v for k, v in tensors.items() if k.startswith("model/")}
         self.logs: dict[str, Any] | None = None  # set by restore()
-
-    def decode(self, value: Any, what: str) -> Any:
-        """``value`` (a part of :attr:`state`) decoded; ModelFileError naming ``what``."""
-        try:
-            return io.decode(value, self.tensors)
-        except (ValueError, TypeError, KeyError) as e:
-            raise ModelFileError(f"{self.path}: corrupt checkpoint: {what}: {e}") from e
 
     def check(self, trainer: Any, settings: dict[str, Any]) -> None:
         """ModelFileError naming every difference between the file and this Trainer / call
         (``settings`` from :func:`fit_settings`); touches nothing."""
-        saved_trainer = self.decode(self.state["trainer"], "trainer")
+        saved_trainer = self.decoded["trainer"]
         diffs = mismatches(self.state, saved_trainer, self.model, trainer, settings)
         if diffs:
             raise ModelFileError(
                 f"{self.path}: the checkpoint does not match this training run: " + "; ".join(diffs)
             )
+        for i, (cb, entry) in enumerate(zip(trainer.callbacks, self.decoded["callbacks"])):
+            # the writer saves the state of every callback with state_dict(), and only theirs
+            if is_stateful(cb) != (entry["state"] is not None):
+                expected = f"the state of {entry['class']}" if is_stateful(cb) else "null"
+                raise ModelFileError(
+                    f"{self.path}: corrupt checkpoint: state.callbacks[{i}].state: expected "
+                    f"{expected}, got {'null' if entry['state'] is None else 'a state'}"
+                )
 
     def restore(self, trainer: Any, history: Any, rng: np.random.Generator):
         """Put everything back into ``trainer``, ``history`` and the generators; returns the
-        generator that shuffles the rows. On failure the model and optimizer are rolled back."""
-        s = self.state
-        model, optimizer = trainer.model, trainer.optimizer
-        # decode everything first: a corrupt part fails before anything is touched
-        opt_state = self.decode(s["optimizer"]["state"], "optimizer")
-        sched_state = None
-        if s["scheduler"] is not None:
-            sched_state = self.decode(s["scheduler"]["state"], "scheduler")
-        cb_states = [
-            self.decode(c["state"], f"callbacks[{i}]") for i, c in enumerate(s["callbacks"])
+        generator that shuffles the rows. A part that refuses its state (its own
+        ``load_state_dict`` checks it) is a ModelFileError naming the field, and every part
+        loaded before it is rolled back, so nothing is left half-restored."""
+        d = self.decoded
+        model, optimizer, scheduler = trainer.model, trainer.optimizer, trainer.scheduler
+        stateful = [
+            (i, cb, entry["state"])
+            for i, (cb, entry) in enumerate(zip(trainer.callbacks, d["callbacks"], strict=True))
+            if entry["state"] is not None and is_stateful(cb)
         ]
-        library_state = self.decode(s["rng"]["library"], "rng")
-        shuffle_state = s["rng"]["shuffle"]
-        if shuffle_state != "library":
-            shuffle_state = self.decode(shuffle_state, "rng")
-        hist = self.decode(s["history"]["history"], "history")
-        logs = self.decode(s["logs"], "logs")
         model_before = model.state_dict()
         optimizer_before = optimizer.state_dict()
+        scheduler_before = None if scheduler is None else scheduler.state_dict()
+        # load_state_dict sets attributes: a shallow copy of each callback's puts it back
+        callbacks_before = [dict(vars(cb)) for _, cb, _ in stateful]
+        field = "state.model"
         try:
-            optimizer.load_state_dict(opt_state)
             model.load_state_dict(self.model, strict=True)
-            if trainer.scheduler is not None:
-                trainer.scheduler.load_state_dict(sched_state)
-            for cb, cb_state in zip(trainer.callbacks, cb_states, strict=True):
-                if cb_state is not None and is_stateful(cb):
-                    cb.load_state_dict(cb_state)
-            library = backend.rng()
-            new_library = _restore_generator(library, library_state)
-            if new_library is not library:
-                backend.set_rng(new_library)
-            if shuffle_state == "library":
-                rng = new_library
-            else:
-                rng = _restore_generator(rng, shuffle_state)
-        except (ConfigError, ShapeError, KeyError, TypeError, ValueError) as e:
+            field = "state.optimizer.state"
+            optimizer.load_state_dict(d["optimizer"]["state"])
+            if scheduler is not None:
+                field = "state.scheduler.state"
+                scheduler.load_state_dict(d["scheduler"]["state"])
+            for i, cb, cb_state in stateful:
+                field = f"state.callbacks[{i}].state ({type(cb).__name__})"
+                cb.load_state_dict(cb_state)
+        except (ConfigError, ShapeError, LookupError, TypeError, ValueError, AttributeError) as e:
             model.load_state_dict(model_before)
             optimizer.load_state_dict(optimizer_before)
-            raise ModelFileError(f"{self.path}: cannot restore the training state: {e}") from e
-        history.epoch = [int(e) for e in s["history"]["epoch"]]
-        history.history = {k: list(v) for k, v in hist.items()}
+            if scheduler is not None:
+                scheduler.load_state_dict(scheduler_before)
+            for (_, cb, _), saved in zip(stateful, callbacks_before, strict=True):
+                vars(cb).clear()
+                vars(cb).update(saved)
+            raise ModelFileError(f"{self.path}: corrupt checkpoint: {field}: {e}") from e
+        # the generators' states were set on scratch generators when the file was read
+        # (state_schema.generator): setting them cannot fail half-way
+        library = backend.rng()
+        new_library = _restore_generator(library, d["rng"]["library"])
+        if new_library is not library:
+            backend.set_rng(new_library)
+        shuffle = d["rng"]["shuffle"]
+        rng = new_library if shuffle == "library" else _restore_generator(rng, shuffle)
+        history.epoch = list(d["history"]["epoch"])
+        history.history = {k: list(v) for k, v in d["history"]["history"].items()}
         trainer.stop_training = self.stopped
         trainer.stop_reason = self.stop_reason
-        self.logs = logs
+        self.logs = d["logs"]
         return rng
 
 
@@ -198,12 +215,18 @@ def _restore_generator(gen: np.random.Generator, state: dict[str, Any]) -> np.ra
     return gen
 
 
+def _no_constant(name: str) -> Any:
+    # the writer tags NaN and infinities ({"__float__": "nan"}); JSON has no such numbers
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def read(path: str) -> TrainingState:
     """Read and verify a training state written by ``fit(checkpoint=...)``.
 
     Raises:
         ModelFileError: missing, truncated, corrupt (either checksum), a deltaprop model file
-            or another safetensors file, or a format version this deltaprop cannot read.
+            or another safetensors file, a format version this deltaprop cannot read, or a
+            state that is not what the writer writes (a hand-edited one: the field is named).
     """
     p, meta, tensors = io.read_tensor_file(path)
     fmt = meta.get("format")
@@ -225,10 +248,9 @@ def read(path: str) -> TrainingState:
     if "checksum" not in meta or meta.get("state_checksum") != io.checksum(text):
         raise ModelFileError(f"{p}: corrupt checkpoint: the state does not match its checksum")
     try:
-        state = json.loads(text)
-        missing = [k for k in STATE_KEYS if k not in state]
-        if missing:
-            raise ValueError(f"the state lacks {missing}")
-        return TrainingState(p, state, tensors)
-    except (ValueError, KeyError, TypeError) as e:
-        raise ModelFileError(f"{p}: corrupt checkpoint: {e}") from e
+        state = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:  # the C parser's own bound on nesting
+        raise ModelFileError(f"{p}: corrupt checkpoint: the state is nested too deeply") from None
+    except ValueError as e:
+        raise ModelFileError(f"{p}: corrupt checkpoint: the state is not JSON: {e}") from e
+    return TrainingState(p, state, tensors)

@@ -15,11 +15,6 @@ import numpy as np
 from .. import backend, io
 from ..errors import ConfigError
 
-STATE_KEYS = (
-    "epoch", "epochs", "step", "stopped", "stop_reason", "fit", "trainer", "model", "optimizer",
-    "scheduler", "callbacks", "rng", "history", "logs",
-)  # fmt: skip
-
 # Settings recorded only since a later version, and the value a file without them was written
 # with: such a file still resumes, as a run with that value.
 FIT_DEFAULTS = {"drop_last": False}

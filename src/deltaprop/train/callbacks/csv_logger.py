@@ -6,7 +6,7 @@ import csv
 import os
 from typing import Any
 
-from ...checks import check_bool
+from ...checks import check_bool, check_int
 from ...errors import ConfigError
 from .base import Callback
 
@@ -98,7 +98,13 @@ class CSVLogger(Callback):
             got = sorted(state) if isinstance(state, dict) else type(state).__name__
             raise ConfigError(f"state_dict: expected the keys ['keys', 'size'], got {got}")
         keys = state["keys"]
-        self._resume = (None if keys is None else [str(k) for k in keys], int(state["size"]))
+        if keys is not None and (
+            not isinstance(keys, list) or not all(isinstance(k, str) for k in keys)
+        ):
+            raise ConfigError(
+                f"state_dict['keys']: expected a list of strings or None, got {keys!r}"
+            )
+        self._resume = (keys, check_int(state["size"], "state_dict['size']", minimum=0))
 
     def __repr__(self) -> str:
         return f"CSVLogger(path={self.path!r}, append={self.append})"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from ...checks import check_bool, check_int, check_optional, check_real
 from ...errors import ConfigError
 from ...report import note
@@ -164,18 +166,67 @@ class EarlyStopping(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s values; the next ``fit`` carries on from them instead of
-        starting afresh."""
+        starting afresh.
+
+        Raises:
+            ConfigError: other keys, a value of the wrong type or range, or best weights that
+                are not this model's (names and shapes); nothing is set then.
+        """
         if not isinstance(state, dict) or set(state) != set(_STATE_KEYS):
             got = sorted(state) if isinstance(state, dict) else type(state).__name__
             raise ConfigError(f"state_dict: expected the keys {list(_STATE_KEYS)}, got {got}")
-        weights = state["best_weights"]
-        self.wait = int(state["wait"])
-        self.best = float(state["best"])
-        self.best_epoch = None if state["best_epoch"] is None else int(state["best_epoch"])
-        self.stopped_epoch = None if state["stopped_epoch"] is None else int(state["stopped_epoch"])
+        wait = check_int(state["wait"], "state_dict['wait']", minimum=0)
+        best = check_real(state["best"], "state_dict['best']", minimum=None, allow_inf=True)
+        best_epoch, stopped_epoch = (
+            check_optional(check_int, state[k], f"state_dict[{k!r}]", minimum=0)
+            for k in ("best_epoch", "stopped_epoch")
+        )
+        weights = self._check_weights(state["best_weights"])
+        if weights is not None and best_epoch is None:
+            raise ConfigError(
+                "state_dict['best_epoch']: expected the epoch of best_weights, got None"
+            )
+        if weights is None and best_epoch is not None and self.restore_best_weights:
+            # they are kept together: without them a later epoch would become the best
+            raise ConfigError(
+                "state_dict['best_weights']: expected the weights of best_epoch "
+                "(restore_best_weights is on), got None"
+            )
+        self.wait, self.best = wait, best
+        self.best_epoch, self.stopped_epoch = best_epoch, stopped_epoch
         self.best_weights = None if weights is None else {k: v.copy() for k, v in weights.items()}
         self._last_epoch = None
         self._resumed = True
+
+    def _check_weights(self, weights: Any) -> dict[str, Any] | None:
+        """Saved best weights: None, or arrays with the names and shapes of the model's
+        ``state_dict()`` (they are put back when training ends)."""
+        if weights is None:
+            return None
+        if not isinstance(weights, dict) or not all(
+            isinstance(v, np.ndarray) for v in weights.values()
+        ):
+            raise ConfigError(
+                "state_dict['best_weights']: expected None or a dict of arrays, got "
+                f"{weights!r:.80}"
+            )
+        if self.model is not None:
+            model = self.model
+            shapes = {
+                n: t.data.shape for n, t in [*model.named_parameters(), *model.named_buffers()]
+            }
+            if set(weights) != set(shapes):
+                raise ConfigError(
+                    f"state_dict['best_weights']: expected the model's weights {list(shapes)}, "
+                    f"got {list(weights)}"
+                )
+            for name, value in weights.items():
+                if value.shape != shapes[name]:
+                    raise ConfigError(
+                        f"state_dict['best_weights'][{name!r}]: expected shape {shapes[name]}, "
+                        f"got {value.shape}"
+                    )
+        return weights
 
     def __repr__(self) -> str:
         return (

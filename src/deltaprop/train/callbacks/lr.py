@@ -186,14 +186,19 @@ class ReduceLROnPlateau(Callback):
         return {k: getattr(self, k) for k in _PLATEAU_KEYS}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`'s values; the next ``fit`` carries on from them."""
+        """Restore :meth:`state_dict`'s values; the next ``fit`` carries on from them.
+
+        Raises:
+            ConfigError: other keys, or a value of the wrong type or range (named).
+        """
         if not isinstance(state, dict) or set(state) != set(_PLATEAU_KEYS):
             got = sorted(state) if isinstance(state, dict) else type(state).__name__
             raise ConfigError(f"state_dict: expected the keys {list(_PLATEAU_KEYS)}, got {got}")
-        self.best = float(state["best"])
-        self.num_bad_epochs = int(state["num_bad_epochs"])
-        self.cooldown_counter = int(state["cooldown_counter"])
-        self.last_epoch = int(state["last_epoch"])
+        # everything checked before anything is set: a refused state changes nothing
+        best = check_real(state["best"], "state_dict['best']", minimum=None, allow_inf=True)
+        counters = [check_int(state[k], f"state_dict[{k!r}]", minimum=0) for k in _PLATEAU_KEYS[1:]]
+        self.best = best
+        self.num_bad_epochs, self.cooldown_counter, self.last_epoch = counters
         self._resumed = True
 
     def __repr__(self) -> str:
