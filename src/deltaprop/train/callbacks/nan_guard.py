@@ -47,9 +47,11 @@ def start_loss(trainer: Any, X: Any, y: Any) -> tuple[float, str] | None:
     spread evenly over ``X`` (N, ...) and ``y`` (N, ...). (b) is the floor: a model that starts
     near zero loss (training carried on, fine-tuning) may rise by orders of magnitude and
     still fit well; (a) keeps a model that starts far above (b) (a large initialization) from
-    being called diverged while its loss falls. Neither draws random numbers nor changes a
-    buffer, so the run goes on bit for bit as without it. None when neither is finite and > 0
-    (a loss that can be negative): the check is then off.
+    being called diverged while its loss falls. Measuring draws no random number and changes
+    no buffer, so the run goes on bit for bit as without it. A resumed run measures the model
+    it resumed (the start of the first run is not saved); with (b) as the floor that differs
+    only for a model that started far above (b). None when neither is finite and > 0 (a loss
+    that can be negative): the check is then off.
     """
     n = X.shape[0]
     stride = max(1, n // PROBE_ROWS)
