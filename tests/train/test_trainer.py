@@ -137,9 +137,10 @@ def test_training_metrics_come_from_the_same_forward_passes():
     trainer = Trainer(rec, nn.CrossEntropyLoss(), SGD(rec.parameters(), lr=1e-3))
     rec.modes.clear()
     trainer.fit(X, y, epochs=2, batch_size=8, validation_data=(Xv, yv), verbose=False)
-    # 4 training forwards per epoch, 1 validation forward per epoch, 2 probes (X and X_val).
+    # 4 training forwards per epoch, 1 validation forward per epoch, 2 probes (X and X_val),
+    # 1 for the loss the divergence check starts from (once per fit).
     assert rec.modes.count(True) == 8
-    assert rec.modes.count(False) == 2 + 2
+    assert rec.modes.count(False) == 2 + 2 + 1
 
 
 # --- a real data set ---------------------------------------------------------------------------
@@ -317,8 +318,9 @@ def test_train_mode_during_fit_eval_mode_during_evaluate_and_modes_restored():
     trainer = Trainer(rec, nn.CrossEntropyLoss(), SGD(rec.parameters(), lr=0.01))
     rec.eval()
     trainer.fit(X, y, epochs=1, batch_size=20, verbose=False)
-    assert rec.modes[0] is False  # the probe
-    assert rec.modes[1:] == [True, True, True]
+    # the probe, then the loss the divergence check starts from (eval mode: no dropout draw)
+    assert rec.modes[:2] == [False, False]
+    assert rec.modes[2:] == [True, True, True]
     assert all(not m.training for m in rec.modules())  # back to eval, as it was
     rec.train()
     rec.modes.clear()

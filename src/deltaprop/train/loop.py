@@ -5,7 +5,8 @@ fields for the run's settings, and for what the Trainer lends the loop (its step
 its evaluation, how its metric is averaged). :meth:`EpochLoop.run` then trains: batches for
 the descent mode, metrics from the same forward passes, validation, a learning-rate schedule,
 a printed line every ``log_every`` epochs, a checkpoint per epoch and the callback hooks. The
-NaN/Inf policy lives in :class:`~deltaprop.train.callbacks.nan_guard.NanGuard`.
+NaN/Inf and divergence policy lives in :class:`~deltaprop.train.callbacks.nan_guard.NanGuard`,
+which checks every epoch before its callbacks and its checkpoint see it.
 
 Speed: everything the per-step path needs is bound to locals once per epoch; a step is one call
 of the trainer's step function plus running sums in Python floats, and no dict is allocated per
@@ -112,7 +113,7 @@ class EpochLoop:
         trainer.stop_training = False
         trainer.stop_reason = None
         trainer.nan_error = None
-        self.guard = NanGuard(self.epochs, self.steps)
+        self.guard = NanGuard(self.epochs, self.steps, probe=(self.X, self.y))
         self.guard.set_trainer(trainer)
         self.bar = self.verbose and self.steps > PROGRESS_MIN_BATCHES and is_terminal()
         self.bar = self.bar and not any(isinstance(cb, ProgressBar) for cb in trainer.callbacks)
@@ -169,7 +170,6 @@ class EpochLoop:
         if has_cb:
             cbs.on_epoch_begin(epoch, {})
         lr = trainer.optimizer.param_groups[0]["lr"]  # after the hook: a callback may set it
-        guard.on_epoch_begin(epoch)
         t0 = perf_counter()
         step, per_row, has_stat = self.step, self.loss_per_row, self.metric is not None
         loss_sum = 0.0
@@ -198,10 +198,13 @@ class EpochLoop:
             if batch_end:
                 cbs.on_batch_end(i, {"batch": i, "size": nb, "loss": value})
             i += 1
-        if not guard.weights_finite(epoch):
-            return None
         rows = self.X.shape[0] - self.X.shape[0] % bs if self.drop_last else self.X.shape[0]
-        logs: dict[str, Any] = {"loss": loss_sum / rows}
+        loss = loss_sum / rows
+        # The guard sees the epoch first: no callback, checkpoint or model file ever gets a
+        # state that is not finite, or one whose loss diverged (the state is rolled back).
+        if not guard.epoch_end(epoch, loss):
+            return None
+        logs: dict[str, Any] = {"loss": loss}
         if has_stat:
             logs[self.metric] = stat_sum / (rows * self.metric_columns)
         if self.val is not None:

@@ -40,13 +40,15 @@ previous file whole.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import numpy as np
 
-from .. import backend, io
+from .. import backend, io, report
 from ..errors import ConfigError, ModelFileError, ShapeError
 from . import state_schema
+from .finite import listed, non_finite
 from .state_snapshot import (
     check_trainer,
     fit_settings,
@@ -85,15 +87,33 @@ def check_path(path: Any, name: str) -> str:
 
 class Writer:
     """Writes the training state to ``path`` at the end of every epoch (atomically); removes
-    the temporaries an earlier, killed process left for ``path``."""
+    the temporaries an earlier, killed process left for ``path``.
+
+    A state whose model (parameters, buffers) or optimizer state holds NaN/Inf is never
+    written: the write is skipped with a warning naming the tensor, and the file keeps the
+    last good epoch's state. ``fit``'s NaN guard runs before the Writer every epoch and rolls
+    such a state back, so this only catches a callback that changed the model afterwards."""
 
     def __init__(self, path: str, settings: dict[str, Any]) -> None:
         self.path = path
         self.settings = settings
+        self.written: int | None = None  # the last epoch written (from 0), for the warning
         io.remove_stale_temporaries(path)
 
     def write(self, trainer: Any, epoch: int, epochs: int, history: Any, rng: Any, logs) -> None:
-        """Save the state after epoch ``epoch`` (from 0) of ``epochs``."""
+        """Save the state after epoch ``epoch`` (from 0) of ``epochs``, unless it is not
+        finite (then: a warning, and the file is left as it was)."""
+        found = non_finite(trainer.model, trainer.optimizer)
+        if found:
+            if self.written is not None:
+                kept = f"keeps the state after epoch {self.written + 1}"
+            else:
+                kept = "keeps the state it held" if os.path.exists(self.path) else "was not written"
+            report.warn(
+                f"checkpoint: the state after epoch {epoch + 1} was not saved: "
+                f"{listed(found)} is NaN/Inf; {self.path} {kept}"
+            )
+            return
         tensors, state = snapshot(trainer, epoch, epochs, history, rng, logs, self.settings)
         text = io.to_json(state)
         header = {
@@ -103,6 +123,7 @@ class Writer:
             "state_checksum": io.checksum(text),
         }
         io.write_tensor_file(self.path, tensors, header)
+        self.written = epoch
 
 
 # --- reading ----------------------------------------------------------------------------------

@@ -66,14 +66,24 @@ class Trainer(TrainStep, Inference):
             training loss, to its gradient and to the reported ``loss``; a layer's own
             ``Linear(..., l1=, l2=)`` add to these. Layers are collected once, here.
             ``val_loss`` and ``evaluate`` report the data loss alone.
+        divergence_factor: ``fit`` stops with TrainingError (or, with ``stop_on_nan``, stops
+            training) when an epoch's mean training loss exceeds this many times the loss
+            the run started from (the larger of the model's loss when ``fit`` starts and
+            the loss of zero outputs, measured on a few hundred rows; see
+            :func:`~deltaprop.train.callbacks.nan_guard.start_loss`), after rolling back to
+            the state from the start of that epoch, as for a NaN loss. 1e3 (three orders of
+            magnitude) is far above the noise of a working run, even at batch size 1, and
+            far below where a run that blew up sits (Adam at lr 1000 on digits: 1e12).
+            None turns the check off.
 
     Attributes:
         stop_training: a callback sets it to end ``fit`` after the current epoch.
         stop_reason: why the last ``fit`` ended early, set by the callback (or NaN stop) that
             ended it; None when it ran all its epochs.
-        stop_on_nan: when True, a NaN/Inf loss (or weights) ends ``fit`` cleanly instead of
-            raising; the TrainingError it would have raised is kept in ``nan_error``. The
-            TerminateOnNaN callback sets it while it is listed.
+        stop_on_nan: when True, a NaN/Inf loss (or weights, buffers, optimizer state), or a
+            diverged loss, ends ``fit`` cleanly instead of raising; the TrainingError it
+            would have raised is kept in ``nan_error``. The TerminateOnNaN callback sets it
+            while it is listed.
         history: the History of the last ``fit``.
     """
 
@@ -92,6 +102,7 @@ class Trainer(TrainStep, Inference):
         clip_value: float | None = None,
         l1: float = 0.0,
         l2: float = 0.0,
+        divergence_factor: float | None = 1e3,
     ) -> None:
         if not isinstance(model, Module):
             raise ConfigError(f"model: expected a deltaprop Module, got {type(model).__name__}")
@@ -104,6 +115,9 @@ class Trainer(TrainStep, Inference):
         clip_value = check_optional(check_real, clip_value, "clip_value", strict=True)
         l1 = check_real(l1, "l1")
         l2 = check_real(l2, "l2")
+        divergence_factor = check_optional(
+            check_real, divergence_factor, "divergence_factor", minimum=1.0, strict=True
+        )
 
         self.model = model
         self.loss = loss
@@ -119,6 +133,7 @@ class Trainer(TrainStep, Inference):
         self.clip_value = clip_value
         self.l1 = l1
         self.l2 = l2
+        self.divergence_factor = divergence_factor
         self.stop_training = False
         self.stop_reason: str | None = None
         self.stop_on_nan = False
@@ -204,8 +219,13 @@ class Trainer(TrainStep, Inference):
             ModelFileError: ``resume_from`` is missing, truncated, corrupt, not a checkpoint,
                 or does not match this Trainer or call (the message names what differs);
                 raised before anything is touched.
-            TrainingError: the loss became NaN/Inf; the weights from before that step are kept
-                (with ``stop_on_nan``, e.g. via TerminateOnNaN, training stops instead).
+            TrainingError: the loss became NaN/Inf (the weights from before that step are
+                kept); weights, buffers or optimizer state became NaN/Inf, or the loss diverged
+                (``divergence_factor``), during an epoch (the state from its start is put
+                back). With ``stop_on_nan`` (e.g. via TerminateOnNaN) training stops
+                instead, keeping the same state. Raised in any case when the model or the
+                optimizer holds NaN/Inf before training starts. The model is never left
+                holding NaN/Inf that training put there, and no checkpoint holds any.
         """
         if self.optimizer is None:
             raise ConfigError("optimizer: fit needs an Optimizer; this Trainer was made without")

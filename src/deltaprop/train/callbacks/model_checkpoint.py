@@ -10,7 +10,8 @@ from typing import Any
 from ...checks import check_bool, check_int
 from ...errors import ConfigError
 from ...io import save
-from ...report import note
+from ...report import note, warn
+from ..finite import listed, non_finite
 from ._monitor import Monitor
 from .base import Callback
 
@@ -26,6 +27,12 @@ class ModelCheckpoint(Callback):
     epoch logs, e.g. ``"ckpt/model-{epoch:03d}-{val_loss:.3f}.safetensors"``; without fields
     the same file is replaced each time. Folders are created as needed. The file's metadata
     holds ``{"epoch": epoch + 1, "logs": {...}}`` (read it with :func:`deltaprop.read_metadata`).
+
+    A model holding NaN/Inf (a parameter or a buffer such as batch norm's running variance) is
+    never written: that epoch is skipped with a warning naming the tensor, the file keeps the
+    model saved before, and ``best`` is not updated. In ``fit`` this cannot happen through
+    training itself (the NaN guard checks every epoch before callbacks run and rolls such a
+    state back); it guards against a callback listed before this one that changed the model.
 
     Args:
         path: the file to write (a template, see above).
@@ -65,11 +72,19 @@ class ModelCheckpoint(Callback):
         current = self.monitor.value(logs) if self.save_best_only else None
         if (epoch + 1) % self.every_n_epochs:
             return
-        if current is not None:
-            if not self.monitor.better(current, self.best):
-                return
-            self.best = current
+        if current is not None and not self.monitor.better(current, self.best):
+            return
         path = self._format(epoch, logs)
+        found = non_finite(self.model)
+        if found:  # never replace a finite model with a broken one
+            kept = "keeps the model saved before" if os.path.exists(path) else "was not written"
+            warn(
+                f"ModelCheckpoint: epoch {epoch + 1}: not saved: {listed(found)} is NaN/Inf; "
+                f"{path} {kept}"
+            )
+            return
+        if current is not None:
+            self.best = current
         self._save(path, epoch, logs)
         if current is not None:
             self.best_path = path
