@@ -267,8 +267,8 @@ def test_file_errors(tmp_path):
         load_dataset(tmp_path / "nope.csv")
     with pytest.raises(DataError, match="no such file"):
         load_dataset("missing/data.csv")
-    with pytest.raises(DataError, match="not a regular file"):
-        load_dataset(tmp_path)
+    with pytest.raises(DataError, match="expected one folder of images per class"):
+        load_dataset(tmp_path)  # a folder is image data now (issue 10); this one holds none
     p = tmp_path / "d.txt"
     p.write_text("a")
     with pytest.raises(DataError, match="d.txt: unknown file type"):

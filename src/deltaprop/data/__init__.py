@@ -1,8 +1,10 @@
-"""Data: built-in data sets and files, validation, splits, and batching for the descent modes."""
+"""Data: built-in data sets, files and image folders, validation, splits, and batching for the
+descent modes."""
 
 from .checks import check_features, check_labels, check_targets, check_X_y, infer_task
 from .columns import guess_task
 from .datasets import DATASETS, Dataset, load_dataset, load_idx, make_spirals
+from .images import as_images
 from .loader import DESCENTS, DataLoader, iterate_batches, n_batches, resolve_batch_size
 from .preprocess import Preprocessor
 from .split import Standardizer, kfold_indices, train_test_split
@@ -14,6 +16,7 @@ __all__ = [
     "Dataset",
     "Preprocessor",
     "Standardizer",
+    "as_images",
     "check_X_y",
     "check_features",
     "check_labels",

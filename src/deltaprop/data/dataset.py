@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..checks import check_choice
-from ..errors import DataError
+from ..errors import DataError, ShapeError
 from .checks import (
     TASKS,
     check_features,
@@ -39,6 +40,13 @@ class Dataset:
         feature_names: one name per column of X.
         target_names: class names (index = label) where known, else None.
         name: the data set's name or the file path.
+        image_shape: ``(C, H, W)`` when the rows are images (digits, IDX files, image
+            folders, NPZ with 3-D or 4-D X), else None. X stays flat: row i is image i in C
+            order, so ``X.reshape(n, C, H, W)`` is the image batch an MLP flattens and a CNN
+            keeps (:func:`deltaprop.data.as_images` makes it, and refuses tabular data).
+        test_from: when the data came in two parts (an MNIST folder's train and t10k files),
+            the first row of its own test part (the rows before it are its training part);
+            None when it came as one.
     """
 
     X: np.ndarray
@@ -48,6 +56,13 @@ class Dataset:
     feature_names: list[str]
     target_names: list[str] | None
     name: str
+    image_shape: tuple[int, int, int] | None = None
+    test_from: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.image_shape is not None:
+            # Checked here, once: every consumer may then reshape X without checking.
+            self.image_shape = check_image_shape(self.image_shape, self.X.shape, self.name)
 
     @property
     def n_samples(self) -> int:
@@ -65,13 +80,15 @@ def build_dataset(
     feature_names: list[str],
     target_names: list[str] | None,
     name: str,
+    image_shape: tuple[int, int, int] | None = None,
 ) -> Dataset:
     """Validate arrays read from a file and build the Dataset.
 
     ``X`` (n, ...) is flattened to float32 (n, d) (images (n, h, w) -> (n, h * w)); text labels
     become 0..k-1 in sorted order (``target_names`` keeps the text); ``task`` None is guessed by
     :func:`infer_task`. y comes out int64 (n,) for classification, float32 (n,) or (n, k) for
-    regression. Errors name the file (``name``)."""
+    regression. ``image_shape`` (C, H, W) says the rows are images (see :class:`Dataset`).
+    Errors name the file (``name``)."""
     X = np.asarray(X)
     d = int(np.prod(X.shape[1:], dtype=np.int64))  # images (n, h, w) -> (n, h * w)
     X = check_features(X.reshape(X.shape[0], d), name=f"{name}: X")
@@ -97,7 +114,25 @@ def build_dataset(
         n_classes, target_names = None, None
     if len(y) != len(X):
         raise DataError(f"{name}: expected as many labels as rows, got {len(X)} rows and {len(y)}")
-    return Dataset(X, y, task, n_classes, list(feature_names), target_names, name)
+    return Dataset(X, y, task, n_classes, list(feature_names), target_names, name, image_shape)
+
+
+def check_image_shape(shape: Any, x_shape: tuple[int, ...], name: str) -> tuple[int, int, int]:
+    """``shape`` as ``(C, H, W)`` of positive ints whose product is the row length of flat
+    features of shape ``x_shape`` (n, C * H * W); ShapeError naming the data set otherwise."""
+    try:
+        dims = tuple(int(d) for d in shape)
+    except (TypeError, ValueError):
+        dims = ()
+    if len(dims) != 3 or min(dims) < 1 or dims != tuple(shape):
+        raise ShapeError(f"{name}: image_shape: expected (C, H, W) of positive ints, got {shape!r}")
+    d = math.prod(dims)
+    if len(x_shape) != 2 or x_shape[1] != d:
+        raise ShapeError(
+            f"{name}: image_shape {dims} needs X of shape (n, {d}) (one flat image per row), "
+            f"got {tuple(x_shape)}"
+        )
+    return dims  # type: ignore[return-value]
 
 
 def _refuse_outside_float32(arr: np.ndarray, name: str, columns: list[str] | None = None) -> None:

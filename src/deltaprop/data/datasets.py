@@ -1,4 +1,5 @@
-"""Built-in data sets and data files (CSV, NPZ, MNIST-style IDX), all as one :class:`Dataset`.
+"""Built-in data sets, data files (CSV, NPZ, MNIST-style IDX) and folders (MNIST's IDX files,
+images per class), all as one :class:`Dataset`.
 
 The real data sets are scikit-learn's bundled copies (no network); moons and circles come from
 scikit-learn's generators; spirals and xor are written here. Files are read by
@@ -18,7 +19,7 @@ from ..checks import check_int, check_real
 from ..errors import ConfigError, DataError
 from ..names import normalize
 from .dataset import Dataset
-from .files import load_idx, read_file
+from .files import load_idx, read_file, read_folder
 from .seeding import seed_int
 
 BUNDLED = ("digits", "iris", "wine", "breast_cancer")
@@ -88,7 +89,9 @@ def _builtin(name: str, n_samples: int | None, noise: float | None, seed: int | 
         targets = [str(t) for t in bunch.target_names]
         X = bunch.data.astype(np.float32)
         y = bunch.target.astype(np.int64)
-        return Dataset(X, y, "classification", len(targets), [str(f) for f in names], targets, name)
+        shape = (1, 8, 8) if name == "digits" else None  # digits' rows are 8x8 images
+        return Dataset(X, y, "classification", len(targets), [str(f) for f in names], targets,
+                       name, shape)  # fmt: skip
 
     n = check_int(_DEFAULT_N_SAMPLES if n_samples is None else n_samples, "n_samples", minimum=3)
     sd = check_real(_DEFAULT_NOISE[name] if noise is None else noise, "noise")
@@ -121,22 +124,33 @@ def load_dataset(
     (scikit-learn's bundled copies); ``"moons"``, ``"circles"`` (``n_samples`` default 500,
     ``noise`` default 0.1 and 0.05), ``"spirals"`` (3 arms, 500 points, angle noise 0.2),
     ``"xor"`` (the 4-row truth table). ``seed`` makes the generated sets reproducible.
+    digits' rows are 8x8 images, pixels 0..16: its ``image_shape`` is (1, 8, 8).
 
     Files, by extension:
         ``.csv``: a header row is required. ``label`` names the label column; when it is None the
             **last column is the label**. Text labels become 0..k-1 in sorted order and
             ``target_names`` keeps the text.
         ``.npz``: arrays ``"X"`` and ``"y"`` (``label`` names another key for y); optional
-            ``"feature_names"`` and ``"target_names"``. X with more dimensions is flattened.
+            ``"feature_names"`` and ``"target_names"``. X with more dimensions is flattened;
+            X (n, C, H, W) or (n, H, W) are images (``image_shape`` (C, H, W) or (1, H, W)).
         IDX (``*.idx``, ``*-idx3-ubyte``, optionally ``.gz``): MNIST-style images; ``label`` is
-            the path of the labels IDX file. Images are flattened to (n, rows * cols) and bytes
-            scaled to [0, 1].
+            the path of the labels IDX file (found without it next to an images file named as
+            MNIST's are). Images (n, H, W) have ``image_shape`` (1, H, W), bytes are scaled
+            to [0, 1].
+        A folder: MNIST's four IDX files (train and t10k, gzipped or not; train then t10k,
+            ``test_from`` where t10k begins), or one folder of images per class
+            (``root/<class>/<image>``, needs Pillow: ``pip install deltaprop[images]``); see
+            :mod:`deltaprop.data.mnist` and :mod:`deltaprop.data.image_folder`.
+
+    Image data keeps X flat (n, C * H * W) with its ``image_shape``: an MLP uses X as it is,
+    a CNN takes :func:`deltaprop.data.as_images` of it, (n, C, H, W).
 
     ``task`` (``"classification"``/``"regression"``) overrides the guess of :func:`infer_task`
     for CSV and NPZ files.
 
     Returns:
-        a :class:`Dataset` with X float32 (n_samples, n_features).
+        a :class:`Dataset` with X float32 (n_samples, n_features), ``image_shape`` (C, H, W)
+        for images.
 
     Raises:
         ConfigError: unknown name (the message lists ``DATASETS``) or an option that does not
@@ -159,9 +173,11 @@ def load_dataset(
                 f"got {name_or_path!r}"
             )
     path = Path(name_or_path)
-    if not path.is_file():
+    if not path.is_file() and not path.is_dir():
         reason = "no such file" if not path.exists() else "not a regular file"
         raise DataError(f"{path}: cannot load the data file ({reason})")
     if n_samples is not None or noise is not None:
         raise ConfigError("n_samples/noise: only the generated data sets take them, not files")
+    if path.is_dir():
+        return read_folder(path, label, task)
     return read_file(path, label, task)

@@ -1,5 +1,6 @@
 """Data files as :class:`~deltaprop.data.dataset.Dataset`: CSV (a header row, one label
-column), NPZ (arrays ``X`` and ``y``) and MNIST-style IDX (optionally gzip-compressed)."""
+column), NPZ (arrays ``X`` and ``y``) and MNIST-style IDX (optionally gzip-compressed); and
+folders: MNIST's IDX files (:mod:`.mnist`) or images per class (:mod:`.image_folder`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from .checks import infer_task
 from .columns import guess_task, label_name, refuse_outside_float32
 from .dataset import Dataset, build_dataset
 from .idx import load_idx
+from .image_folder import read_image_folder
+from .images import image_feature_names
+from .mnist import idx_labels_next_to, mnist_files, read_mnist_folder
 from .npz import read_npz
 
 
@@ -124,30 +128,40 @@ def _read_npz(path: Path, label: str | None, task: str | None) -> Dataset:
     if X.ndim < 1 or len(X) == 0:
         raise DataError(f"{path}: array 'X' is empty (shape {X.shape})")
     d = int(np.prod(X.shape[1:], dtype=np.int64))
+    shape = _npz_image_shape(X.shape)
     names = [str(s) for s in z["feature_names"].reshape(-1)] if "feature_names" in z else None
     names = names if names and len(names) == d else [f"x{i}" for i in range(d)]
     targets = [str(s) for s in z["target_names"].reshape(-1)] if "target_names" in z else None
     if targets is None:
         y, targets = numeric_classes(y, task)
-    return build_dataset(X, y, task, names, targets, str(path))
+    return build_dataset(X, y, task, names, targets, str(path), shape)
+
+
+def _npz_image_shape(shape: tuple[int, ...]) -> tuple[int, int, int] | None:
+    """(C, H, W) for X of shape (n, C, H, W) or (n, H, W); None for other shapes (X that
+    looks channels-last is taken as given: :func:`~deltaprop.data.as_images` warns)."""
+    if len(shape) == 3:
+        return (1, shape[1], shape[2])
+    return (shape[1], shape[2], shape[3]) if len(shape) == 4 else None
 
 
 def _read_idx(path: Path, label: str | None) -> Dataset:
-    if label is None:
+    labels_path = Path(label) if label is not None else idx_labels_next_to(path)
+    if labels_path is None:
         raise ConfigError(
-            "label: expected the path of the labels IDX file for IDX images, got None"
+            "label: expected the path of the labels IDX file for IDX images, got None (it is "
+            "found without one only next to an images file named as MNIST's are, e.g. "
+            "train-images-idx3-ubyte with train-labels-idx1-ubyte)"
         )
-    images, labels = load_idx(path), load_idx(label)
+    images, labels = load_idx(path), load_idx(labels_path)
     if images.ndim < 2:
         raise DataError(f"{path}: expected IDX images (n, rows, cols), got shape {images.shape}")
-    X = images.astype(np.float32)  # _finish flattens to (n, rows * cols)
+    X = images.astype(np.float32)  # build_dataset flattens to (n, rows * cols)
     if images.dtype == np.uint8:
         X /= 255.0  # pixel bytes -> [0, 1]
-    if images.ndim == 3:
-        names = [f"pixel_{r}_{c}" for r in range(images.shape[1]) for c in range(images.shape[2])]
-    else:
-        names = [f"x{i}" for i in range(int(np.prod(images.shape[1:])))]
-    return build_dataset(X, labels.reshape(-1), "classification", names, None, str(path))
+    shape = (1, *images.shape[1:]) if images.ndim == 3 else None  # (n, rows, cols): images
+    names = image_feature_names(shape) if shape else [f"x{i}" for i in range(X[0].size)]
+    return build_dataset(X, labels.reshape(-1), "classification", names, None, str(path), shape)
 
 
 def _is_idx(p: Path) -> bool:
@@ -167,3 +181,20 @@ def read_file(path: Path, label: str | None, task: str | None) -> Dataset:
     raise DataError(
         f"{path}: unknown file type; expected .csv, .npz or an IDX file (*.idx, *-ubyte)"
     )
+
+
+def read_folder(root: Path, label: str | None, task: str | None) -> Dataset:
+    """A folder as a Dataset: MNIST's IDX files when it holds them, else one folder of
+    images per class. ``label`` and ``task`` do not apply (the labels are the files' or the
+    folders'), except ``task="classification"``."""
+    if label is not None:
+        raise ConfigError(
+            f"label: only applies to CSV, NPZ and single IDX files; {root} is a folder, whose "
+            f"labels come from its files, got {label!r}"
+        )
+    if task not in (None, "classification"):
+        raise ConfigError(f"task: a folder of images is classification, got {task!r}")
+    files = mnist_files(root)
+    if files:
+        return read_mnist_folder(root, files)
+    return read_image_folder(root)

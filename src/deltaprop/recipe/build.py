@@ -62,6 +62,12 @@ class RunData:
     def n_in(self) -> int:
         return int(self.X_train.shape[1])
 
+    @property
+    def image_shape(self) -> tuple[int, int, int] | None:
+        """(C, H, W) when the rows are images, else None. ``X_train``/``X_test`` stay flat for
+        an MLP; a CNN takes ``deltaprop.data.as_images(X_train, image_shape)`` (a view)."""
+        return self.ds.image_shape
+
 
 def load_data(recipe: Recipe) -> RunData:
     """Load ``recipe.dataset``, split off ``test_size`` (stratified for classification, seeded
