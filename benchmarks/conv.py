@@ -277,11 +277,21 @@ def blas_threads() -> int:
         return 1
 
 
+def limit_threads(threads: int | None):
+    """BLAS limited to ``threads`` (threadpoolctl) for the whole run; None leaves it alone.
+    Returns the limiter, which must be kept alive."""
+    if threads is None:
+        return None
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
 def setup(method: str, X, y, w) -> tuple[Callable, Callable]:
     if method == "deltaprop":
         return setup_deltaprop(X, y, w)
     if method == "torch":
-        return setup_torch(X, y, w, blas_threads())
+        return setup_torch(X, y, w, blas_threads())  # the same cores as NumPy's BLAS
     return setup_naive(X, y, w)
 
 
@@ -309,23 +319,29 @@ def check(n: int) -> int:
     return status
 
 
-def time_rounds(epochs: dict[str, Callable], repeats: int) -> dict[str, list[float]]:
+def time_rounds(
+    epochs: dict[str, Callable], repeats: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Per method, the wall-clock and the CPU seconds (all threads) of each timed epoch."""
     import gc
 
     for epoch in epochs.values():
         epoch()
-    runs: dict[str, list[float]] = {m: [] for m in epochs}
+    wall: dict[str, list[float]] = {m: [] for m in epochs}
+    cpu: dict[str, list[float]] = {m: [] for m in epochs}
     for _ in range(repeats):
         for m, epoch in epochs.items():
             gc.collect()
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             epoch()
-            runs[m].append(time.perf_counter() - t0)
-    return runs
+            wall[m].append(time.perf_counter() - t0)
+            cpu[m].append(time.process_time() - c0)
+    return wall, cpu
 
 
-def rss_child(method: str, n: int) -> None:
+def rss_child(method: str, n: int, threads: int | None) -> None:
     """In a fresh process: RSS growth over the first epoch of ``method`` (printed last)."""
+    limiter = limit_threads(threads)  # noqa: F841 - kept alive for the run
     harness.settle_allocator()
     X, y = make_data(n)
     epoch, _ = setup(method, X, y, init_weights())
@@ -340,13 +356,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile deltaprop's epoch")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--memory", choices=("both", "tracemalloc", "rss", "none"), default="both")
+    parser.add_argument(
+        "--threads", type=int, help="limit BLAS (and so PyTorch) to this many threads"
+    )
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     n = 512 if args.quick else N_IMAGES
     repeats = 2 if args.quick else args.repeats
     if args.rss_child:
-        rss_child(args.rss_child, n)
+        rss_child(args.rss_child, n, args.threads)
         return 0
+    limiter = limit_threads(args.threads)  # noqa: F841 - kept alive for the run
     harness.settle_allocator()
     X, y = make_data(n)
     w = init_weights()
@@ -355,23 +375,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         epoch, _ = setup("deltaprop", X, y, w)
         epoch()
-        prof = cProfile.Profile()
+        prof = cProfile.Profile(time.process_time)
         prof.runcall(epoch)
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
         return 0
 
-    methods = list(args.methods)
+    # machine_lines sets PyTorch's threads to the core count: print it before the setups
+    print("\n".join(report.machine_lines()))
+    print(f"- this run: BLAS {blas_threads()} threads, torch.set_num_threads({blas_threads()})")
     epochs = {}
-    for m in methods:
+    for m in args.methods:
         try:
             epochs[m] = setup(m, X, y, w)[0]
         except ImportError as e:
             print(f"{m}: skipped ({e})")
-    print("\n".join(report.machine_lines()))
-    print(f"- torch.set_num_threads({blas_threads()}) (the BLAS threads NumPy uses)")
     print(f"\n{n} images, batch {BATCH}, {repeats} rounds; seconds per epoch (median)\n")
-    runs = time_rounds(epochs, repeats)
-    med = {m: statistics.median(r) for m, r in runs.items()}
+    wall, cpu = time_rounds(epochs, repeats)
+    med = {m: statistics.median(r) for m, r in wall.items()}
     traced: dict[str, float | None] = {}
     rss: dict[str, float | None] = {}
     for m in epochs:
@@ -380,17 +400,21 @@ def main(argv: list[str] | None = None) -> int:
             traced[m] = harness.traced_peak(epochs[m])
         rss[m] = None
         if args.memory in ("both", "rss"):
-            cmd = [sys.executable, __file__, "--rss-child", m] + (["--quick"] if args.quick else [])
+            cmd = [sys.executable, __file__, "--rss-child", m]
+            cmd += (["--quick"] if args.quick else []) + (
+                ["--threads", str(args.threads)] if args.threads else []
+            )
             rss[m] = harness.rss_growth(cmd)
     base = med.get("torch")
-    print("| method | s/epoch | x torch | spread | traced MB | RSS MB |")
-    print("|---|--:|--:|--:|--:|--:|")
+    print("| method | s/epoch | x torch | spread | CPU s/epoch | traced MB | RSS MB |")
+    print("|---|--:|--:|--:|--:|--:|--:|")
     for m in epochs:
         ratio = f"{med[m] / base:.2f}" if base else "n/a"
-        spread = max(runs[m]) / min(runs[m]) - 1
+        spread = max(wall[m]) / min(wall[m]) - 1
         tr = "n/a" if traced[m] is None else f"{traced[m]:.1f}"
         rs = "n/a" if rss[m] is None else f"{rss[m]:.1f}"
-        print(f"| {m} | {med[m]:.3f} | {ratio} | {spread:.0%} | {tr} | {rs} |")
+        c = statistics.median(cpu[m])
+        print(f"| {m} | {med[m]:.3f} | {ratio} | {spread:.0%} | {c:.3f} | {tr} | {rs} |")
     return 0
 
 

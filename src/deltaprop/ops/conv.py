@@ -86,9 +86,10 @@ def _col2im(gcols, p: window.Plan, x_shape, xp):
     n, c = x_shape[:2]
     (kh, kw), (oh, _), wq = p.kernel, p.out_hw, p.wq
     buf = window.zeros_like_padded(x_shape, p, gcols.dtype, xp, channels_major=True)
+    targets = window.windows(buf, p)  # (N, C, kH, kW, OH, wq), writable, into the zeros
     g6 = gcols.reshape(c, kh, kw, n, oh, wq)
     for _, i, j in window.taps(p):
-        target = window.tap(buf, p, i, j)  # (N, C, OH, wq), into the zeroed padded planes
+        target = targets[:, :, i, j]
         target += g6[:, i, j].transpose(1, 0, 2, 3)
     return window.unpad(buf, p)
 

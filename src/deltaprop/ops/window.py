@@ -110,7 +110,9 @@ def unpad(buf, p: Plan):
 
 
 def windows(buf, p: Plan):
-    """The windows of a padded buffer as a view (N, C, kh, kw, OH, wq), for wide-row plans."""
+    """The windows of a padded buffer as a view (N, C, kh, kw, OH, wq), for wide-row plans:
+    read by im2col, and written tap by tap (``[:, :, i, j]``, never two elements of one tap in
+    the same place) by col2im."""
     (kh, kw), (sh, sw), (dh, dw) = p.kernel, p.stride, p.dilation
     it, (s_n, s_c) = buf.itemsize, buf.strides[:2]
     shape = (buf.shape[0], buf.shape[1], kh, kw, p.out_hw[0], p.wq)
@@ -119,14 +121,11 @@ def windows(buf, p: Plan):
 
 
 def tap(buf, p: Plan, i: int, j: int):
-    """Kernel tap (i, j) of every window, a writable view (N, C, OH, wq) into ``buf``: wide
-    rows for a wide plan, exactly the (OH, OW) outputs for a plain one."""
-    (sh, sw), (dh, dw) = p.stride, p.dilation
-    it, (s_n, s_c) = buf.itemsize, buf.strides[:2]
-    start = buf[:, :, i * dh :, j * dw :]  # the view's first element is the tap's first
-    shape = (buf.shape[0], buf.shape[1], p.out_hw[0], p.wq)
-    strides = (s_n, s_c, sh * buf.strides[2], sw * it)
-    return xp_of(buf).lib.stride_tricks.as_strided(start, shape, strides)
+    """Kernel tap (i, j) of every window of a plain (not wide) plan: a writable strided slice
+    (N, C, OH, OW) of ``buf``. (For wide plans index :func:`windows`: ``[:, :, i, j]``.)"""
+    (sh, sw), (dh, dw), (oh, ow) = p.stride, p.dilation, p.out_hw
+    r, c = i * dh, j * dw
+    return buf[:, :, r : r + sh * (oh - 1) + 1 : sh, c : c + sw * (ow - 1) + 1 : sw]
 
 
 def taps(p: Plan):
