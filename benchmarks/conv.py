@@ -268,13 +268,14 @@ def setup_naive(X, y, w):
 
 
 def blas_threads() -> int:
+    """The threads of NumPy's BLAS (SciPy, loaded by scikit-learn, may bring a second one)."""
     try:
         from threadpoolctl import threadpool_info
-
-        n = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
-        return n[0] if n else 1
     except ImportError:
         return 1
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    ours = [i for i in blas if "numpy" in i.get("filepath", "")] or blas
+    return ours[0]["num_threads"] if ours else 1
 
 
 def limit_threads(threads: int | None):
@@ -366,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.rss_child:
         rss_child(args.rss_child, n, args.threads)
         return 0
+    # machine_lines loads PyTorch and SciPy and sets PyTorch's threads to the core count:
+    # print it before the limits and the setups
+    lines = report.machine_lines() if not (args.check or args.profile) else []
     limiter = limit_threads(args.threads)  # noqa: F841 - kept alive for the run
     harness.settle_allocator()
     X, y = make_data(n)
@@ -380,8 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
         return 0
 
-    # machine_lines sets PyTorch's threads to the core count: print it before the setups
-    print("\n".join(report.machine_lines()))
+    print("\n".join(lines))
     print(f"- this run: BLAS {blas_threads()} threads, torch.set_num_threads({blas_threads()})")
     epochs = {}
     for m in args.methods:
