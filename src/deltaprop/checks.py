@@ -114,3 +114,23 @@ def check_choice(
 def check_optional(check, value: Any, name: str, **options: Any) -> Any:
     """None stays None; anything else goes through ``check(value, name, **options)``."""
     return None if value is None else check(value, name, **options)
+
+
+def check_pair(value: Any, name: str, minimum: int = 1) -> tuple[int, int]:
+    """An integer >= ``minimum`` or a pair of them (height, width), as a pair: ``3`` -> (3, 3).
+
+    For the kernel size, stride, padding and dilation of image layers."""
+    if type(value) is tuple and len(value) == 2 and all(type(v) is int for v in value):
+        if value[0] >= minimum and value[1] >= minimum:  # the checked pair a layer passes on
+            return value
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ConfigError(
+                f"{name}: expected an integer >= {minimum} or a pair of them, got {value!r}"
+            )
+        return (
+            check_int(value[0], f"{name}[0]", minimum=minimum),
+            check_int(value[1], f"{name}[1]", minimum=minimum),
+        )
+    n = check_int(value, name, minimum=minimum)
+    return (n, n)

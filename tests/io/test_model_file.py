@@ -109,7 +109,7 @@ def test_load_weights_mismatch_leaves_the_model_unchanged(saved, make_model):
             assert np.array_equal(v, snapshot[k])
 
 
-class Residual(nn.Module):
+class SkipBlock(nn.Module):
     """A custom layer with a child and a constructor argument."""
 
     def __init__(self, width):
@@ -126,19 +126,19 @@ class Residual(nn.Module):
 
 def test_custom_layers_need_registering(tmp_path, monkeypatch):
     monkeypatch.setattr(nn, "LAYERS", dict(nn.LAYERS))  # keep the registry clean
-    model = nn.Sequential(nn.Linear(2, 4), Residual(4))
+    model = nn.Sequential(nn.Linear(2, 4), SkipBlock(4))
     path = tmp_path / "custom.safetensors"
     io.save(model, path)  # the weights are written even so
-    error = _expect_error(path, "Residual")
+    error = _expect_error(path, "SkipBlock")
     assert "load_weights" in str(error) and "register_layer" in str(error)
-    rebuilt = io.load_weights(nn.Sequential(nn.Linear(2, 4), Residual(4)), path)
+    rebuilt = io.load_weights(nn.Sequential(nn.Linear(2, 4), SkipBlock(4)), path)
     x = np.ones((1, 2), np.float32)
     assert np.array_equal(rebuilt(x).numpy(), model(x).numpy())
 
-    assert nn.register_layer(Residual) is Residual
+    assert nn.register_layer(SkipBlock) is SkipBlock
     io.save(model, path)
     loaded = io.load(path)
-    assert isinstance(loaded[1], Residual) and np.array_equal(loaded(x).numpy(), model(x).numpy())
+    assert isinstance(loaded[1], SkipBlock) and np.array_equal(loaded(x).numpy(), model(x).numpy())
 
 
 def test_register_layer_rules(monkeypatch):

@@ -20,6 +20,7 @@ import deltaprop.ops as DP
 from deltaprop.autograd import gradcheck_errors
 
 N_SEEDS = 20  # seeded inputs per op; the shape sets of a case are cycled over the seeds
+IMAGE_SEEDS = 2  # per shape set of an image op (conv, pool): each gradcheck costs more
 TOL = 1e-6
 
 
@@ -30,15 +31,21 @@ class Case(NamedTuple):
     doms: tuple  # per input: a domain name; "~" in front = a constant (no gradient)
     valid: Callable[..., bool] | None
     parity: bool
+    seeds: int  # how many seeded inputs the gradient check draws
 
 
 CASES: list[Case] = []
 
 
-def case(name, fn, *shape_sets, dom="real", valid=None, parity=True):
+def case(name, fn, *shape_sets, dom="real", valid=None, parity=True, seeds=N_SEEDS):
     n_in = len(shape_sets[0])
     doms = (dom,) * n_in if isinstance(dom, str) else tuple(dom)
-    CASES.append(Case(name, fn, shape_sets, doms, valid, parity))
+    CASES.append(Case(name, fn, shape_sets, doms, valid, parity, seeds))
+
+
+def image_case(name, fn, *shape_sets, **kwargs):
+    """A case of an image op: every shape set checked IMAGE_SEEDS times (not 20 in all)."""
+    case(name, fn, *shape_sets, seeds=IMAGE_SEEDS * len(shape_sets), **kwargs)
 
 
 def _draw(dom: str, shape, rng) -> np.ndarray:
@@ -345,13 +352,97 @@ case(
 )
 
 
+# Images (N, C, H, W). Convolution: x, weight (C_out, C_in, kH, kW), bias (C_out,); odd and
+# non-square sizes, size-1 axes (N, C, a 1-wide plane, a 1x1 kernel, a 1x1 output), and
+# strides whose "wide rows" carry extra outputs (W + 2p not a multiple of the stride).
+_CONV = (
+    ((2, 3, 5, 5), (4, 3, 3, 3), (4,)),
+    ((1, 2, 7, 6), (3, 2, 2, 3), (3,)),
+    ((2, 1, 4, 4), (1, 1, 1, 1), (1,)),
+    ((1, 1, 3, 3), (2, 1, 3, 3), (2,)),
+    ((2, 2, 1, 5), (2, 2, 1, 3), (2,)),
+)
+_CONV_OPTIONS = {
+    "": {},
+    "-pad1": {"padding": 1},
+    "-stride2-pad1": {"stride": 2, "padding": 1},
+    "-stride21-pad02": {"stride": (2, 1), "padding": (0, 2)},
+    "-stride12-dil2-pad2": {"stride": (1, 2), "padding": 2, "dilation": 2},
+    "-stride3-dil12-pad1": {"stride": 3, "padding": 1, "dilation": (1, 2)},
+}
+for _name, _kw in _CONV_OPTIONS.items():
+    image_case(f"conv2d{_name}", lambda F, x, w, b, kw=_kw: F.conv2d(x, w, b, **kw), *_CONV)
+image_case("conv2d-nobias", lambda F, x, w: F.conv2d(x, w, padding=(1, 0)), *[s[:2] for s in _CONV])
+image_case(
+    "conv2d-data-x",
+    lambda F, x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
+    *_CONV,
+    dom=("~real", "real", "real"),
+)
+image_case("conv2d-const-w", lambda F, x, w: F.conv2d(x, w, padding=1), *[s[:2] for s in _CONV],
+           dom=("real", "~real"))  # fmt: skip
+image_case(
+    "conv2d-twice",  # the same weight twice, the second conv reading the first's layout
+    lambda F, x, w: F.conv2d(F.relu(F.conv2d(x, w, padding=1)), w, padding=1),
+    ((2, 2, 4, 5), (2, 2, 3, 3)),
+    dom=("real", "real"),
+)
+# Pooling: "distinct" values keep max pool away from ties (a tie is a kink).
+_POOL = (((2, 3, 6, 6),), ((1, 2, 5, 7),), ((2, 1, 4, 3),), ((1, 1, 2, 2),), ((3, 2, 3, 1),))
+_POOL_OPTIONS = {
+    "": ((2,), {}),
+    "-k3-s1-p1": ((3,), {"stride": 1, "padding": 1}),
+    "-k3-s2-p1": ((3,), {"stride": 2, "padding": 1}),
+    "-k21-s12-p10": (((2, 1),), {"stride": (1, 2), "padding": (1, 0)}),
+    "-k1": ((1,), {}),
+}
+
+
+def _fits(shape, kernel, options) -> bool:
+    """Whether the (padded) planes of ``shape`` hold the pooling kernel."""
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    ph, pw = (lambda p: (p, p) if isinstance(p, int) else p)(options.get("padding", 0))
+    return shape[2] + 2 * ph >= kh and shape[3] + 2 * pw >= kw
+
+
+for _op in ("max_pool2d", "avg_pool2d"):
+    for _name, (_args, _kw) in _POOL_OPTIONS.items():
+        image_case(
+            f"{_op}{_name}",
+            lambda F, x, op=_op, a=_args, kw=_kw: getattr(F, op)(x, *a, **kw),
+            *(s for s in _POOL if _fits(s[0], _args[0], _kw)),
+            dom="distinct",
+        )
+image_case("adaptive_avg_pool2d", lambda F, x: F.adaptive_avg_pool2d(x, 1), *_POOL)
+# x not "real": gradcheck projects the output on standard normal draws from the same seed,
+# which would equal x itself, and sum(x_hat * x) is stationary in x (a zero gradient).
+image_case(
+    "batch_norm2d",
+    lambda F, x, g, b: F.batch_norm2d(x, g, b),
+    ((4, 3, 2, 2), (3,), (3,)),
+    ((2, 2, 3, 1), (2,), (2,)),
+    ((1, 1, 2, 3), (1,), (1,)),
+    dom=("nz", "real", "real"),
+)
+image_case("batch_norm2d-no-affine", lambda F, x: F.batch_norm2d(x), ((3, 2, 2, 2),), dom="nz")
+image_case(
+    "embedding",
+    lambda F, i, w: F.embedding(i, w),
+    ((3, 4), (5, 3)),
+    ((6,), (5, 2)),
+    ((2, 3, 2), (5, 1)),
+    ((1,), (5, 4)),
+    dom=("int5", "real"),
+)
+
+
 # --- finite differences ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("c", CASES, ids=lambda c: c.name)
 def test_gradcheck(c: Case):
     checked = 0
-    for seed in range(N_SEEDS):
+    for seed in range(c.seeds):
         arrays = make_inputs(c, seed)
         inputs = [
             dp.tensor(a, requires_grad=needs_grad(d), dtype=a.dtype) for a, d in zip(arrays, c.doms)
@@ -365,7 +456,7 @@ def test_gradcheck(c: Case):
             else:
                 assert math.isnan(err)
                 assert inputs[k].grad is None
-    assert checked >= N_SEEDS
+    assert checked >= c.seeds
 
 
 def test_table_covers_every_public_op():
@@ -410,6 +501,14 @@ class TorchOps:
         self.huber_loss = lambda p, t, delta=1.0, reduction="mean": tf.huber_loss(
             p, t, delta=delta, reduction=reduction
         )
+        self.conv2d = lambda x, w, b=None, stride=1, padding=0, dilation=1: tf.conv2d(
+            x, w, b, stride, padding, dilation
+        )
+        self.max_pool2d = lambda x, k, stride=None, padding=0: tf.max_pool2d(x, k, stride, padding)
+        self.avg_pool2d = lambda x, k, stride=None, padding=0: tf.avg_pool2d(x, k, stride, padding)
+        self.adaptive_avg_pool2d = lambda x, size=1: tf.adaptive_avg_pool2d(x, size)
+        self.batch_norm2d = lambda x, g=None, b=None: tf.batch_norm(x, None, None, g, b, True)
+        self.embedding = lambda i, w: tf.embedding(i, w)
 
     def _t(self, v):
         if isinstance(v, np.ndarray):

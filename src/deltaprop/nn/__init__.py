@@ -23,7 +23,9 @@ from .activation import (
     get_activation,
 )
 from .builders import mlp
+from .conv import Conv2d
 from .dropout import Dropout
+from .embedding import Embedding
 from .init import INITIALIZERS, get_initializer
 from .linear import Linear
 from .losses import (
@@ -39,7 +41,9 @@ from .losses import (
     l2_penalty,
 )
 from .module import Module, Parameter, Sequential
-from .normalization import BatchNorm1d, LayerNorm
+from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d
+from .residual import Residual
 from .shape import Flatten, Identity
 
 LAYERS: dict[str, type[Module]] = {
@@ -48,6 +52,8 @@ LAYERS: dict[str, type[Module]] = {
         Sequential, Linear, Flatten, Identity, Dropout,
         ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, Softmax, LogSoftmax,
         BatchNorm1d, LayerNorm,
+        Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, GlobalAvgPool2d, BatchNorm2d, Residual,
+        Embedding,
     )
 }  # fmt: skip
 
@@ -94,6 +100,8 @@ __all__ = [
     "Sigmoid", "Softmax", "Tanh", "get_activation", "get_initializer", "get_loss", "init",
     "l1_penalty", "l2_penalty", "layer_name", "mlp", "register_layer",
     "BatchNorm1d", "LayerNorm",
+    "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm2d", "Conv2d", "Embedding", "GlobalAvgPool2d",
+    "MaxPool2d", "Residual",
 ]  # fmt: skip
 
 # recompute in backward (gradient checkpointing); Checkpointed is not in LAYERS

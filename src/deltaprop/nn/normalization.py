@@ -1,6 +1,8 @@
-"""Normalization layers: BatchNorm1d and LayerNorm (the math is in :mod:`deltaprop.ops.norm`).
+"""Normalization layers: BatchNorm1d, BatchNorm2d and LayerNorm (the math is in
+:mod:`deltaprop.ops.norm`).
 
-BatchNorm1d keeps its running statistics as buffers: saved with the model, never optimized.
+BatchNorm1d and BatchNorm2d keep their running statistics as buffers: saved with the model, never
+optimized.
 """
 
 from __future__ import annotations
@@ -70,20 +72,25 @@ class BatchNorm1d(Module):
             self.running_mean = self.running_var = self.num_batches_tracked = None
         self._dtype = dtype_name
 
+    _NDIMS: tuple[int, ...] = (2, 3)  # the input ranks this layer takes
+
+    def _expected(self) -> str:
+        c = self.num_features
+        return f"(N, {c}) or (N, {c}, L)"
+
     def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
             x = as_tensor(x, like=self.weight)
-        if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
+        if x.ndim not in self._NDIMS or x.shape[1] != self.num_features:
             raise ShapeError(
-                f"BatchNorm1d: expected x of shape (N, {self.num_features}) or "
-                f"(N, {self.num_features}, L), got {x.shape}"
+                f"{type(self).__name__}: expected x of shape {self._expected()}, got {x.shape}"
             )
         use_batch_stats = self.training or self.running_mean is None
         if use_batch_stats and x.size // self.num_features <= 1:
             # Checked here as well as in the op so that a failed call changes no buffer.
             raise ShapeError(
-                f"BatchNorm1d: expected more than 1 value per channel when training, got input "
-                f"of shape {x.shape}"
+                f"{type(self).__name__}: expected more than 1 value per channel when training, "
+                f"got input of shape {x.shape}"
             )
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
@@ -116,6 +123,17 @@ class BatchNorm1d(Module):
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
             f"affine={self.affine}, track_running_stats={self.track_running_stats}"
         )
+
+
+class BatchNorm2d(BatchNorm1d):
+    """Batch normalization of images x (N, C, H, W) per channel C, over (N, H, W), as
+    ``torch.nn.BatchNorm2d``: the same op, arguments, buffers and running statistics as
+    :class:`BatchNorm1d` (see there), for 4-D input."""
+
+    _NDIMS = (4,)
+
+    def _expected(self) -> str:
+        return f"(N, {self.num_features}, H, W)"
 
 
 class LayerNorm(Module):

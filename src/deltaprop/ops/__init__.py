@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..autograd.tensor import Tensor, as_tensor
 from .activation import elu, gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .conv import conv2d
 from .dropout import dropout
 from .elementwise import (
     abs,
@@ -21,10 +22,13 @@ from .elementwise import (
     sub,
     where,
 )
+from .embedding import embedding
 from .linalg import linear, matmul
 from .loss import bce_with_logits, cross_entropy, huber_loss, mse_loss, nll_loss
 from .norm_batch import batch_norm as batch_norm  # not in __all__ yet: tests/ops/test_norm.py
+from .norm_batch import batch_norm2d
 from .norm_layer import layer_norm as layer_norm
+from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .reduce import max, mean, min, sum
 from .shape import concatenate, flatten, getitem, reshape, stack, transpose
 
@@ -34,6 +38,8 @@ __all__ = [
     "log_softmax", "matmul", "max", "maximum", "mean", "min", "minimum", "mse_loss", "mul", "neg",
     "nll_loss", "pow", "relu", "reshape", "sigmoid", "softmax", "sqrt", "stack", "sub", "sum",
     "tanh", "transpose", "where",
+    # images and categories
+    "adaptive_avg_pool2d", "avg_pool2d", "batch_norm2d", "conv2d", "embedding", "max_pool2d",
 ]  # fmt: skip
 
 

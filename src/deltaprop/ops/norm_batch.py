@@ -171,3 +171,21 @@ def batch_norm(
         )
     running = None if rm is None else (rm, rv)
     return BatchNorm.apply(*inputs, running=running, momentum=momentum, **attrs)
+
+
+def batch_norm2d(
+    x,
+    gamma: Tensor | None = None,
+    beta: Tensor | None = None,
+    running_mean=None,
+    running_var=None,
+    training: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Batch normalization of images x (N, C, H, W), per channel over (N, H, W): the same op as
+    :func:`batch_norm` (same arguments, same math), for 4-D input only."""
+    shape = getattr(x, "shape", None)
+    if shape is None or len(shape) != 4:
+        raise ShapeError(f"batch_norm2d: expected x of shape (N, C, H, W), got {shape}")
+    return batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, eps)

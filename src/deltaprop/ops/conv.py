@@ -1,0 +1,144 @@
+"""2-D convolution as im2col + one matrix product (PyTorch's layouts and arithmetic).
+
+For x (N, C, H, W) and a weight w (O, C, kH, kW), each output is the cross-correlation
+
+    y[n, o, a, b] = bias[o] + sum_{c, i, j} w[o, c, i, j] * xpad[n, c, a s_h + i d_h, b s_w + j d_w]
+
+(what every deep-learning library calls convolution). Forward copies every window into the
+column buffer ``cols`` (K, M) with K = C kH kW and M = N OH wq (im2col), then y = W2 @ cols with
+W2 = w.reshape(O, K): one GEMM. Backward is two more GEMMs and col2im:
+
+    dW2   = dY @ cols.T          (O, K)
+    dcols = W2.T @ dY            (K, M), summed back onto the input positions (col2im: one
+                                 strided add per kernel tap, kH kW large adds)
+
+Memory layout: ``cols`` and the product are channel-major (K or O first, then N), so that
+y = W2 @ cols needs no transpose; y is returned as an (N, O, OH, OW) view of that (O, N, ...)
+memory. Elementwise ops keep that layout, the next convolution reads it as it is, and the
+gradients arrive in it, so dY.reshape(O, M) is usually free. Rows are "wide" (see
+:mod:`.window`): M counts wq >= OW outputs per row, the extra ones dropped from y.
+
+The memo is ``cols`` (only when the weight needs a gradient) and W2 (only when x does); the
+engine drops it as soon as this node's backward has run.
+"""
+
+from __future__ import annotations
+
+from ..autograd.function import Function
+from ..autograd.tensor import Tensor, as_tensor
+from ..backend import xp_of
+from ..checks import check_int, check_pair
+from ..errors import ConfigError, ShapeError
+from . import window
+
+
+class Conv2d(Function):
+    """y = conv2d(x, w) + b; inputs x (N, C, H, W), w (O, C, kH, kW), b (O,) when given."""
+
+    __slots__ = ("plan", "x_shape", "w_shape")
+
+    def forward(self, x, w, b=None):
+        p = self.plan
+        n, c = x.shape[:2]
+        o = w.shape[0]
+        (oh, ow), wq = p.out_hw, p.wq
+        self.x_shape, self.w_shape = x.shape, w.shape
+        buf = window.padded(x, p, channels_major=True)
+        # The im2col copy: (C, kH, kW, N, OH * wq) C-ordered, so each tap of each plane is one
+        # long run in both source and destination.
+        k = c * p.kernel[0] * p.kernel[1]
+        cols = window.windows(buf, p).transpose(1, 2, 3, 0, 4, 5).reshape(k, n * oh * wq)
+        w2 = w.reshape(o, -1)
+        y = w2.dot(cols)  # (O, N * OH * wq): the one GEMM
+        if b is not None:
+            y += b[:, None]  # y is fresh from the product: add in place
+        self.save(cols if self.needs[1] else None, w2 if self.needs[0] else None)
+        return y.reshape(o, n, oh, wq)[:, :, :, :ow].transpose(1, 0, 2, 3)
+
+    def backward(self, gy):
+        cols, w2 = self.saved
+        p = self.plan
+        xp = xp_of(gy)
+        n, o = gy.shape[:2]
+        (oh, ow), wq = p.out_hw, p.wq
+        gt = gy.transpose(1, 0, 2, 3)  # (O, N, OH, OW): the layout forward produced
+        if wq == ow:
+            g2 = gt.reshape(o, -1)  # a view when gy kept forward's layout
+        else:
+            # The garbage outputs of wide rows get a zero gradient (see window's docstring).
+            g2 = xp.zeros((o, n, oh, wq), dtype=gy.dtype)
+            g2[:, :, :, :ow] = gt
+            g2 = g2.reshape(o, -1)
+        needs = self.needs
+        gx = gw = gb = None
+        if needs[1]:
+            gw = g2.dot(cols.T).reshape(self.w_shape)
+        if len(needs) > 2 and needs[2]:
+            gb = g2.sum(axis=1)
+        if needs[0]:
+            gcols = w2.T.dot(g2)  # (K, N * OH * wq)
+            gx = _col2im(gcols, p, self.x_shape, xp)
+        return gx, gw, gb
+
+
+def _col2im(gcols, p: window.Plan, x_shape, xp):
+    """Sum the columns (C kH kW, N OH wq) back onto the input positions: (N, C, H, W)."""
+    n, c = x_shape[:2]
+    (kh, kw), (oh, _), wq = p.kernel, p.out_hw, p.wq
+    buf = window.zeros_like_padded(x_shape, p, gcols.dtype, xp, channels_major=True)
+    targets = window.windows(buf, p)  # (N, C, kH, kW, OH, wq), writable, into the zeros
+    g6 = gcols.reshape(c, kh, kw, n, oh, wq)
+    for _, i, j in window.taps(p):
+        target = targets[:, :, i, j]
+        target += g6[:, i, j].transpose(1, 0, 2, 3)
+    return window.unpad(buf, p)
+
+
+def conv_plan(x_shape, w_shape, stride, padding, dilation, who: str) -> window.Plan:
+    """Checked geometry of a convolution: x (N, C, H, W) against w (O, C, kH, kW).
+
+    Raises ShapeError (starting with ``who``, e.g. the layer) for other shapes, a channel count
+    that differs from the weight's, or a kernel larger than the padded input; ConfigError for a
+    stride or dilation < 1 or a padding < 0."""
+    stride = check_pair(stride, "stride")
+    padding = check_pair(padding, "padding", minimum=0)
+    dilation = check_pair(dilation, "dilation")
+    if len(w_shape) != 4:
+        raise ShapeError(f"{who}: weight must be (C_out, C_in, kH, kW), got shape {w_shape}")
+    c_in = w_shape[1]
+    if len(x_shape) != 4 or x_shape[1] != c_in:
+        raise ShapeError(f"{who}: expected input (N, {c_in}, H, W), got {tuple(x_shape)}")
+    return window.plan(x_shape[2:], tuple(w_shape[2:]), stride, padding, dilation, who)
+
+
+def conv2d(
+    x,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+    *,
+    who: str = "conv2d",
+) -> Tensor:
+    """2-D convolution (cross-correlation) of x (N, C_in, H, W) with weight (C_out, C_in, kH, kW)
+    -- PyTorch's NCHW and weight layouts -- plus bias (C_out,) when given.
+
+    ``stride``, ``padding`` (zeros) and ``dilation`` are an int or an (h, w) pair. Output:
+    (N, C_out, OH, OW) with OH = (H + 2 p_h - d_h (kH - 1) - 1) // s_h + 1 (OW alike).
+    ``groups`` must be 1 (grouped and depthwise convolutions are not implemented). ``who``
+    names the caller in error messages (a layer passes its own description).
+    """
+    if groups != 1:
+        groups = check_int(groups, "groups")
+        raise ConfigError(f"groups: only groups=1 is supported, got {groups}")
+    if not isinstance(x, Tensor):
+        x = as_tensor(x, like=weight)
+    w_shape = weight.data.shape
+    p = conv_plan(x.data.shape, w_shape, stride, padding, dilation, who)
+    if bias is None:
+        return Conv2d.apply(x, weight, plan=p)
+    if tuple(bias.shape) != (w_shape[0],):
+        raise ShapeError(f"{who}: bias must have shape ({w_shape[0]},), got {tuple(bias.shape)}")
+    return Conv2d.apply(x, weight, as_tensor(bias, like=weight), plan=p)
