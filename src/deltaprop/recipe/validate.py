@@ -5,7 +5,8 @@ between keys applied, and a ConfigError that names the key as its user typed it.
 Rules between keys (as ``deltaprop train`` has always had them):
 
 - ``0 <= warmup < epochs``;
-- ``batchnorm`` and ``layernorm`` not both;
+- ``batchnorm`` and ``layernorm`` not both; ``batchnorm`` not with ``descent = "stochastic"``
+  (batches of one row: said now, not when training starts);
 - ``channels`` only with ``model = "cnn"``, ``layernorm`` only with ``"mlp"``;
 - ``architecture`` alone: it replaces ``model``, ``hidden``, ``channels``, ``residual``,
   ``activation``, ``batchnorm``, ``layernorm`` and ``dropout`` (set one of them to anything but
@@ -232,6 +233,14 @@ def _layer_rules(out: dict[str, Any], values: dict[str, Any], show: Show) -> Non
         raise ConfigError(
             f"{show('channels')}: conv block widths need {show('model')} cnn, got "
             f"{show('model')} mlp; give {show('model')} cnn, or --hidden for an mlp's widths"
+        )
+    if out["batchnorm"] and out["descent"] == "stochastic":
+        default = " (on by default for a cnn)" if values["batchnorm"] is None else ""
+        off = "--no-batchnorm" if show("batchnorm").startswith("--") else "batchnorm=False"
+        raise ConfigError(
+            f"{show('descent')} stochastic: batch normalization{default} needs batches of 2 "
+            f"rows or more, and stochastic descent gives 1; use {show('descent')} minibatch, "
+            f"or {off}"
         )
     if out["model"] == "cnn" and out["layernorm"]:
         raise ConfigError(
