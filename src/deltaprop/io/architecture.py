@@ -3,6 +3,10 @@
 Only classes registered in ``deltaprop.nn.LAYERS`` (extend it with ``nn.register_layer``) are
 ever built, by name, from their ``get_config()``: a file cannot make deltaprop run code it
 names. This is the one module of :mod:`deltaprop.io` that imports ``nn``.
+
+Layers nest at most :data:`MAX_NESTING` levels (Sequentials within Sequentials): both walks
+recurse once per level, and the JSON of a deeper tree would exceed what
+:func:`~deltaprop.io.codec.parse_json` reads back (each level is two levels of JSON).
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from typing import Any
 from .. import nn
 from ..errors import ConfigError
 from ..nn.module import Module, Sequential
+
+MAX_NESTING = 30
 
 
 def architecture(model: Module) -> dict[str, Any]:
@@ -26,17 +32,18 @@ def architecture(model: Module) -> dict[str, Any]:
     """
     seen: dict[int, str] = {}
 
-    def describe(module: Module, path: str) -> dict[str, Any]:
+    def describe(module: Module, path: str, depth: int) -> dict[str, Any]:
         if id(module) in seen:
             return {"ref": seen[id(module)]}
         seen[id(module)] = path
         cls = type(module)
         name = nn.layer_name(cls)
         if cls is Sequential:
+            _check_nesting(depth, path)
             return {
                 "class": "Sequential",
                 "layers": [
-                    describe(layer, f"{path}.{i}" if path else str(i))
+                    describe(layer, f"{path}.{i}" if path else str(i), depth + 1)
                     for i, layer in enumerate(module)
                 ],
             }
@@ -50,17 +57,26 @@ def architecture(model: Module) -> dict[str, Any]:
             node["registered"] = False
         return node
 
-    return describe(model, "")
+    return describe(model, "", 0)
+
+
+def _check_nesting(depth: int, path: str) -> None:
+    if depth >= MAX_NESTING:
+        raise ConfigError(
+            f"layer {path!r}: Sequentials nested more than {MAX_NESTING} levels deep; a model "
+            "file holds at most that many"
+        )
 
 
 def build(tree: Any) -> Module:
     """Rebuild a Module from an :func:`architecture` tree (classes from ``nn.LAYERS`` only).
 
-    Raises ConfigError for a tree that is malformed or names a class that is not registered.
+    Raises ConfigError for a tree that is malformed, nested more than :data:`MAX_NESTING`
+    levels deep, or names a class that is not registered.
     """
     built: dict[str, Module] = {}
 
-    def make(node: Any, path: str) -> Module:
+    def make(node: Any, path: str, depth: int) -> Module:
         where = f"layer {path!r}" if path else "the model"
         if not isinstance(node, dict):
             raise ConfigError(f"{where}: expected an object, got {type(node).__name__}")
@@ -83,8 +99,12 @@ def build(tree: Any) -> Module:
             layers = node.get("layers")
             if not isinstance(layers, list):
                 raise ConfigError(f"{where}: a Sequential needs a 'layers' list")
+            _check_nesting(depth, path)
             module: Module = Sequential(
-                *[make(child, f"{path}.{i}" if path else str(i)) for i, child in enumerate(layers)]
+                *[
+                    make(child, f"{path}.{i}" if path else str(i), depth + 1)
+                    for i, child in enumerate(layers)
+                ]
             )
         else:
             config = node.get("config", {})
@@ -97,4 +117,4 @@ def build(tree: Any) -> Module:
         built[path] = module
         return module
 
-    return make(tree, "")
+    return make(tree, "", 0)

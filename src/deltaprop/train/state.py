@@ -19,7 +19,7 @@ and its string metadata::
     format          "deltaprop-checkpoint"
     version         "1"
     state           JSON, everything else (below); an array appears as {"__array__": name}
-    checksum        "sha256:..." over the tensors (as in model files)
+    checksum        "sha256/file:..." over the whole file (0.1.0: "sha256:...", the tensors)
     state_checksum  "sha256:..." over the state JSON
 
 The state JSON: ``epoch`` (epochs completed), ``epochs`` (the total asked for), ``step``
@@ -38,7 +38,6 @@ previous file whole.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -225,10 +224,10 @@ def read(path: str) -> TrainingState:
     if "checksum" not in meta or meta.get("state_checksum") != io.checksum(text):
         raise ModelFileError(f"{p}: corrupt checkpoint: the state does not match its checksum")
     try:
-        state = json.loads(text)
+        state = io.parse_json(text, "the state")  # bounded: depth and size checked first
         missing = [k for k in STATE_KEYS if k not in state]
         if missing:
             raise ValueError(f"the state lacks {missing}")
         return TrainingState(p, state, tensors)
-    except (ValueError, KeyError, TypeError) as e:
+    except (ModelFileError, ValueError, KeyError, TypeError) as e:
         raise ModelFileError(f"{p}: corrupt checkpoint: {e}") from e
