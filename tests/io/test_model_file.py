@@ -38,7 +38,8 @@ def test_architecture_json_and_header(saved):
     with safe_open(str(path), framework="np") as f:
         meta = f.metadata()
         keys = list(f.keys())
-    assert meta["format"] == "deltaprop" and meta["version"] == "1"
+    assert meta["format"] == "deltaprop" and meta["version"] == "2"
+    assert meta["checksum"].startswith("sha256/file:")
     arch = json.loads(meta["architecture"])
     assert arch["class"] == "Sequential"
     assert arch["layers"][1] == {
