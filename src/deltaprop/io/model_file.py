@@ -16,11 +16,12 @@ still load: their ``checksum`` ("sha256:...") covers only the tensors and is req
 verified; a warning says that their header is unprotected (re-save them with :func:`save`).
 
 :func:`load` rebuilds the model only by looking class names up in ``deltaprop.nn.LAYERS``
-(extend it with ``nn.register_layer``). :func:`save` refuses anything it could not read back
-(JSON nested or sized beyond :func:`~deltaprop.io.codec.parse_json`'s bounds). Writes are
-atomic (:func:`deltaprop.io.atomic_write`), so a failed save leaves an existing file as it was.
-Every problem with a file raises :class:`~deltaprop.errors.ModelFileError` naming the path and
-the reason.
+(extend it with ``nn.register_layer``). :func:`save` refuses a model holding NaN or inf (unless
+``allow_nonfinite=True``) and anything it could not read back (JSON nested or sized beyond
+:func:`~deltaprop.io.codec.parse_json`'s bounds). Writes are atomic
+(:func:`deltaprop.io.atomic_write`), so a failed save leaves an existing file as it was. Every
+problem with a file raises :class:`~deltaprop.errors.ModelFileError` naming the path and the
+reason.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import numpy as np
 
 from .. import report
 from ..autograd.tensor import Tensor
+from ..checks import check_bool
 from ..errors import ConfigError, ModelFileError, ShapeError
 from ..nn.module import Module
 from .architecture import architecture, build
@@ -60,6 +62,22 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def _check_finite(model: Module, state: Mapping[str, np.ndarray]) -> None:
+    """ConfigError naming the first parameter or buffer (in ``state`` order) holding NaN/inf."""
+    parameters = {name for name, _ in model.named_parameters()}
+    for name, value in state.items():
+        if value.dtype.kind not in "fc":
+            continue
+        bad = int(value.size - np.count_nonzero(np.isfinite(value)))
+        if bad:
+            kind = "parameter" if name in parameters else "buffer"
+            raise ConfigError(
+                f"model: the {kind} {name!r} holds {bad} non-finite value(s) (NaN or inf) of "
+                f"{value.size}; nothing was saved (a model that predicts garbage should not "
+                "replace a good file; pass allow_nonfinite=True to save it anyway)"
+            )
+
+
 def _checked_json(text: str, name: str) -> str:
     problem = json_problem(text)
     if problem:  # load() could not read it back
@@ -71,6 +89,8 @@ def save(
     model: Module,
     path: PathLike,
     metadata: Mapping[str, Any] | None = None,
+    *,
+    allow_nonfinite: bool = False,
 ) -> None:
     """Write ``model`` (weights, buffers and architecture) to one safetensors file.
 
@@ -80,15 +100,22 @@ def save(
         metadata: optional JSON-able values of your own (NumPy arrays become lists), e.g.
             ``{"classes": [...], "mean": mean, "std": std, "dataset": "wine"}``; read them back
             with :func:`read_metadata` or ``load(path, return_metadata=True)``.
+        allow_nonfinite: write a model holding NaN or inf all the same (to debug it).
 
     Raises:
-        ConfigError: a bad argument, nothing written: ``model`` is not a Module or is nested
-            too deeply to be read back; ``metadata`` is not a dict of JSON-able values.
+        ConfigError: a bad argument, nothing written: ``model`` is not a Module, holds NaN or
+            inf in a parameter or buffer (without ``allow_nonfinite``), or is nested too deeply
+            to be read back; ``metadata`` is not a dict of JSON-able values.
         ModelFileError: the file cannot be written (an existing file is left as it was).
     """
     if not isinstance(model, Module):
         raise ConfigError(f"model: expected a deltaprop Module, got {type(model).__name__}")
+    check_bool(allow_nonfinite, "allow_nonfinite")
     state = model.state_dict()
+    # ConfigError, not ModelFileError: the argument is wrong, not a file (nothing is written),
+    # and ModelFileError is an OSError, which callers treat as a disk problem worth retrying.
+    if not allow_nonfinite:
+        _check_finite(model, state)
     header = {"format": FORMAT, "version": VERSION}
     arch = json.dumps(architecture(model), allow_nan=False)
     header["architecture"] = _checked_json(arch, "model")
