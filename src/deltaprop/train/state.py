@@ -20,7 +20,7 @@ and its string metadata::
     format          "deltaprop-checkpoint"
     version         "1"
     state           JSON, everything else (below); an array appears as {"__array__": name}
-    checksum        "sha256:..." over the tensors (as in model files)
+    checksum        "sha256/file:..." over the whole file (0.1.0: "sha256:...", the tensors)
     state_checksum  "sha256:..." over the state JSON
 
 The state JSON: ``epoch`` (epochs completed), ``epochs`` (the total asked for), ``step``
@@ -39,7 +39,6 @@ previous file whole.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -236,11 +235,6 @@ def _restore_generator(gen: np.random.Generator, state: dict[str, Any]) -> np.ra
     return gen
 
 
-def _no_constant(name: str) -> Any:
-    # the writer tags NaN and infinities ({"__float__": "nan"}); JSON has no such numbers
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def read(path: str) -> TrainingState:
     """Read and verify a training state written by ``fit(checkpoint=...)``.
 
@@ -269,9 +263,8 @@ def read(path: str) -> TrainingState:
     if "checksum" not in meta or meta.get("state_checksum") != io.checksum(text):
         raise ModelFileError(f"{p}: corrupt checkpoint: the state does not match its checksum")
     try:
-        state = json.loads(text, parse_constant=_no_constant)
-    except RecursionError:  # the C parser's own bound on nesting
-        raise ModelFileError(f"{p}: corrupt checkpoint: the state is nested too deeply") from None
-    except ValueError as e:
-        raise ModelFileError(f"{p}: corrupt checkpoint: the state is not JSON: {e}") from e
+        # bounded: depth and size checked before parsing; NaN/Infinity are tagged by the writer
+        state = io.parse_json(text, "the state", constants=False)
+    except ModelFileError as e:
+        raise ModelFileError(f"{p}: corrupt checkpoint: {e}") from e
     return TrainingState(p, state, tensors)
