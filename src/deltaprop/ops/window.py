@@ -63,7 +63,8 @@ def plan(
     wide: bool = True,
 ) -> Plan:
     """The Plan for planes of size ``in_hw``; ShapeError (starting with ``who``) when the dilated
-    kernel is larger than the padded input. ``wide=False`` plans plain padded planes (OW
+    kernel is larger than the padded input. For convolution (``wide=True``): wrapped rows when
+    stride is 1 and OW = W, wide rows otherwise. ``wide=False`` plans plain padded planes (OW
     outputs per row, no spare rows): pooling reads its taps as strided slices."""
     (h, w), (kh, kw), (sh, sw), (ph, pw), (dh, dw) = in_hw, kernel, stride, padding, dilation
     hp, wp = h + 2 * ph, w + 2 * pw
