@@ -1,5 +1,4 @@
-"""Data: built-in data sets and files, validation, splits, batching for the descent modes, and
-augmentation of training batches."""
+"""Data: built-in data sets and files, validation, splits, and batching for the descent modes."""
 
 from .augment import Augment
 from .checks import check_features, check_labels, check_targets, check_X_y, infer_task
