@@ -22,6 +22,7 @@ from ..data.files import label_column, read_table
 from ..errors import ConfigError, DataError, DeltapropError
 from ..names import normalize
 from ..train import Trainer, callbacks
+from .augmentation import build_augment
 from .class_weight import class_weights
 from .spec import Recipe
 
@@ -262,13 +263,21 @@ def build_trainer(
     )
 
 
-def fit_kwargs(recipe: Recipe) -> dict[str, Any]:
-    """The recipe's keyword arguments of :meth:`Trainer.fit` (verbosity and files aside)."""
-    return {
+def fit_kwargs(recipe: Recipe, data: RunData | None = None) -> dict[str, Any]:
+    """The recipe's keyword arguments of :meth:`Trainer.fit` (verbosity and files aside);
+    with ``augment``, ``data`` gives the augmentation what it needs (:func:`build_augment`)."""
+    kwargs: dict[str, Any] = {
         "epochs": recipe.epochs, "descent": recipe.descent, "batch_size": recipe.batch_size,
         "log_every": recipe.log_every, "seed": recipe.seed,
         "validation_split": recipe.validation_split or None, "drop_last": recipe.drop_last,
     }  # fmt: skip
+    if recipe.augment is not None:
+        if data is None:
+            raise ConfigError(
+                f"{recipe.show('augment')}: needs the run's data (fit_kwargs(r, data))"
+            )
+        kwargs["augment"] = build_augment(recipe, data)
+    return kwargs
 
 
 def check_test_part(recipe: Recipe, n: int, n_classes: int, name: str) -> None:

@@ -28,6 +28,8 @@ def run_header(recipe: Recipe, data: RunData) -> str:
     extras = [name for name in ("batchnorm", "layernorm") if getattr(recipe, name)]
     if recipe.dropout:
         extras.append(f"dropout {recipe.dropout:g}")
+    if recipe.augment:
+        extras.append(f"augment {recipe.augment}")
     act = recipe.activation if recipe.hidden else "(no hidden layer)"
     model = f"MLP {sizes} {act}" + "".join(f", {e}" for e in extras)
     return f"{data.ds.name}: {rows}, {data.n_in} features, {target}; {model}"

@@ -25,12 +25,14 @@ and its string metadata::
 
 The state JSON: ``epoch`` (epochs completed), ``epochs`` (the total asked for), ``step``
 (optimizer steps taken), ``stopped`` and ``stop_reason`` (a callback ended training),
-``fit`` (descent, batch_size, n_samples, n_val, shuffle, seed, drop_last; a file without
-drop_last, from before it was recorded, resumes as drop_last=False), ``trainer`` (loss class,
+``fit`` (descent, batch_size, n_samples, n_val, shuffle, seed, drop_last, augment; a file
+without drop_last or augment, from before they were recorded, resumes as drop_last=False
+and without augmentation), ``trainer`` (loss class,
 clipping, penalties), ``model`` (architecture), ``optimizer`` / ``scheduler`` (class and
 ``state_dict()``), ``callbacks`` (class and ``state_dict()`` of each, null for stateless ones),
 ``rng`` (``bit_generator.state`` of deltaprop's generator, which dropout draws from, and of
-the generator that shuffles the rows, or ``"library"`` when that is the same one), ``history``
+the generator that shuffles the rows, or ``"library"`` when that is the same one, and, with
+augmentation only, ``augment``: the augmentation's generator), ``history``
 (per-epoch lists) and ``logs`` (the last epoch's), values tagged by :mod:`deltaprop.io.codec`.
 
 Writes are atomic (:func:`deltaprop.io.atomic_write`): a crash during a write leaves the
@@ -99,9 +101,19 @@ class Writer:
         self.written: int | None = None  # the last epoch written (from 0), for the warning
         io.remove_stale_temporaries(path)
 
-    def write(self, trainer: Any, epoch: int, epochs: int, history: Any, rng: Any, logs) -> None:
+    def write(
+        self,
+        trainer: Any,
+        epoch: int,
+        epochs: int,
+        history: Any,
+        rng: Any,
+        logs,
+        augment_rng: Any = None,
+    ) -> None:
         """Save the state after epoch ``epoch`` (from 0) of ``epochs``, unless it is not
-        finite (then: a warning, and the file is left as it was)."""
+        finite (then: a warning, and the file is left as it was). ``augment_rng``: the
+        augmentation's generator, None without augmentation."""
         found = non_finite(trainer.model, trainer.optimizer)
         if found:
             if self.written is not None:
@@ -113,7 +125,9 @@ class Writer:
                 f"{listed(found)} is NaN/Inf; {self.path} {kept}"
             )
             return
-        tensors, state = snapshot(trainer, epoch, epochs, history, rng, logs, self.settings)
+        tensors, state = snapshot(
+            trainer, epoch, epochs, history, rng, logs, self.settings, augment_rng
+        )
         text = io.to_json(state)
         header = {
             "format": FORMAT,
@@ -221,6 +235,15 @@ class TrainingState:
         trainer.stop_reason = self.stop_reason
         self.logs = d["logs"]
         return rng
+
+    def augment_generator(self, gen: np.random.Generator | None) -> np.random.Generator | None:
+        """The augmentation's generator ``gen`` with the state the file holds for it (it holds
+        one exactly when the run it comes from augmented: :meth:`check` compared the
+        augmentation, and the schema ties the two); ``gen`` as it is otherwise."""
+        saved = self.decoded["rng"].get("augment")
+        if gen is None or saved is None:
+            return gen
+        return _restore_generator(gen, saved)
 
 
 def _restore_generator(gen: np.random.Generator, state: dict[str, Any]) -> np.random.Generator:
