@@ -223,12 +223,14 @@ class CsvCliTarget(CsvTarget):
             raise Wrong("a value beyond float32's range accepted")
 
 
-def read_npz(data: bytes | None) -> Any:
+def read_npz(data: bytes | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """What the file says: ``(X, y, target_names or None)``, by NumPy."""
     if data is None:
         raise Wrong("loaded a special file (FIFO, folder, /dev/zero...) as data")
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            return z["X"], z["y"]
+            names = z["target_names"] if "target_names" in z.files else None
+            return z["X"], z["y"], names
     except Exception as e:
         raise Wrong("loaded an archive NumPy cannot read", f"{type(e).__name__}: {e}") from None
 
@@ -254,13 +256,18 @@ class NpzTarget(DataTarget):
         return dp.data.load_dataset(path)
 
     def faithful(self, ds: Any, mutant: Mutant) -> None:
-        X, y = read_npz(mutant.data)
+        X, y, names = read_npz(mutant.data)
         if X.ndim == 0:
             raise Wrong("a 0-d X loaded")
         values = _as_float64(X, "X").reshape(len(X), -1)
         if ds.X.shape != values.shape or not np.array_equal(ds.X, _float32(values, "feature")):
             raise Wrong("feature values differ from the file")
-        if y.dtype.kind in "USO":
+        named = names is not None and names.ndim == 1 and y.dtype.kind in "biuf"
+        if named and ds.task == "classification":
+            # target_names name the classes: y indexes them, and a class may have no rows
+            if ds.n_classes != len(names) or not np.array_equal(ds.y, y.reshape(-1)):
+                raise Wrong("classes differ from the file's target_names and y")
+        elif y.dtype.kind in "USO":
             check_labels(ds, [str(v) for v in y.reshape(-1)])
         else:
             keys = _as_float64(y, "y").reshape(-1).tolist()
@@ -275,7 +282,7 @@ class NpzCliTarget(NpzTarget):
         return load_data(dp.Recipe(dataset=path))
 
     def faithful(self, rd: Any, mutant: Mutant) -> None:
-        X, y = read_npz(mutant.data)
+        X, y, _ = read_npz(mutant.data)
         check_run_data(rd, len(X) if X.ndim else 1)
         values = [_as_float64(X, "X")] + ([] if rd.classification else [_as_float64(y, "y")])
         for v in values:
