@@ -121,30 +121,48 @@ def run_target(
         cuts = [start + n * i // jobs for i in range(jobs + 1)]
         lanes = [_Lane(target, a, b, folder) for a, b in zip(cuts, cuts[1:]) if b > a]
         opts = [str(timeout), str(memory_mib), str(rss_mib)]
-        while lanes:
-            for lane in list(lanes):
-                if lane.proc is None:
-                    if lane.next >= lane.stop:
-                        lanes.remove(lane)
-                        continue
-                    cmd = [
-                        sys.executable,
-                        os.path.join(HERE, "fuzz.py"),
-                        "worker",
-                        target,
-                        str(lane.next),
-                        str(lane.stop),
-                        lane.out,
-                        *opts,
-                    ]
-                    with open(lane.err, "wb") as err:
-                        lane.proc = subprocess.Popen(
-                            cmd, stdout=subprocess.DEVNULL, stderr=err, env=_env()
-                        )
-                    lane.last, lane.answered, lane.current = time.monotonic(), False, None
-                _poll(lane, records, timeout + grace, progress)
-            time.sleep(0.05)
+        try:
+            _run_lanes(lanes, target, opts, records, timeout + grace, progress)
+        finally:  # an error here (or ^C) leaves no worker behind
+            for lane in lanes:
+                if lane.proc is not None and lane.proc.poll() is None:
+                    lane.proc.kill()
+                    lane.proc.wait()
     return sorted(records, key=lambda r: r["seed"])
+
+
+def _run_lanes(
+    lanes: list[_Lane],
+    target: str,
+    opts: list[str],
+    records: list[dict],
+    patience: float,
+    progress: Any,
+) -> None:
+    lanes = list(lanes)
+    while lanes:
+        for lane in list(lanes):
+            if lane.proc is None:
+                if lane.next >= lane.stop:
+                    lanes.remove(lane)
+                    continue
+                cmd = [
+                    sys.executable,
+                    os.path.join(HERE, "fuzz.py"),
+                    "worker",
+                    target,
+                    str(lane.next),
+                    str(lane.stop),
+                    lane.out,
+                    *opts,
+                ]
+                with open(lane.err, "wb") as err:
+                    lane.proc = subprocess.Popen(
+                        cmd, stdout=subprocess.DEVNULL, stderr=err, env=_env()
+                    )
+                lane.last, lane.answered, lane.current = time.monotonic(), False, None
+            _poll(lane, records, patience, progress)
+        time.sleep(0.05)
 
 
 def _poll(lane: _Lane, records: list[dict], patience: float, progress: Any) -> None:

@@ -26,6 +26,7 @@ from fuzzcore import Mutant, Target, Wrong
 import deltaprop as dp
 from deltaprop import io, nn, optim, report
 from deltaprop.optim.schedules import StepLR
+from deltaprop.train import loop
 from deltaprop.train.callbacks import EarlyStopping
 
 
@@ -44,6 +45,18 @@ def _first_difference(a: dict, b: dict) -> str:
     return next(k for k in a if a[k] != b[k])
 
 
+def canonical(path: str) -> bytes:
+    """The file at ``path`` rewritten with its header keys sorted, and its bytes: safetensors
+    writes ``__metadata__`` in a per-process random order, and a seed must draw the same
+    mutant in every process."""
+    with open(path, "rb") as f:
+        header, body = mutate_bytes.split(f.read())
+    data = mutate_bytes.join(json.dumps(header, sort_keys=True, separators=(",", ":")), body)
+    with open(path, "wb") as f:
+        f.write(data)
+    return data
+
+
 # --- model files ------------------------------------------------------------------------------
 
 
@@ -56,23 +69,20 @@ def write_cli_model(folder: str) -> str:
         color = ["red", "green", "blue"][i % 3]
         label = "abc"[int(x[0] > 0.3) + int(x[1] > 0.5)]
         lines.append(f"{x[0]:.4f},{x[1]:.4f},{x[2]:.4f},{color},{label}")
-    csv_path = os.path.join(folder, "train.csv")
-    with open(csv_path, "w") as f:
+    with open(os.path.join(folder, "train.csv"), "w") as f:
         f.write("\n".join(lines) + "\n")
-    path = os.path.join(folder, "pristine.safetensors")
-    recipe = dp.Recipe(
-        dataset=csv_path,
-        hidden="8,6",
-        batchnorm=True,
-        dropout=0.2,
-        epochs=2,
-        optimizer="adam",
-        seed=0,
-        save=path,
-    )
-    with contextlib.redirect_stdout(_io.StringIO()), report.quiet(all_warnings=True):
-        dp.run(recipe, verbose=False, log=lambda line: None)
-    return path
+    # Relative paths, run in ``folder``: the metadata records them, and the pristine file (so
+    # every seed's mutant) must not depend on the name of a temporary folder.
+    recipe = dp.Recipe(dataset="train.csv", hidden="8,6", batchnorm=True, dropout=0.2, epochs=2,
+                       optimizer="adam", seed=0, save="pristine.safetensors")  # fmt: skip
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        with contextlib.redirect_stdout(_io.StringIO()), report.quiet(all_warnings=True):
+            dp.run(recipe, verbose=False, log=lambda line: None)
+    finally:
+        os.chdir(cwd)
+    return os.path.join(folder, "pristine.safetensors")
 
 
 def model_summary(model: Any, metadata: Any) -> tuple:
@@ -89,9 +99,10 @@ class ModelTarget(Target):
 
     def setup(self, workdir: str) -> None:
         path = write_cli_model(workdir)
-        with open(path, "rb") as f:
-            self.pristine = f.read()
+        written = model_summary(*dp.load(path, return_metadata=True))
+        self.pristine = canonical(path)
         self.reference = model_summary(*dp.load(path, return_metadata=True))
+        assert self.reference == written, "the canonical header loads differently: harness bug"
 
     def mutate_file(self, rng: np.random.Generator) -> Mutant:
         family, data, what = mutate_bytes.safetensors(self.pristine, rng)
@@ -179,9 +190,13 @@ class CheckpointTarget(Target):
 
     def setup(self, workdir: str) -> None:
         path = os.path.join(workdir, "pristine.ckpt")
-        fit(EPOCHS_FIRST, checkpoint=path)
-        with open(path, "rb") as f:
-            self.pristine = f.read()
+        # epoch_seconds would make every pristine file (so every seed's mutant) different
+        clock, loop.perf_counter = loop.perf_counter, lambda: 0.0
+        try:
+            fit(EPOCHS_FIRST, checkpoint=path)
+        finally:
+            loop.perf_counter = clock
+        self.pristine = canonical(path)
         self.reference = run_summary(*fit(EPOCHS, resume_from=path))
         again = run_summary(*fit(EPOCHS, resume_from=path))
         assert again == self.reference, "resuming the same file twice differs: harness bug"

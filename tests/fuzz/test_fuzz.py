@@ -115,6 +115,18 @@ def test_a_seed_always_draws_the_same_mutant(target_class):
     assert len({target.mutate(generator(target, s)).data for s in range(30)}) > 20
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("target_class", [fuzz_files.ModelTarget, fuzz_files.CheckpointTarget])
+def test_the_pristine_file_is_the_same_every_time(tmp_path, target_class):
+    files = []
+    for name in ("a", "bb"):
+        (tmp_path / name).mkdir()
+        target = target_class()
+        target.setup(str(tmp_path / name))
+        files.append(target.pristine)
+    assert files[0] == files[1]  # else a seed would not reproduce its mutant
+
+
 def _csv_target(tmp_path):
     """(target, Dataset of the pristine regression CSV, its Mutant)."""
     target = fuzz_data.CsvTarget()
