@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import zipfile
 from typing import Any
 
 import mutate_csv
@@ -223,16 +224,44 @@ class CsvCliTarget(CsvTarget):
             raise Wrong("a value beyond float32's range accepted")
 
 
-def read_npz(data: bytes | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """What the file says: ``(X, y, target_names or None)``, by NumPy."""
+def _members(data: bytes, key: str) -> list[np.ndarray]:
+    """The arrays of the members named ``key`` or ``key.npy``: an archive may hold both, and
+    readers differ on which wins (NumPy reads ``key``, deltaprop ``key.npy``)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        names = [i for i in z.infolist() if i.filename in (key, key + ".npy")]
+        if len(names) < 2:
+            return []
+        out = []
+        for info in names:
+            with z.open(info) as f:
+                out.append(np.lib.format.read_array(f, allow_pickle=False))
+        return out
+
+
+def read_npz(data: bytes | None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """What the file says: ``(X, y, target_names or None)`` as NumPy reads it, and the other
+    readings of an archive whose members' names collide."""
     if data is None:
         raise Wrong("loaded a special file (FIFO, folder, /dev/zero...) as data")
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             names = z["target_names"] if "target_names" in z.files else None
-            return z["X"], z["y"], names
+            X, y = z["X"], z["y"]
+        xs, ys = _members(data, "X") or [X], _members(data, "y") or [y]
     except Exception as e:
         raise Wrong("loaded an archive NumPy cannot read", f"{type(e).__name__}: {e}") from None
+    return [(x, y, names) for x in xs for y in ys]
+
+
+def any_reading(readings: list, check: Any) -> None:
+    """``check(X, y, names)`` passes for one of the readings, else its first Wrong."""
+    first = None
+    for reading in readings:
+        try:
+            return check(*reading)
+        except Wrong as w:
+            first = first or w
+    raise first
 
 
 def _as_float64(a: np.ndarray, what: str) -> np.ndarray:
@@ -256,7 +285,9 @@ class NpzTarget(DataTarget):
         return dp.data.load_dataset(path)
 
     def faithful(self, ds: Any, mutant: Mutant) -> None:
-        X, y, names = read_npz(mutant.data)
+        any_reading(read_npz(mutant.data), lambda X, y, names: self._faithful(ds, X, y, names))
+
+    def _faithful(self, ds: Any, X: np.ndarray, y: np.ndarray, names: Any) -> None:
         if X.ndim == 0:
             raise Wrong("a 0-d X loaded")
         values = _as_float64(X, "X").reshape(len(X), -1)
@@ -282,7 +313,9 @@ class NpzCliTarget(NpzTarget):
         return load_data(dp.Recipe(dataset=path))
 
     def faithful(self, rd: Any, mutant: Mutant) -> None:
-        X, y, _ = read_npz(mutant.data)
+        any_reading(read_npz(mutant.data), lambda X, y, _: self._invariants(rd, X, y))
+
+    def _invariants(self, rd: Any, X: np.ndarray, y: np.ndarray) -> None:
         check_run_data(rd, len(X) if X.ndim else 1)
         values = [_as_float64(X, "X")] + ([] if rd.classification else [_as_float64(y, "y")])
         for v in values:

@@ -39,10 +39,16 @@ def tensors_of(state: dict[str, Any]) -> dict[str, tuple[str, tuple, bytes]]:
     return out
 
 
-def _first_difference(a: dict, b: dict) -> str:
-    if list(a) != list(b):
-        return f"names {list(a)[:4]}... vs {list(b)[:4]}..."
-    return next(k for k in a if a[k] != b[k])
+def _first_difference(a: Any, b: Any) -> str:
+    """Where the loaded ``a`` differs from the reference ``b``, in a few words."""
+    if isinstance(a, dict):
+        if list(a) != list(b):
+            return f"tensor names {list(a)[:4]}... vs {list(b)[:4]}..."
+        return "tensor " + next(k for k in a if a[k] != b[k])
+    i = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    return (
+        f"...{a[max(0, i - 30) : i + 20]}... where the file had ...{b[max(0, i - 30) : i + 20]}..."
+    )
 
 
 def canonical(path: str) -> bytes:
@@ -115,8 +121,7 @@ class ModelTarget(Target):
         got = model_summary(*result)
         for part, a, b in zip(("architecture", "tensors", "metadata"), got, self.reference):
             if a != b:
-                where = _first_difference(a, b) if part == "tensors" else ""
-                raise Wrong(f"loaded a different model ({part})", where)
+                raise Wrong(f"loaded a different model ({part})", _first_difference(a, b))
         return "identical", ""
 
 

@@ -57,7 +57,7 @@ PENDING = {
 
 def _param(target: str):
     marks = [pytest.mark.slow]
-    if target in PENDING:
+    if target in PENDING and "DELTAPROP_FUZZ_TRIALS" not in os.environ:  # a long run shows all
         marks.append(pytest.mark.xfail(reason=f"issue 9, {PENDING[target]}", strict=True))
     return pytest.param(target, marks=marks, id=target)
 
