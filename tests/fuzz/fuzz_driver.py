@@ -3,9 +3,10 @@
 A worker (``fuzz.py worker``) sets its target up once, limits its address space
 (``RLIMIT_AS``: what it uses after setup plus ``memory_mib``), then runs a range of seeds, each
 under a timer (:func:`fuzzcore.trial`), and appends one JSON line per trial to a results file:
-``{"start": seed, ...}`` before and the outcome after. A trial that raises the peak resident
-memory by more than ``rss_mib`` is a wrong outcome ("allocated ... MiB") and the worker exits,
-so that the next trial starts from a fresh peak.
+``{"start": seed, ...}`` before and the outcome after. A trial whose peak resident memory
+exceeds what was resident before it by more than ``rss_mib`` is a wrong outcome ("allocated
+over ... MiB"); the peak is reset before each trial (``/proc/self/clear_refs``), or, where Linux
+refuses that, the worker exits after such a trial so that the next one starts from a low peak.
 
 The parent (:func:`run_target`) runs ``jobs`` workers on slices of the seeds and watches them:
 a worker that dies (a crash, the kernel's OOM killer, an abort in native code) or stops
@@ -30,12 +31,23 @@ STARTUP_S = 180.0  # a worker's setup: imports, a tiny training run, the referen
 ENV_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _vm_size() -> int:
+def _status_kib(key: str) -> int:
+    """A ``VmSize``/``VmRSS``/``VmHWM`` line of /proc/self/status, in KiB (0 if absent)."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
     return 0
+
+
+def _reset_peak() -> bool:
+    """Reset the peak resident size (VmHWM) to the current one; False where Linux refuses."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
 
 
 def worker(
@@ -50,22 +62,31 @@ def worker(
     target = targets.TARGETS[target_name]()
     with tempfile.TemporaryDirectory(prefix=f"fuzz-{target_name}-") as workdir:
         target.setup(workdir)
-        limit = _vm_size() + memory_mib * 2**20
+        limit = _status_kib("VmSize") * 1024 + memory_mib * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
+        resettable = _reset_peak()
         with open(out, "a", buffering=1) as results:
             for seed in range(start, stop):
-                peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
+                # the peak resident size a trial reaches, over what was resident before it
+                if resettable:
+                    _reset_peak()
+                    before = _status_kib("VmRSS")
+                else:
+                    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
                 def started(r: dict) -> None:
                     results.write(json.dumps({"start": r}) + "\n")
 
                 record = trial(target, seed, workdir, timeout, on_start=started)
-                grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) // 1024
+                if resettable:
+                    grown = (_status_kib("VmHWM") - before) // 1024
+                else:
+                    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024
                 if grown > rss_mib and record["outcome"] != "wrong":
                     was = f"peak memory grew {grown} MiB; the outcome was {record['outcome']}"
                     record.update(outcome="wrong", kind=f"allocated over {rss_mib} MiB", detail=was)
                 results.write(json.dumps(record) + "\n")
-                if grown > rss_mib:
+                if grown > rss_mib and not resettable:  # a new worker starts from a low peak
                     results.write(json.dumps({"restart": seed}) + "\n")
                     return
 

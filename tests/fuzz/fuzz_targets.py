@@ -30,7 +30,7 @@ class SelfTestTarget(Target):
         "deaf-hang",
         "killed",
         "huge-allocation",
-        "touch-300MiB",
+        "touch-100MiB",
         "wrong-result",
     )
 
@@ -56,8 +56,8 @@ class SelfTestTarget(Target):
             os.kill(os.getpid(), signal.SIGKILL)
         if what == "huge-allocation":
             return bytearray(64 * 2**30)  # beyond the worker's address-space limit
-        if what == "touch-300MiB":
-            return np.ones(300 * 2**17)[:1]  # 300 MiB written (so resident), then freed
+        if what == "touch-100MiB":
+            return np.ones(100 * 2**17)[:1]  # 100 MiB written (so resident), then freed
         return what
 
     def judge(self, result: Any, mutant: Mutant) -> tuple[str, str]:
