@@ -3,9 +3,10 @@ identically (or, for data, faithfully) or fails with a DeltapropError; never ano
 a different model, a hang or a huge allocation.
 
 Each target runs seeds 0..N-1 in a guarded worker process (:mod:`fuzz_driver`); N is
-``TRIALS`` below (about 25 s on 2 cores for all) or ``DELTAPROP_FUZZ_TRIALS`` for a long run
-(``DELTAPROP_FUZZ_JOBS`` workers per target). A failure names each distinct kind with a seed;
-``python tests/fuzz/fuzz.py repro TARGET SEED`` replays it with its traceback, and
+``TRIALS`` below (all targets together about 25 s of CPU time; a FIFO that blocks adds 10 s of
+waiting) or ``DELTAPROP_FUZZ_TRIALS`` for a long run (``DELTAPROP_FUZZ_JOBS`` workers per target;
+PENDING is then ignored, so that every failure shows). A failure names each distinct kind
+with a seed; ``python tests/fuzz/fuzz.py repro TARGET SEED`` replays it with its traceback, and
 ``python tests/fuzz/fuzz.py run`` prints the table of RELIABILITY.md.
 
 The other tests here check the harness itself: the driver records hangs, crashes and huge
