@@ -60,7 +60,8 @@ def worker(
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # the library and the callbacks print; results go to ``out`` only
     target = targets.TARGETS[target_name]()
-    with tempfile.TemporaryDirectory(prefix=f"fuzz-{target_name}-") as workdir:
+    # in the parent's folder, which the parent removes: a killed worker leaves nothing behind
+    with tempfile.TemporaryDirectory(prefix=f"{target_name}-", dir=os.path.dirname(out)) as workdir:
         target.setup(workdir)
         limit = _status_kib("VmSize") * 1024 + memory_mib * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
