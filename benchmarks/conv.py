@@ -1,6 +1,7 @@
 """One training epoch of a small CNN: deltaprop against PyTorch CPU and a naive NumPy im2col loop.
 
     python benchmarks/conv.py                 # 7 rounds, memory probes, the tables (~1 minute)
+    python benchmarks/conv.py --threads 1,2   # one and two threads in the same rounds
     python benchmarks/conv.py --quick         # 2 rounds, 512 images: a smoke test
     python benchmarks/conv.py --check         # all end the epoch (float64) with the same weights
     python benchmarks/conv.py --profile       # cProfile of deltaprop's epoch, top 25 by own time
@@ -23,7 +24,9 @@ Methods:
              (the textbook NumPy CNN); max pool by reshape and argmax
 
 Timing: one warm-up epoch per method, then ``--repeats`` rounds that time one epoch of every
-method in turn (outside load then hits all alike); the table gives the median per method.
+method in turn, at every thread count of ``--threads`` (outside load then hits all alike); the
+table gives the median per method, its ratio to PyTorch's, and the median of the per-round
+ratios (steadier on a loaded machine: the two epochs of a ratio ran back to back).
 Before anything, one 24 MB allocation settles glibc's mmap threshold (harness.settle_allocator).
 
 Memory: ``traced`` is tracemalloc's peak during one warm epoch (NumPy reports its buffers to
@@ -292,7 +295,8 @@ def setup(method: str, X, y, w) -> tuple[Callable, Callable]:
     if method == "deltaprop":
         return setup_deltaprop(X, y, w)
     if method == "torch":
-        return setup_torch(X, y, w, blas_threads())  # the same cores as NumPy's BLAS
+        # the same cores as NumPy's BLAS (time_rounds sets both again before every epoch)
+        return setup_torch(X, y, w, blas_threads())
     return setup_naive(X, y, w)
 
 
@@ -320,23 +324,48 @@ def check(n: int) -> int:
     return status
 
 
-def time_rounds(
-    epochs: dict[str, Callable], repeats: int
-) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Per method, the wall-clock and the CPU seconds (all threads) of each timed epoch."""
+def run_with_threads(threads: int | None, epoch: Callable) -> Callable:
+    """``epoch`` run with BLAS limited to ``threads`` and PyTorch given as many (None: NumPy's
+    BLAS as it is). The limits are set before the clock starts (see time_rounds)."""
+
+    def run(timed: Callable[[Callable], None]) -> None:
+        limiter = limit_threads(threads)
+        try:
+            if "torch" in sys.modules:
+                sys.modules["torch"].set_num_threads(blas_threads())
+            timed(epoch)
+        finally:
+            if limiter is not None:
+                limiter.restore_original_limits()
+
+    return run
+
+
+def time_rounds(epochs: dict[tuple[int | None, str], Callable], repeats: int) -> tuple[dict, dict]:
+    """Per (threads, method), the wall-clock and the CPU seconds (all threads) of each timed
+    epoch. Every round times one epoch of every method at every thread count in turn, so a
+    burst of load from other processes hits all of them alike."""
     import gc
 
-    for epoch in epochs.values():
+    wall: dict = {k: [] for k in epochs}
+    cpu: dict = {k: [] for k in epochs}
+
+    def warm(epoch: Callable) -> None:
         epoch()
-    wall: dict[str, list[float]] = {m: [] for m in epochs}
-    cpu: dict[str, list[float]] = {m: [] for m in epochs}
+
+    for key, epoch in epochs.items():
+        run_with_threads(key[0], epoch)(warm)
     for _ in range(repeats):
-        for m, epoch in epochs.items():
-            gc.collect()
-            c0, t0 = time.process_time(), time.perf_counter()
-            epoch()
-            wall[m].append(time.perf_counter() - t0)
-            cpu[m].append(time.process_time() - c0)
+        for key, epoch in epochs.items():
+
+            def timed(e: Callable, key=key) -> None:
+                gc.collect()
+                c0, t0 = time.process_time(), time.perf_counter()
+                e()
+                wall[key].append(time.perf_counter() - t0)
+                cpu[key].append(time.process_time() - c0)
+
+            run_with_threads(key[0], epoch)(timed)
     return wall, cpu
 
 
@@ -349,6 +378,43 @@ def rss_child(method: str, n: int, threads: int | None) -> None:
     print(harness.rss_first_epoch(epoch))
 
 
+def parse_threads(text: str | None) -> list[int | None]:
+    """``--threads``: None (BLAS as it is), or a comma-separated list of thread counts."""
+    if text is None:
+        return [None]
+    return [int(t) for t in text.split(",")]
+
+
+def table(
+    threads: int | None, methods: list[str], wall: dict, cpu: dict, traced: dict, rss: dict
+) -> list[str]:
+    """The markdown table of one thread count. ``x torch`` is the ratio of the medians;
+    ``per round`` the median of each round's ratio, steadier when the load swings between
+    rounds (both methods of a round ran back to back)."""
+    med = {m: statistics.median(wall[threads, m]) for m in methods}
+    base = med.get("torch")
+    lines = [
+        "| method | s/epoch | x torch | x torch per round | spread | CPU s/epoch "
+        "| traced MB | RSS MB |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for m in methods:
+        runs = wall[threads, m]
+        ratio = per_round = "n/a"
+        if base:
+            ratio = f"{med[m] / base:.2f}"
+            rounds = [a / b for a, b in zip(runs, wall[threads, "torch"])]
+            per_round = f"{statistics.median(rounds):.2f}"
+        spread = max(runs) / min(runs) - 1
+        tr = "n/a" if traced.get((threads, m)) is None else f"{traced[threads, m]:.1f}"
+        rs = "n/a" if rss.get((threads, m)) is None else f"{rss[threads, m]:.1f}"
+        c = statistics.median(cpu[threads, m])
+        lines.append(
+            f"| {m} | {med[m]:.3f} | {ratio} | {per_round} | {spread:.0%} | {c:.3f} | {tr} | {rs} |"
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -358,25 +424,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--memory", choices=("both", "tracemalloc", "rss", "none"), default="both")
     parser.add_argument(
-        "--threads", type=int, help="limit BLAS (and so PyTorch) to this many threads"
+        "--threads",
+        help="limit BLAS (and so PyTorch) to this many threads; a list such as 1,2 times every "
+        "count in every round (one table each)",
     )
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     n = 512 if args.quick else N_IMAGES
     repeats = 2 if args.quick else args.repeats
+    counts = parse_threads(args.threads)
     if args.rss_child:
-        rss_child(args.rss_child, n, args.threads)
+        rss_child(args.rss_child, n, counts[0])
         return 0
     # machine_lines loads PyTorch and SciPy and sets PyTorch's threads to the core count:
     # print it before the limits and the setups
     lines = report.machine_lines() if not (args.check or args.profile) else []
-    limiter = limit_threads(args.threads)  # noqa: F841 - kept alive for the run
     harness.settle_allocator()
     X, y = make_data(n)
     w = init_weights()
-    if args.check:
-        return check(n)
-    if args.profile:
+    if args.check or args.profile:
+        limiter = limit_threads(counts[0])  # noqa: F841 - kept alive for the run
+        if args.check:
+            return check(n)
         epoch, _ = setup("deltaprop", X, y, w)
         epoch()
         prof = cProfile.Profile(time.process_time)
@@ -385,39 +454,39 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     print("\n".join(lines))
-    print(f"- this run: BLAS {blas_threads()} threads, torch.set_num_threads({blas_threads()})")
-    epochs = {}
+    methods = []
+    epochs: dict[tuple[int | None, str], Callable] = {}
     for m in args.methods:
         try:
-            epochs[m] = setup(m, X, y, w)[0]
+            fn = setup(m, X, y, w)[0]
         except ImportError as e:
             print(f"{m}: skipped ({e})")
-    print(f"\n{n} images, batch {BATCH}, {repeats} rounds; seconds per epoch (median)\n")
+            continue
+        methods.append(m)
+        for t in counts:
+            epochs[t, m] = fn  # one model per method: every count trains the same one on
+    print(f"\n{n} images, batch {BATCH}, {repeats} rounds; seconds per epoch (median)")
     wall, cpu = time_rounds(epochs, repeats)
-    med = {m: statistics.median(r) for m, r in wall.items()}
-    traced: dict[str, float | None] = {}
-    rss: dict[str, float | None] = {}
-    for m in epochs:
-        traced[m] = None
+    traced: dict = {}
+    rss: dict = {}
+    for t, m in epochs:
         if args.memory in ("both", "tracemalloc") and m != "torch":
-            traced[m] = harness.traced_peak(epochs[m])
-        rss[m] = None
+
+            def probe(e: Callable, t=t, m=m) -> None:
+                traced[t, m] = harness.traced_peak(e)
+
+            run_with_threads(t, epochs[t, m])(probe)
         if args.memory in ("both", "rss"):
             cmd = [sys.executable, __file__, "--rss-child", m]
-            cmd += (["--quick"] if args.quick else []) + (
-                ["--threads", str(args.threads)] if args.threads else []
-            )
-            rss[m] = harness.rss_growth(cmd)
-    base = med.get("torch")
-    print("| method | s/epoch | x torch | spread | CPU s/epoch | traced MB | RSS MB |")
-    print("|---|--:|--:|--:|--:|--:|--:|")
-    for m in epochs:
-        ratio = f"{med[m] / base:.2f}" if base else "n/a"
-        spread = max(wall[m]) / min(wall[m]) - 1
-        tr = "n/a" if traced[m] is None else f"{traced[m]:.1f}"
-        rs = "n/a" if rss[m] is None else f"{rss[m]:.1f}"
-        c = statistics.median(cpu[m])
-        print(f"| {m} | {med[m]:.3f} | {ratio} | {spread:.0%} | {c:.3f} | {tr} | {rs} |")
+            cmd += (["--quick"] if args.quick else []) + ([f"--threads={t}"] if t else [])
+            rss[t, m] = harness.rss_growth(cmd)
+    for t in counts:
+        limiter = limit_threads(t)
+        threads = blas_threads()
+        if limiter is not None:
+            limiter.restore_original_limits()
+        print(f"\n- BLAS {threads} threads, torch.set_num_threads({threads})\n")
+        print("\n".join(table(t, methods, wall, cpu, traced, rss)))
     return 0
 
 

@@ -96,12 +96,15 @@ type = "flatten"
 def test_architecture_from_toml_runs_and_its_mistakes_name_the_layer(capsys, tmp_path):
     path = tmp_path / "run.toml"
     path.write_text(ARCH)
-    code, out, _ = cli(capsys, "train", "--config", path)
+    model = tmp_path / "arch.safetensors"
+    code, out, _ = cli(capsys, "train", "--config", path, "--save", model)
     assert code == 0
     assert out.splitlines()[0].endswith(
         "1x8x8 images, 10 classes; architecture 1x8x8 > conv2d 4x8x8 > relu > maxpool2d 4x4x4 > "
         "residual > flatten 64 > linear 10"
     )
+    code, out, _ = cli(capsys, "predict", model, "--dataset", "digits")
+    assert code == 0 and float(out.splitlines()[-1].split()[1]) > 0.5
     cases = [
         (ARCH.replace("kernel_size = 2", "kernal_size = 2"),
          "architecture[2]: unknown key 'kernal_size' for maxpool2d; expected one of type, "

@@ -105,3 +105,47 @@ def test_a_huge_class_index_is_an_error_not_a_billion_classes(tmp_path):
         build_dataset(np.zeros((2, 1)), np.array([0, 10**9]), "classification", ["x"], None, "a")
     # sparse digits stay class indices, as before: 7 -> 8 classes for 3 rows
     assert build_dataset(np.zeros((3, 1)), [7, 0, 3], None, ["x"], None, "b").n_classes == 8
+
+
+def test_a_numeric_class_label_beyond_float32_is_refused_not_made_the_class_inf(tmp_path):
+    # fuzz csv-cli seed 180: a label -1e309 ended in OverflowError naming no file
+    from deltaprop.data.columns import label_name
+    from deltaprop.recipe import Recipe
+    from deltaprop.recipe.build import load_data
+
+    path = tmp_path / "lab.csv"
+    path.write_text("a,b,y\n1,2,0\n3,4,-1e309\n5,6,1\n1,2,0\n3,4,1\n5,6,1\n")
+    with pytest.raises(DataError, match="row 2 .*'y'.*-1e309"):
+        load_data(Recipe(dataset=str(path), task="classification"))
+    assert label_name(float("-inf")) == "-inf" and label_name(3.0) == "3"
+
+
+def test_a_value_too_far_from_the_training_mean_is_refused_not_standardized_to_inf():
+    # fuzz csv-cli seed 600: float32's largest value standardized to inf in X_test
+    from deltaprop.data import Standardizer
+
+    train = np.array([[0.0], [1.0], [2.0]], dtype=np.float32)
+    scaler = Standardizer().fit(train)
+    with pytest.raises(DataError, match="row 2, column 0: .* too far from the training mean"):
+        scaler.transform(np.array([[1.0], [3.4028235e38]], dtype=np.float32))
+    big = np.array([[3.4028235e38], [-3.4028235e38], [0.0]], dtype=np.float32)
+    assert np.isfinite(Standardizer().fit_transform(big)).all()  # float64 statistics
+
+
+def test_npz_text_that_is_not_unicode_is_a_data_error(tmp_path):
+    # fuzz npz seed 1336: a code point past U+10FFFF made NumPy raise SystemError
+    import zipfile
+
+    from deltaprop.data import load_dataset
+
+    path = tmp_path / "t.npz"
+    np.savez(path, X=np.zeros((4, 2)), y=np.array([0, 1, 0, 1]), target_names=np.array(["a", "b"]))
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    raw = members["target_names.npy"]
+    members["target_names.npy"] = raw[:-4] + (0x110000).to_bytes(4, "little")
+    with zipfile.ZipFile(path, "w") as z:
+        for n, b in members.items():
+            z.writestr(n, b)
+    with pytest.raises(DataError, match="target_names.*not valid Unicode"):
+        load_dataset(str(path))

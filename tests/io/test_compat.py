@@ -1,11 +1,14 @@
 """Files written by an older deltaprop (tests/io/fixtures, made by make_fixtures.py at commit
-49b059c, before the io package) still load, and a training state still resumes."""
+49b059c, before the io package) still load, and a training state still resumes. Their model
+files are format version 1: a checksum of the tensors only, so loading one warns that its
+header is unprotected."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,7 @@ from safetensors import safe_open
 import deltaprop as dp
 from deltaprop import io
 from deltaprop.errors import ModelFileError
+from deltaprop.report import DeltapropWarning
 from deltaprop.train import state as training_state
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -35,12 +39,14 @@ maker = _load_maker()
 
 def test_an_old_model_file_loads_with_the_same_predictions():
     expected = safetensors.numpy.load_file(str(FIXTURES / "model_expected.safetensors"))
-    model, metadata = dp.load(FIXTURES / "model.safetensors", return_metadata=True)
+    with pytest.warns(DeltapropWarning, match="header .* is not protected"):
+        model, metadata = dp.load(FIXTURES / "model.safetensors", return_metadata=True)
     assert not model.training
     assert repr(model) == repr(maker.build_model())
     assert np.array_equal(model(expected["X"]).numpy(), expected["predictions"])
     assert metadata == {"dataset": "fixture", "classes": [0, 1, 2], "mean": [0.0, 1.0, 2.0, 3.0]}
-    assert dp.read_metadata(FIXTURES / "model.safetensors") == metadata
+    with pytest.warns(DeltapropWarning):
+        assert dp.read_metadata(FIXTURES / "model.safetensors") == metadata
     into = dp.load_weights(maker.build_model(), FIXTURES / "model.safetensors").eval()
     assert np.array_equal(into(expected["X"]).numpy(), expected["predictions"])
 
@@ -82,7 +88,8 @@ def test_an_old_training_state_still_refuses_another_run(tmp_path):
         trainer.fit(tensors["X"], tensors["y"], epochs=maker.EPOCHS, batch_size=4, seed=5,
                     validation_data=(tensors["X_val"], tensors["y_val"]), verbose=False,
                     resume_from=FIXTURES / "training.ckpt")  # fmt: skip
-    assert io.read_metadata(FIXTURES / "model.safetensors")["dataset"] == "fixture"
+    with pytest.warns(DeltapropWarning):
+        assert io.read_metadata(FIXTURES / "model.safetensors")["dataset"] == "fixture"
 
 
 def test_an_old_training_state_without_drop_last_is_taken_as_drop_last_false():
@@ -93,3 +100,37 @@ def test_an_old_training_state_without_drop_last_is_taken_as_drop_last_false():
     saved.check(trainer, settings)
     with pytest.raises(ModelFileError, match="fit drop_last: False in the file, True here"):
         saved.check(trainer, dict(settings, drop_last=True))
+
+
+def test_an_old_model_file_warns_that_its_header_is_unprotected(tmp_path):
+    old = FIXTURES / "model.safetensors"
+    with safe_open(str(old), framework="np") as f:
+        assert f.metadata()["version"] == "1" and f.metadata()["checksum"].startswith("sha256:")
+    with pytest.warns(DeltapropWarning, match=r"0\.1\.0.*not protected.*re-save it with dp.save"):
+        model, metadata = dp.load(old, return_metadata=True)
+    with pytest.warns(DeltapropWarning, match="not protected"):
+        assert dp.read_metadata(old) == metadata
+    resaved = tmp_path / "resaved.safetensors"
+    dp.save(model, resaved, metadata=metadata)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the current format: no warning
+        again, meta = dp.load(resaved, return_metadata=True)
+    assert meta == metadata and repr(again) == repr(model)
+
+
+def test_an_old_model_file_with_a_changed_tensor_byte_or_no_checksum_is_refused(tmp_path):
+    data = bytearray((FIXTURES / "model.safetensors").read_bytes())
+    data[-2] ^= 0x10  # a byte of the last tensor's data
+    bad = tmp_path / "old.safetensors"
+    bad.write_bytes(bytes(data))
+    for call in [lambda: dp.load(bad), lambda: dp.load_weights(maker.build_model(), bad)]:
+        with pytest.raises(ModelFileError, match="tensor data does not match its checksum"):
+            call()
+    tensors = safetensors.numpy.load_file(str(FIXTURES / "model.safetensors"))
+    with safe_open(str(FIXTURES / "model.safetensors"), framework="np") as f:
+        header = dict(f.metadata())
+    del header["checksum"]  # 0.1.0 always wrote one: a file without it was changed
+    bad.write_bytes(safetensors.numpy.save(tensors, metadata=header))
+    for call in [lambda: dp.load(bad), lambda: dp.read_metadata(bad)]:
+        with pytest.raises(ModelFileError, match="corrupt file: the checksum is missing"):
+            call()

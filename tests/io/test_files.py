@@ -116,8 +116,9 @@ def test_checksum_of_bytes_text_and_tensors():
 def test_tensor_file_round_trip_and_checksum(tmp_path):
     path = tmp_path / "t.safetensors"
     io.write_tensor_file(path, {"a": np.arange(3.0), "s": np.array(2, np.int64)}, {"k": "v"})
-    p, header, tensors = io.read_tensor_file(path)
-    assert p == str(path) and header["k"] == "v" and header["checksum"].startswith("sha256:")
+    p, header, tensors = file = io.read_tensor_file(path)
+    assert p == str(path) and header["k"] == "v" and header["checksum"].startswith("sha256/file:")
+    assert file.scheme == "file" and file.header is header and file.tensors is tensors
     assert tensors["s"].shape == () and np.array_equal(tensors["a"], np.arange(3.0))
     assert io.read_tensor_file(path, tensors=False)[2] == {}
     data = bytearray(path.read_bytes())
@@ -128,3 +129,4 @@ def test_tensor_file_round_trip_and_checksum(tmp_path):
     foreign = tmp_path / "foreign.safetensors"  # no checksum: read as it is
     safetensors.numpy.save_file({"w": np.ones(2, np.float32)}, str(foreign))
     assert np.array_equal(io.read_tensor_file(foreign)[2]["w"], np.ones(2))
+    assert io.read_tensor_file(foreign).scheme is None

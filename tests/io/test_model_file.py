@@ -38,7 +38,8 @@ def test_architecture_json_and_header(saved):
     with safe_open(str(path), framework="np") as f:
         meta = f.metadata()
         keys = list(f.keys())
-    assert meta["format"] == "deltaprop" and meta["version"] == "1"
+    assert meta["format"] == "deltaprop" and meta["version"] == "2"
+    assert meta["checksum"].startswith("sha256/file:")
     arch = json.loads(meta["architecture"])
     assert arch["class"] == "Sequential"
     assert arch["layers"][1] == {
@@ -199,3 +200,28 @@ def test_failed_save_leaves_the_old_file_intact(saved, monkeypatch):
 
     io.save(other, path)  # and a working save replaces it
     assert isinstance(io.load(path)[0], nn.Linear) and len(io.load(path)) == 1
+
+
+def test_save_refuses_a_non_finite_model_and_leaves_the_file(saved):
+    model, path = saved
+    original = path.read_bytes()
+    broken = _bn_model()
+    broken[0].weight.data[1, 2] = np.nan
+    with pytest.raises(ConfigError, match=r"the parameter '0\.weight' holds 1 non-finite") as info:
+        io.save(broken, path)
+    assert "allow_nonfinite=True" in str(info.value)
+    broken = _bn_model()
+    broken[1].running_var.data[:] = np.inf  # what a too high learning rate leaves
+    with pytest.raises(ConfigError, match=r"the buffer '1\.running_var' holds 4 non-finite"):
+        io.save(broken, path, metadata={"a": 1})
+    assert path.read_bytes() == original and os.listdir(path.parent) == [path.name]
+    with pytest.raises(TypeError):
+        io.save(broken, path, None, True)  # allow_nonfinite is keyword-only
+    with pytest.raises(ConfigError, match="allow_nonfinite"):
+        io.save(broken, path, allow_nonfinite="yes")
+    io.save(broken, path, allow_nonfinite=True)  # to look at it: written, and loads as it is
+    assert np.isinf(io.load(path).state_dict()["1.running_var"]).all()
+
+
+def _bn_model():
+    return nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))

@@ -70,12 +70,19 @@ def test_garbage_and_empty_files(tmp_path):
 
 
 def _write(path, tensors, metadata):
+    """A file as another program writes it: no checksum added."""
     path.write_bytes(safetensors.numpy.save(tensors, metadata=metadata))
     return path
 
 
+def _write_ours(path, tensors, metadata):
+    """A hand-made file with a valid whole-file checksum, as dp.save would write it."""
+    io.write_tensor_file(path, tensors, metadata)
+    return path
+
+
 def _header(arch, **extra):
-    return {"format": "deltaprop", "version": "1", "architecture": json.dumps(arch), **extra}
+    return {"format": "deltaprop", "version": "2", "architecture": json.dumps(arch), **extra}
 
 
 LINEAR = {
@@ -92,22 +99,22 @@ def test_foreign_safetensors_files(tmp_path):
     _expect_error(other, "not a deltaprop model")
     with pytest.raises(ModelFileError, match="not a deltaprop"):
         io.read_metadata(other)
-    future = _write(tmp_path / "c.safetensors", WEIGHTS, _header(LINEAR, version="2"))
-    _expect_error(future, "version '2'")
+    future = _write_ours(tmp_path / "c.safetensors", WEIGHTS, _header(LINEAR, version="3"))
+    _expect_error(future, "version '3'")
     # a foreign file with matching names still loads into a model built in code
     layer = io.load_weights(nn.Linear(2, 3), other)
     assert np.array_equal(layer.weight.numpy(), WEIGHTS["weight"])
 
 
 def test_hand_made_file_loads(tmp_path):
-    layer = io.load(_write(tmp_path / "ok.safetensors", WEIGHTS, _header(LINEAR)))
+    layer = io.load(_write_ours(tmp_path / "ok.safetensors", WEIGHTS, _header(LINEAR)))
     assert isinstance(layer, nn.Linear) and np.all(layer.weight.numpy() == 1.0)
 
 
 def test_bad_architectures(tmp_path):
     def check(name, arch, match, tensors=WEIGHTS):
         meta = _header(arch) if not isinstance(arch, str) else dict(_header({}), architecture=arch)
-        _expect_error(_write(tmp_path / name, tensors, meta), match)
+        _expect_error(_write_ours(tmp_path / name, tensors, meta), match)
 
     check("json.st", "{not json", "not valid JSON")
     check("unknown.st", {"class": "Transformer", "config": {}}, "'Transformer'.*register_layer")
@@ -123,7 +130,7 @@ def test_bad_architectures(tmp_path):
 
 def test_weights_that_do_not_match_the_architecture(tmp_path):
     def check(name, tensors, match):
-        _expect_error(_write(tmp_path / name, tensors, _header(LINEAR)), match)
+        _expect_error(_write_ours(tmp_path / name, tensors, _header(LINEAR)), match)
 
     check("shape.st", dict(WEIGHTS, weight=np.ones((3, 2), np.float32)), r"\(2, 3\).*\(3, 2\)")
     check("missing.st", {"weight": WEIGHTS["weight"]}, "missing.*bias")

@@ -172,20 +172,36 @@ def test_residual_is_registered_and_describes_its_children():
     assert repr(rebuilt) == repr(res)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="io/architecture.py does not yet describe a layer's module_args (block, shortcut) as "
-    "nested layers; saving writes config {} and load cannot rebuild the Residual",
-)
 def test_a_residual_model_saves_and_loads(tmp_path):
+    shared = nn.Linear(4, 4)
     model = nn.Sequential(
-        nn.Linear(3, 4), nn.Residual(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), nn.Identity())
+        nn.Linear(3, 4),
+        nn.Residual(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), nn.Identity()),
+        nn.Residual(nn.Residual(nn.Sequential(shared, nn.Tanh()))),  # identity shortcuts, nested
+        shared,
+        nn.Residual(nn.Linear(4, 2), shortcut=nn.Linear(4, 2)),
     )
     path = tmp_path / "res.safetensors"
     dp.save(model, path)
     loaded = dp.load(path)
     x = RNG.standard_normal((2, 3)).astype(np.float32)
     assert np.array_equal(loaded(x).numpy(), model(x).numpy())
+    assert loaded[2].block.shortcut is None and loaded[2].shortcut is None
+    assert loaded[3] is loaded[2].block.block[0]  # a shared layer stays shared
+
+
+def test_a_residual_tree_with_wrong_modules_is_refused():
+    from deltaprop.errors import ConfigError
+    from deltaprop.io import architecture, build
+
+    tree = architecture(nn.Residual(nn.Linear(2, 2)))
+    assert set(tree["modules"]) == {"block", "shortcut"}
+    for bad in ({}, {"block": None, "shortcut": None, "x": None}, "block", None):
+        with pytest.raises(ConfigError):
+            build({**tree, "modules": bad})
+    with pytest.raises(ConfigError, match="takes no nested 'modules'"):
+        build({"class": "Linear", "config": {"in_features": 2, "out_features": 2},
+               "modules": {"block": None}})  # fmt: skip
 
 
 # --- Embedding -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ upstream gradient g, dL/dkernel = g * x (each weight met one input) and dL/dx = 
 from __future__ import annotations
 
 import gc
+import math
 import weakref
 
 import numpy as np
@@ -19,6 +20,7 @@ import pytest
 import deltaprop as dp
 from deltaprop import ops
 from deltaprop.errors import ConfigError, DataError, ShapeError
+from deltaprop.ops import window
 
 RNG = np.random.default_rng(0)
 
@@ -44,7 +46,7 @@ def test_conv2d_keeps_the_columns_only_for_the_weight_and_frees_them_after_backw
     x, w, b = t(2, 3, 6, 6), t(4, 3, 3, 3), t(4)
     y = ops.conv2d(x, w, b, padding=1)
     cols, w2 = y.creator.saved
-    assert cols.shape == (3 * 3 * 3, 2 * 6 * 8)  # (C kH kW, N OH wq): wide rows of 8
+    assert cols.shape == (3 * 3 * 3, 2 * 6 * 6)  # (C kH kW, N OH OW): wrapped rows, no garbage
     assert w2.shape == (4, 27)
     ref = weakref.ref(cols)
     del cols, w2
@@ -123,6 +125,75 @@ def test_conv_output_is_a_view_of_channel_major_memory():
     assert y.data.strides[1] > y.data.strides[0]
 
 
+def _direct_conv(x, w, b, stride=1, padding=0, dilation=1):
+    """The textbook loop over output positions: conv2d's definition, for a reference."""
+    (sh, sw), (ph, pw), (dh, dw) = (
+        (v, v) if isinstance(v, int) else v for v in (stride, padding, dilation)
+    )
+    o, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    oh = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
+    ow = (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    y = np.zeros((x.shape[0], o, oh, ow))
+    for a in range(oh):
+        for c in range(ow):
+            win = xp[
+                :,
+                :,
+                a * sh : a * sh + dh * (kh - 1) + 1 : dh,
+                c * sw : c * sw + dw * (kw - 1) + 1 : dw,
+            ]
+            y[:, :, a, c] = np.einsum("ncij,ocij->no", win, w)
+    return y if b is None else y + b[None, :, None, None]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"padding": 1}, {}, {"stride": 2, "padding": 1}, {"padding": 2, "dilation": (1, 2)}],
+    ids=["same-wrapped", "valid-wide", "stride2-wide", "dilated-wide"],
+)
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv_output_is_contiguous_channel_major_memory_in_both_row_layouts(options, bias):
+    # Wide rows compute garbage outputs that forward drops: into a fresh contiguous array (with
+    # the bias in the same pass), since ReLU and pooling run 2-4x slower on a strided view.
+    x, w, b = t(3, 2, 7, 6, grad=False), t(4, 2, 3, 3, grad=False), t(4, grad=False)
+    y = ops.conv2d(x, w, b if bias else None, **options).data
+    assert y.transpose(1, 0, 2, 3).flags.c_contiguous
+    ref = _direct_conv(x.numpy(), w.numpy(), b.numpy() if bias else None, **options)
+    np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_same_conv_edges_see_zero_padding_not_the_neighbouring_rows():
+    # Wrapped rows (ops/window.py) read the next row's first value where the padding would be,
+    # and zero it afterwards. Large, distinct values make any leak obvious in the sums.
+    x = np.arange(2 * 5 * 4, dtype=np.float64).reshape(1, 2, 5, 4) * 1000.0 + 1.0
+    w = np.ones((1, 2, 3, 5))  # 3 rows x 5 columns of ones: padding (1, 2) keeps OW = W
+    xt = dp.tensor(x, requires_grad=True, dtype=np.float64)
+    wt = dp.tensor(w, requires_grad=True, dtype=np.float64)
+    y = ops.conv2d(xt, wt, padding=(1, 2))
+    assert y.creator.plan.wrapped
+    np.testing.assert_array_equal(y.numpy(), _direct_conv(x, w, None, padding=(1, 2)))
+    g = RNG.standard_normal(y.shape) * 1000.0
+    y.backward(g)
+    # The gradient of a sum of windows: each input gets the sum of g over the windows it is in.
+    gp = np.pad(g[0, 0], ((1, 1), (2, 2)))
+    expected = sum(gp[i : i + 5, j : j + 4] for i in range(3) for j in range(5))
+    np.testing.assert_allclose(xt.grad.numpy()[0], np.stack([expected] * 2), rtol=1e-12)
+    np.testing.assert_allclose(wt.grad.numpy(), _window_sums(x, g, (3, 5), (1, 2)), rtol=1e-12)
+
+
+def _window_sums(x, g, kernel, padding):
+    """dL/dw of a conv of x with gradient g: sum over n, a, b of g[n, o, a, b] x_pad[...]."""
+    (kh, kw), (ph, pw) = kernel, padding
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    oh, ow = g.shape[2:]
+    out = np.empty((g.shape[1], x.shape[1], kh, kw))
+    for i in range(kh):
+        for j in range(kw):
+            out[:, :, i, j] = np.einsum("noab,ncab->oc", g, xp[:, :, i : i + oh, j : j + ow])
+    return out
+
+
 # --- max pool: ties and NaN -----------------------------------------------------------------------
 
 
@@ -158,6 +229,42 @@ def test_max_pool_padding_is_never_the_maximum():
     x = -np.ones((1, 1, 2, 2)) - RNG.uniform(size=(1, 1, 2, 2))
     y = ops.max_pool2d(dp.tensor(x, dtype=np.float64), 3, stride=1, padding=1).numpy()
     assert np.all(y == x.max())  # every 3x3 window holds all four values, the rest padding
+
+
+def test_max_pool_index_of_large_and_1x1_kernels():
+    # Over 256 taps the winning tap needs int32, not a byte; a 1x1 kernel has one tap only.
+    x = dp.tensor(RNG.standard_normal((2, 1, 17, 17)), requires_grad=True, dtype=np.float64)
+    y = ops.max_pool2d(x, 17)
+    assert y.creator.saved[0].dtype == np.int32
+    y.backward(np.full(y.shape, 3.0))
+    flat = x.numpy().reshape(2, -1)
+    expected = np.zeros_like(flat)
+    expected[[0, 1], flat.argmax(axis=1)] = 3.0
+    np.testing.assert_array_equal(x.grad.numpy().reshape(2, -1), expected)
+    x = dp.tensor(RNG.standard_normal((2, 3, 2, 3)), requires_grad=True, dtype=np.float64)
+    y = ops.max_pool2d(x, 1)
+    assert np.array_equal(y.numpy(), x.numpy()) and not y.creator.saved[0].any()
+    y.backward(np.full(y.shape, 2.0))
+    assert np.all(x.grad.numpy() == 2.0)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 6, 8), (2, 3, 7, 8), (2, 3, 6, 9), (1, 2, 5, 5)])
+@pytest.mark.parametrize("op", ["max_pool2d", "avg_pool2d"])
+def test_pool_gradient_is_zero_where_no_window_reaches(shape, op):
+    # When 2x2 windows tile the plane, backward fills an uninitialised buffer (every element is
+    # written by one tap); otherwise the last row or column is in no window and must get 0.
+    # Freed NaN memory first, so that an uninitialised buffer would most likely show NaN.
+    junk = np.full(2 * math.prod(shape), np.nan)
+    del junk
+    x = dp.tensor(RNG.standard_normal(shape), requires_grad=True, dtype=np.float64)
+    y = getattr(ops, op)(x, 2)
+    y.backward(np.ones(y.shape))
+    g = x.grad.numpy()
+    assert np.isfinite(g).all()
+    h, w = 2 * (shape[2] // 2), 2 * (shape[3] // 2)
+    assert np.all(g[:, :, h:] == 0) and np.all(g[:, :, :, w:] == 0)
+    assert g.sum() == pytest.approx(y.data.size)  # each output's 1 went to its window
+    assert window.tiles(y.creator.plan) == (shape[2] % 2 == 0 and shape[3] % 2 == 0)
 
 
 # --- embedding ------------------------------------------------------------------------------------

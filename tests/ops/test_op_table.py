@@ -354,7 +354,9 @@ case(
 
 # Images (N, C, H, W). Convolution: x, weight (C_out, C_in, kH, kW), bias (C_out,); odd and
 # non-square sizes, size-1 axes (N, C, a 1-wide plane, a 1x1 kernel, a 1x1 output), and
-# strides whose "wide rows" carry extra outputs (W + 2p not a multiple of the stride).
+# strides whose "wide rows" carry extra outputs (W + 2p not a multiple of the stride). "Same"
+# convolutions (stride 1, OW = W: -pad1 with odd kernel widths, -dil2-pad2, conv2d-same-*)
+# take ops/window.py's wrapped rows, whose reads past a row's edge must be zeroed.
 _CONV = (
     ((2, 3, 5, 5), (4, 3, 3, 3), (4,)),
     ((1, 2, 7, 6), (3, 2, 2, 3), (3,)),
@@ -369,6 +371,7 @@ _CONV_OPTIONS = {
     "-stride21-pad02": {"stride": (2, 1), "padding": (0, 2)},
     "-stride12-dil2-pad2": {"stride": (1, 2), "padding": 2, "dilation": 2},
     "-stride3-dil12-pad1": {"stride": 3, "padding": 1, "dilation": (1, 2)},
+    "-dil2-pad2": {"padding": 2, "dilation": 2},
 }
 for _name, _kw in _CONV_OPTIONS.items():
     image_case(f"conv2d{_name}", lambda F, x, w, b, kw=_kw: F.conv2d(x, w, b, **kw), *_CONV)
@@ -381,6 +384,17 @@ image_case(
 )
 image_case("conv2d-const-w", lambda F, x, w: F.conv2d(x, w, padding=1), *[s[:2] for s in _CONV],
            dom=("real", "~real"))  # fmt: skip
+image_case(
+    "conv2d-same-narrow",  # planes 1 and 2 wide, padding wider than them: spare rows
+    lambda F, x, w, b: F.conv2d(x, w, b, padding=(1, 2)),
+    ((2, 2, 3, 1), (3, 2, 3, 5), (3,)),
+    ((1, 1, 2, 2), (2, 1, 1, 5), (2,)),
+)
+image_case(
+    "conv2d-same-uneven",  # padding and dilation differ per axis; OH != H
+    lambda F, x, w, b: F.conv2d(x, w, b, padding=(0, 3), dilation=(2, 3)),
+    ((2, 3, 6, 4), (2, 3, 2, 3), (2,)),
+)
 image_case(
     "conv2d-twice",  # the same weight twice, the second conv reading the first's layout
     lambda F, x, w: F.conv2d(F.relu(F.conv2d(x, w, padding=1)), w, padding=1),

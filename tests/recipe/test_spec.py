@@ -41,6 +41,7 @@ BAD = {
     "dropout": 1.0,
     "batchnorm": 1,
     "layernorm": "yes",
+    "augment": "wobble",
     "clip_norm": 0.0,
     "clip_value": -2.0,
     "early_stopping": 0,

@@ -261,7 +261,7 @@ def test_nan_and_infinity_are_not_json_numbers(tmp_path, written):
     text = header["state"].replace('"l2":0.0', '"l2":NaN', 1)
     assert text != header["state"]
     write_text(path, text, header, tensors)
-    with pytest.raises(ModelFileError, match="the state is not JSON: NaN is not a JSON number"):
+    with pytest.raises(ModelFileError, match="not valid JSON .NaN is not a JSON number"):
         ckpt.read(str(path))
 
 

@@ -1,6 +1,7 @@
 """Data: built-in data sets, files and image folders, validation, splits, and batching for the
 descent modes."""
 
+from .augment import Augment
 from .checks import check_features, check_labels, check_targets, check_X_y, infer_task
 from .columns import guess_task
 from .datasets import DATASETS, Dataset, load_dataset, load_idx, make_spirals
@@ -10,6 +11,7 @@ from .preprocess import Preprocessor
 from .split import Standardizer, kfold_indices, train_test_split
 
 __all__ = [
+    "Augment",
     "DATASETS",
     "DESCENTS",
     "DataLoader",

@@ -3,6 +3,7 @@ target column (:func:`guess_task`)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -126,7 +127,8 @@ def guess_task(y: Any, name: str = "task") -> tuple[str, str]:
 
 def label_name(v: float) -> str:
     """A class value as a name: ``1.0`` -> ``"1"``, ``0.5`` -> ``"0.5"``."""
-    return str(int(v)) if v == int(v) else repr(float(v))
+    v = float(v)
+    return str(int(v)) if math.isfinite(v) and v == int(v) else repr(v)
 
 
 def refuse_missing(X_raw: np.ndarray, names: list[str], where: str) -> None:

@@ -189,4 +189,10 @@ def _read_member(path: str, info: zipfile.ZipInfo, f: IO[bytes]) -> np.ndarray:
     if not count:
         return np.empty(shape, dtype)  # frombuffer refuses zero-size items
     arr = np.frombuffer(buf, dtype=dtype, count=count)
+    if dtype.kind == "U":  # UTF-32 units: one past Unicode's range makes NumPy fail on reading
+        units = arr.view(
+            dtype.byteorder.replace("=", "") + "u4" if dtype.byteorder != "|" else "u4"
+        )
+        if (units > 0x10FFFF).any() or ((units >= 0xD800) & (units <= 0xDFFF)).any():
+            raise DataError(f"{where}: text that is not valid Unicode")
     return arr.reshape(shape, order="F" if fortran else "C")

@@ -141,14 +141,25 @@ class Standardizer:
         """Learn column means and standard deviations from X (n_samples, n_features)."""
         from sklearn.preprocessing import StandardScaler
 
-        self._scaler = StandardScaler().fit(check_features(X, "X"))
+        # float64 statistics: a float32 column near float32's limit overflows its own mean
+        self._scaler = StandardScaler().fit(check_features(X, "X").astype(np.float64))
         return self
 
     def transform(self, X: Any) -> np.ndarray:
         """Return standardized X (n_samples, n_features); float64 stays float64, else float32."""
         scaler = self._require()
         X = check_features(X, "X", n_features=scaler.n_features_in_)
-        return scaler.transform(X).astype(X.dtype, copy=False)
+        with np.errstate(over="ignore", invalid="ignore"):
+            Z = scaler.transform(X.astype(np.float64)).astype(X.dtype, copy=False)
+        bad = ~np.isfinite(Z)
+        if bad.any():  # (x - mean) / scale beyond the dtype's range: never an inf input
+            i, j = (int(k[0]) for k in np.nonzero(bad))
+            raise DataError(
+                f"X: row {i + 1}, column {j}: {float(X[i, j])!r} is too far from the training "
+                f"mean ({float(scaler.mean_[j]):.4g}, scale {float(scaler.scale_[j]):.4g}) to "
+                f"standardize within {X.dtype}"
+            )
+        return Z
 
     def fit_transform(self, X: Any) -> np.ndarray:
         """``fit(X)`` then ``transform(X)``."""

@@ -3,10 +3,12 @@
 - :mod:`.model_file`: :func:`save` / :func:`load` / :func:`load_weights` /
   :func:`read_metadata` of a model (weights plus architecture in one safetensors file);
 - :mod:`.architecture`: a model's structure as JSON (:func:`architecture`, :func:`build`);
-- :mod:`.tensorfile`: the safetensors container every file is, with its checksum verified
-  (:func:`read_tensor_file`, :func:`write_tensor_file`);
-- :mod:`.codec`: nested state trees <-> JSON plus named arrays (:func:`encode`, :func:`decode`);
-- :mod:`.checksum`: the one checksum (:func:`checksum`);
+- :mod:`.tensorfile`: the safetensors container every file is, read with bounded memory and
+  its whole-file checksum verified (:func:`read_tensor_file`, :func:`write_tensor_file`);
+- :mod:`.codec`: nested state trees <-> JSON plus named arrays (:func:`encode`, :func:`decode`),
+  and :func:`parse_json`, the bounded parser of every JSON text read from a file;
+- :mod:`.checksum`: the checksums of files (:func:`file_checksum`) and of bytes, text or
+  tensors (:func:`checksum`);
 - :mod:`.files`: :func:`atomic_write` (fsync, rename), :func:`remove_stale_temporaries`,
   :func:`check_path`, :func:`check_regular_file`, :func:`same_path`.
 
@@ -15,8 +17,8 @@ The training state of a ``fit`` (``fit(checkpoint=...)``) is built on these in
 """
 
 from .architecture import architecture, build
-from .checksum import checksum
-from .codec import decode, encode, to_json, tree_diff
+from .checksum import checksum, file_checksum
+from .codec import decode, encode, parse_json, to_json, tree_diff
 from .files import (
     PathLike,
     atomic_write,
@@ -26,12 +28,13 @@ from .files import (
     same_path,
 )
 from .model_file import FORMAT, VERSION, load, load_weights, read_metadata, save
-from .tensorfile import read_tensor_file, write_tensor_file
+from .tensorfile import TensorFile, read_tensor_file, write_tensor_file
 
 __all__ = [
     "FORMAT",
     "VERSION",
     "PathLike",
+    "TensorFile",
     "architecture",
     "atomic_write",
     "build",
@@ -40,8 +43,10 @@ __all__ = [
     "checksum",
     "decode",
     "encode",
+    "file_checksum",
     "load",
     "load_weights",
+    "parse_json",
     "read_metadata",
     "read_tensor_file",
     "remove_stale_temporaries",

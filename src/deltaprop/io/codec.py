@@ -9,6 +9,12 @@ where it was found; :func:`decode` is its inverse. Values JSON cannot hold exact
 are not all strings). :func:`to_json` writes the JSON compactly and :func:`tree_diff` names the
 first place where two such trees differ. The file around them: :mod:`.tensorfile`.
 
+Every JSON text read from a file (an architecture, user metadata, a training state, the
+safetensors header itself) goes through :func:`parse_json`, which bounds its size and nesting
+depth before ``json.loads`` sees it: a hostile or corrupt file gets a ModelFileError, never a
+RecursionError or a MemoryError. Writers check the same bounds (:func:`json_problem`), so that
+nothing is written that cannot be read back.
+
 >>> tensors = {}
 >>> encode({"step": 3, "m": np.zeros(2)}, "opt", tensors)
 {'step': 3, 'm': {'__array__': 'opt/m'}}
@@ -20,12 +26,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
 
 from .. import backend
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelFileError
 
 _TAGS = ("__array__", "__float__", "__tuple__", "__scalar__", "__items__")
 
@@ -109,6 +116,77 @@ def decode(value: Any, tensors: dict[str, np.ndarray]) -> Any:
 def to_json(tree: Any) -> str:
     """``tree`` (already encoded) as compact JSON; ValueError for a NaN or infinity left in it."""
     return json.dumps(tree, allow_nan=False, separators=(",", ":"))
+
+
+# --- reading JSON from a file, bounded --------------------------------------------------------
+
+# Real files nest about 10 levels (a training state: 9, an architecture: 2 per Sequential); 64
+# is far from both and from Python's recursion limit (1000), which json.loads would hit.
+MAX_DEPTH = 64
+# The largest text a deltaprop file holds: a long run's history or a standardizer of 100,000
+# features is a few MB; 64 MiB bounds what parsing a hostile text can allocate.
+MAX_CHARS = 64 * 2**20
+
+# A JSON string literal, or an unterminated one up to the end: a match from every quote, so
+# the scan stays linear (a pattern that can fail would retry from each quote: quadratic).
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*\\?(?:"|\Z)', re.S)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_CHUNK = 1 << 20
+
+
+def json_depth(text: str, stop: int | None = None) -> int:
+    """How deeply arrays and objects nest in ``text`` (0 for a scalar), by a linear scan that
+    skips string literals; for a text that is not JSON, an upper bound. Stops counting once
+    ``stop`` is exceeded (the answer is then some value > ``stop``)."""
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text)).encode("ascii")
+    depth = deepest = 0
+    for i in range(0, len(brackets), _CHUNK):  # chunks: memory stays small for any text
+        b = np.frombuffer(brackets, np.uint8, count=min(_CHUNK, len(brackets) - i), offset=i)
+        levels = depth + np.cumsum(np.where((b == ord("[")) | (b == ord("{")), 1, -1))
+        deepest = max(deepest, int(levels.max()))
+        depth = int(levels[-1])
+        if stop is not None and deepest > stop:
+            break
+    return deepest
+
+
+def json_problem(text: str, max_depth: int = MAX_DEPTH, max_chars: int = MAX_CHARS) -> str | None:
+    """What makes ``text`` too big to parse safely, in words (None when it is within bounds):
+    more than ``max_chars`` characters or nested more than ``max_depth`` levels."""
+    if len(text) > max_chars:
+        return f"is {len(text)} characters long, more than the {max_chars} allowed"
+    if json_depth(text, stop=max_depth) > max_depth:
+        return f"is nested more than {max_depth} levels deep"
+    return None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(
+    text: str,
+    what: str,
+    max_depth: int = MAX_DEPTH,
+    max_chars: int = MAX_CHARS,
+    constants: bool = True,
+) -> Any:
+    """``json.loads(text)`` once :func:`json_problem` found it within bounds; with
+    ``constants=False`` the non-standard ``NaN``/``Infinity`` tokens are refused too (for
+    texts whose writer tags them, as :func:`encode` does).
+
+    Raises ModelFileError ``"<what> is not valid JSON (...)"`` (or ``"<what> is nested more
+    than ... levels deep"``, ``"... characters long ..."``); the caller adds the path.
+    """
+    if not isinstance(text, str):
+        raise ModelFileError(f"{what} is a {type(text).__name__}, not JSON text")
+    problem = json_problem(text, max_depth, max_chars)
+    if problem:
+        raise ModelFileError(f"{what} {problem}")
+    try:
+        return json.loads(text) if constants else json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as e:  # RecursionError: a deep stack at the call
+        raise ModelFileError(f"{what} is not valid JSON ({e})") from e
 
 
 # --- comparing --------------------------------------------------------------------------------

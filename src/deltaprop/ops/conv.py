@@ -13,10 +13,13 @@ W2 = w.reshape(O, K): one GEMM. Backward is two more GEMMs and col2im:
                                  strided add per kernel tap, kH kW large adds)
 
 Memory layout: ``cols`` and the product are channel-major (K or O first, then N), so that
-y = W2 @ cols needs no transpose; y is returned as an (N, O, OH, OW) view of that (O, N, ...)
-memory. Elementwise ops keep that layout, the next convolution reads it as it is, and the
-gradients arrive in it, so dY.reshape(O, M) is usually free. Rows are "wide" (see
-:mod:`.window`): M counts wq >= OW outputs per row, the extra ones dropped from y.
+y = W2 @ cols needs no transpose; y is returned as an (N, O, OH, OW) view of contiguous
+(O, N, OH, OW) memory. Elementwise ops keep that layout, the next convolution reads it as it
+is, and the gradients arrive in it, so dY.reshape(O, M) is usually free. The windows are read
+from padded planes in one of two row layouts (see :mod:`.window`): "same" convolutions (stride
+1, OW = W: 3x3 with padding 1, ...) use wrapped rows, so M = N OH OW exactly and y is the
+product itself; the others use wide rows, where M counts wq >= OW outputs per row, and the
+extra ones are dropped from y in the same pass that adds the bias.
 
 The memo is ``cols`` (only when the weight needs a gradient) and W2 (only when x does); the
 engine drops it as soon as this node's backward has run.
@@ -39,21 +42,35 @@ class Conv2d(Function):
 
     def forward(self, x, w, b=None):
         p = self.plan
+        xp = xp_of(x)
         n, c = x.shape[:2]
         o = w.shape[0]
-        (oh, ow), wq = p.out_hw, p.wq
+        (kh, kw), (oh, ow), wq = p.kernel, p.out_hw, p.wq
         self.x_shape, self.w_shape = x.shape, w.shape
         buf = window.padded(x, p, channels_major=True)
-        # The im2col copy: (C, kH, kW, N, OH * wq) C-ordered, so each tap of each plane is one
-        # long run in both source and destination.
-        k = c * p.kernel[0] * p.kernel[1]
-        cols = window.windows(buf, p).transpose(1, 2, 3, 0, 4, 5).reshape(k, n * oh * wq)
+        # The im2col copy: (C, kH, kW, N, OH, wq) C-ordered, so each tap of each plane is one
+        # long run in both source and destination. Into a fresh array: cols must never be a
+        # view of x (zero_wrapped writes to it, and it is kept for backward).
+        cols = xp.empty((c, kh, kw, n, oh, wq), dtype=x.dtype)
+        cols[...] = window.windows(buf, p).transpose(1, 2, 3, 0, 4, 5)
+        window.zero_wrapped(cols, p)
+        cols = cols.reshape(c * kh * kw, n * oh * wq)
         w2 = w.reshape(o, -1)
-        y = w2.dot(cols)  # (O, N * OH * wq): the one GEMM
-        if b is not None:
-            y += b[:, None]  # y is fresh from the product: add in place
+        y = w2.dot(cols)  # the one GEMM: (O, N OH wq)
         self.save(cols if self.needs[1] else None, w2 if self.needs[0] else None)
-        return y.reshape(o, n, oh, wq)[:, :, :, :ow].transpose(1, 0, 2, 3)
+        if wq == ow:
+            if b is not None:
+                y += b[:, None]  # y is fresh from the product: add in place
+            return y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3)
+        # Drop the wide rows' garbage (adding the bias in the same pass): the output is then
+        # contiguous, and the next ops (ReLU, pooling) run 2-4x faster on it than on a view.
+        y = y.reshape(o, n, oh, wq)[:, :, :, :ow]
+        out = xp.empty((o, n, oh, ow), dtype=y.dtype)
+        if b is None:
+            out[...] = y
+        else:
+            xp.add(y, b[:, None, None, None], out=out)
+        return out.transpose(1, 0, 2, 3)
 
     def backward(self, gy):
         cols, w2 = self.saved
@@ -66,13 +83,19 @@ class Conv2d(Function):
             g2 = gt.reshape(o, -1)  # a view when gy kept forward's layout
         else:
             # The garbage outputs of wide rows get a zero gradient (see window's docstring).
-            g2 = xp.zeros((o, n, oh, wq), dtype=gy.dtype)
+            g2 = xp.empty((o, n, oh, wq), dtype=gy.dtype)
             g2[:, :, :, :ow] = gt
+            g2[:, :, :, ow:] = 0
             g2 = g2.reshape(o, -1)
         needs = self.needs
         gx = gw = gb = None
         if needs[1]:
-            gw = g2.dot(cols.T).reshape(self.w_shape)
+            # Both orders of this (O, M) x (M, K) product are one GEMM; OpenBLAS runs the one with
+            # more output rows 15-35% faster (measured at 32 x 144 and 16 x 9, one thread).
+            if cols.shape[0] > o:
+                gw = cols.dot(g2.T).T.reshape(self.w_shape)  # a copy of an (O, K) array
+            else:
+                gw = g2.dot(cols.T).reshape(self.w_shape)
         if len(needs) > 2 and needs[2]:
             gb = g2.sum(axis=1)
         if needs[0]:
@@ -88,6 +111,7 @@ def _col2im(gcols, p: window.Plan, x_shape, xp):
     buf = window.zeros_like_padded(x_shape, p, gcols.dtype, xp, channels_major=True)
     targets = window.windows(buf, p)  # (N, C, kH, kW, OH, wq), writable, into the zeros
     g6 = gcols.reshape(c, kh, kw, n, oh, wq)
+    window.zero_wrapped(g6, p)  # those gradients belong to padding: they must add nothing
     for _, i, j in window.taps(p):
         target = targets[:, :, i, j]
         target += g6[:, i, j].transpose(1, 0, 2, 3)

@@ -55,17 +55,22 @@ class MaxPool2d(Function):
             s = window.tap(buf, p, i, j)
             if out is None:
                 out = s.copy(order="K")
-                if record:
-                    # zeros_like keeps out's memory order: mixed layouts slow every op below
-                    idx = xp.zeros_like(out, dtype=_index_dtype(p))
                 continue
             if record:
                 # Strictly greater: the first of equal values keeps the gradient (PyTorch).
-                # Where tap k wins, k exceeds every index so far, so the update is a maximum:
-                # idx = max(idx, k * wins), 5x cheaper than copyto(idx, k, where=wins).
                 wins = s > out
-                xp.maximum(idx, xp.multiply(wins, k, dtype=idx.dtype), out=idx)
+                if idx is None:
+                    # After tap 1 the index is wins itself (0 or 1): no zeros, no arithmetic.
+                    # (wins has out's memory order: mixed layouts slow every op below.)
+                    dtype = _index_dtype(p)
+                    idx = wins.view(dtype) if dtype == np.uint8 else wins.astype(dtype)
+                else:
+                    # Where tap k wins, k exceeds every index so far, so the update is a
+                    # maximum: idx = max(idx, k * wins), 5x cheaper than copyto(where=wins).
+                    xp.maximum(idx, xp.multiply(wins, k, dtype=idx.dtype), out=idx)
             xp.maximum(out, s, out=out)  # maximum, not the mask: NaN propagates
+        if record and idx is None:  # a 1x1 kernel: the only tap wins
+            idx = xp.zeros_like(out, dtype=_index_dtype(p))
         self.save(idx)
         return out
 
@@ -74,7 +79,7 @@ class MaxPool2d(Function):
         p = self.plan
         xp = xp_of(gy)
         gy = _in_layout(gy, self.cm)
-        buf = window.zeros_like_padded(self.x_shape, p, gy.dtype, xp, channels_major=self.cm)
+        buf = window.gradient_buffer(self.x_shape, p, gy.dtype, xp, channels_major=self.cm)
         add = window.overlapping(p)
         for k, i, j in window.taps(p):
             target = window.tap(buf, p, i, j)
@@ -112,7 +117,7 @@ class AvgPool2d(Function):
         p = self.plan
         xp = xp_of(gy)
         g = _in_layout(gy, self.cm) * (1.0 / (p.kernel[0] * p.kernel[1]))
-        buf = window.zeros_like_padded(self.x_shape, p, gy.dtype, xp, channels_major=self.cm)
+        buf = window.gradient_buffer(self.x_shape, p, gy.dtype, xp, channels_major=self.cm)
         add = window.overlapping(p)
         for _, i, j in window.taps(p):
             target = window.tap(buf, p, i, j)

@@ -4,15 +4,27 @@ Geometry, per spatial axis of size n, with kernel k, stride s, padding p and dil
 padded axis has n + 2p positions, the dilated kernel spans d (k - 1) + 1 of them, and the
 output has (n + 2p - d (k - 1) - 1) // s + 1.
 
-Wide rows (convolution's fast path). Windows are read from a padded copy of each image plane
-whose rows are ``row = wq * s_w`` long, ``wq`` >= the output width OW. Output position (oh, q)
-of kernel tap (i, j) then sits at flat offset ``(i d_h + oh s_h) row + j d_w + q s_w`` of its
-plane. With s_h = 1 that is ONE arithmetic run of OH * wq elements per tap and plane, which
-NumPy copies (im2col) or adds (col2im) in a single inner loop instead of OH loops of OW
-elements: about 4x faster on 14x14 planes. The wq - OW extra outputs per row are garbage (their
-windows run past the row into the next one): forward drops them, and backward gives them a
-zero gradient, so scattering them back adds exact zeros. Spare zero rows under each plane keep
-the last tap's run inside its own plane.
+Convolution copies every window into a column buffer (im2col) and scatters gradients back
+(col2im). Both are fast when each kernel tap of each image plane is ONE arithmetic run of
+memory, which NumPy copies or adds in a single inner loop instead of OH loops of OW elements
+(about 4x faster on 14x14 planes). Two row layouts of the padded planes give such runs; in
+both, output position (oh, q) of kernel tap (i, j) sits at flat offset
+``origin + (i d_h + oh s_h) row + j d_w + q s_w`` of its plane:
+
+- Wrapped rows ("same" convolutions: stride 1 and OW = W, e.g. 3x3 with padding 1). Rows are
+  W long and hold x's rows with the vertical padding only; the horizontal padding is not
+  stored. A window that reaches past a row's edge reads the neighbouring row's end (or a spare
+  row) instead of padding, so im2col zeroes those columns of the buffer afterwards and col2im
+  zeroes them in the gradient before scattering it. No output is computed twice or dropped,
+  so the GEMMs of :mod:`.conv` have exactly N OH OW columns.
+- Wide rows (every other convolution). Rows are ``row = wq * s_w`` long, ``wq`` >= the output
+  width OW, with the padding stored. The wq - OW extra outputs per row are garbage (their
+  windows run past the row into the next one): forward drops them, and backward gives them a
+  zero gradient, so scattering them back adds exact zeros.
+
+Spare zero rows around each plane keep the first and last taps' runs inside their own plane.
+Pooling uses plain padded planes (OW outputs per row, no spare rows) and reads its taps as
+strided slices (:func:`tap`).
 """
 
 from __future__ import annotations
@@ -36,6 +48,9 @@ class Plan(NamedTuple):
     rows: int
     row: int
     wq: int  # outputs computed per row: OW, plus the garbage ones of wide rows
+    at: tuple[int, int] = (0, 0)  # where x's element (0, 0) sits in the allocated plane
+    origin: int = 0  # flat offset in the plane of the first window's first tap
+    wrapped: bool = False  # rows of W: the windows' reads past a row's edge must be zeroed
 
 
 def plan(
@@ -48,7 +63,8 @@ def plan(
     wide: bool = True,
 ) -> Plan:
     """The Plan for planes of size ``in_hw``; ShapeError (starting with ``who``) when the dilated
-    kernel is larger than the padded input. ``wide=False`` plans plain padded planes (OW
+    kernel is larger than the padded input. For convolution (``wide=True``): wrapped rows when
+    stride is 1 and OW = W, wide rows otherwise. ``wide=False`` plans plain padded planes (OW
     outputs per row, no spare rows): pooling reads its taps as strided slices."""
     (h, w), (kh, kw), (sh, sw), (ph, pw), (dh, dw) = in_hw, kernel, stride, padding, dilation
     hp, wp = h + 2 * ph, w + 2 * pw
@@ -60,14 +76,28 @@ def plan(
             f"padded by {ph},{pw} ({hp}x{wp})"
         )
     oh, ow = (hp - span_h) // sh + 1, (wp - span_w) // sw + 1
+    geometry = (kernel, stride, padding, dilation, in_hw, (oh, ow))
     if not wide:
-        return Plan(kernel, stride, padding, dilation, in_hw, (oh, ow), hp, wp, ow)
+        return Plan(*geometry, hp, wp, ow, at=(ph, pw))
+    if (sh, sw) == (1, 1) and ow == w:
+        # Wrapped rows: the first tap of the first window reads pw elements before x's first
+        # padded row, the last one pw after its last: ceil(pw / w) spare rows above and below.
+        spare = -(-pw // w)
+        return Plan(
+            *geometry,
+            hp + 2 * spare,
+            w,
+            ow,
+            at=(spare + ph, 0),
+            origin=spare * w - pw,
+            wrapped=pw > 0,
+        )
     wq = -(-wp // sw)  # ceil: row = wq * sw >= wp, and wq >= ow
     row = wq * sw
     # One past the last element the last tap's run touches, relative to its plane's start.
     end = ((kh - 1) * dh + (oh - 1) * sh) * row + (kw - 1) * dw + (wq - 1) * sw + 1
     rows = max(hp, -(-end // row))
-    return Plan(kernel, stride, padding, dilation, in_hw, (oh, ow), rows, row, wq)
+    return Plan(*geometry, rows, row, wq, at=(ph, pw))
 
 
 def padded(x, p: Plan, fill: float = 0.0, channels_major: bool = False):
@@ -80,7 +110,7 @@ def padded(x, p: Plan, fill: float = 0.0, channels_major: bool = False):
     it = x.itemsize
     if (
         (p.rows, p.row) == (h, w)
-        and p.padding == (0, 0)
+        and p.at == (0, 0)
         and x.strides[3] == it
         and (h == 1 or x.strides[2] == w * it)
     ):
@@ -90,8 +120,8 @@ def padded(x, p: Plan, fill: float = 0.0, channels_major: bool = False):
     buf = xp.full(shape, fill, dtype=x.dtype) if fill else xp.zeros(shape, dtype=x.dtype)
     if channels_major:
         buf = buf.transpose(1, 0, 2, 3)
-    ph, pw = p.padding
-    buf[:, :, ph : ph + h, pw : pw + w] = x
+    r, c = p.at
+    buf[:, :, r : r + h, c : c + w] = x
     return buf
 
 
@@ -103,21 +133,61 @@ def zeros_like_padded(x_shape: tuple[int, ...], p: Plan, dtype, xp, channels_maj
     return xp.zeros((n, c, p.rows, p.row), dtype=dtype)
 
 
+def tiles(p: Plan) -> bool:
+    """Whether the windows of a plain plan cover the input exactly once: no padding, stride =
+    kernel (no dilation), and H, W multiples of it (the usual 2x2 pool of even planes)."""
+    (kh, kw), (oh, ow) = p.kernel, p.out_hw
+    return (
+        p.padding == (0, 0)
+        and p.stride == p.kernel
+        and p.dilation == (1, 1)
+        and p.in_hw == (oh * kh, ow * kw)
+    )
+
+
+def gradient_buffer(x_shape, p: Plan, dtype, xp, channels_major: bool = False):
+    """The (N, C, rows, row) buffer a pool's backward scatters its taps into: uninitialised when
+    the windows tile the input (every element is then written by exactly one tap), else zeros."""
+    if not tiles(p):
+        return zeros_like_padded(x_shape, p, dtype, xp, channels_major)
+    n, c = x_shape[:2]
+    if channels_major:
+        return xp.empty((c, n, p.rows, p.row), dtype=dtype).transpose(1, 0, 2, 3)
+    return xp.empty((n, c, p.rows, p.row), dtype=dtype)
+
+
 def unpad(buf, p: Plan):
     """The (N, C, H, W) part of a padded buffer (a view)."""
-    (h, w), (ph, pw) = p.in_hw, p.padding
-    return buf[:, :, ph : ph + h, pw : pw + w]
+    (h, w), (r, c) = p.in_hw, p.at
+    return buf[:, :, r : r + h, c : c + w]
 
 
 def windows(buf, p: Plan):
-    """The windows of a padded buffer as a view (N, C, kh, kw, OH, wq), for wide-row plans:
-    read by im2col, and written tap by tap (``[:, :, i, j]``, never two elements of one tap in
-    the same place) by col2im."""
+    """The windows of a padded buffer as a view (N, C, kh, kw, OH, wq), for wide-row and
+    wrapped-row plans: read by im2col, and written tap by tap (``[:, :, i, j]``, never two
+    elements of one tap in the same place) by col2im."""
     (kh, kw), (sh, sw), (dh, dw) = p.kernel, p.stride, p.dilation
     it, (s_n, s_c) = buf.itemsize, buf.strides[:2]
     shape = (buf.shape[0], buf.shape[1], kh, kw, p.out_hw[0], p.wq)
     strides = (s_n, s_c, dh * p.row * it, dw * it, sh * p.row * it, sw * it)
-    return xp_of(buf).lib.stride_tricks.as_strided(buf, shape, strides)
+    r, c = divmod(p.origin, p.row)
+    return xp_of(buf).lib.stride_tricks.as_strided(buf[:, :, r, c:], shape, strides)
+
+
+def zero_wrapped(cols, p: Plan) -> None:
+    """Zero, in place, the entries of a wrapped plan's columns (C, kH, kW, N, OH, OW) whose
+    window reads past a row's edge: those read a neighbouring row where the padding would be.
+    Only a few columns q per kernel column j (pw of them at most on each side)."""
+    if not p.wrapped:
+        return
+    w, pw, dw, ow = p.in_hw[1], p.padding[1], p.dilation[1], p.out_hw[1]
+    for j in range(p.kernel[1]):
+        x_col = j * dw - pw  # x's column read by output column 0 of this tap
+        left, right = min(ow, max(0, -x_col)), max(0, min(ow, w - x_col))
+        if left:
+            cols[:, :, j, :, :, :left] = 0
+        if right < ow:
+            cols[:, :, j, :, :, right:] = 0
 
 
 def tap(buf, p: Plan, i: int, j: int):

@@ -17,7 +17,8 @@ The pieces, for code that needs only some of them (a search, a distillation run)
 - :class:`Recipe`: ``Recipe(**kwargs)``, ``Recipe.from_dict(d)``, ``Recipe.from_toml(path)``,
   ``recipe.replace(**changes)``, ``recipe.to_dict()``;
 - :func:`load_data` -> :class:`RunData`; :func:`build_model`, :func:`build_optimizer`,
-  :func:`build_schedule`, :func:`build_callbacks`, :func:`build_trainer`;
+  :func:`build_schedule`, :func:`build_callbacks`, :func:`build_trainer`,
+  :func:`build_augment`;
 - :func:`predict_file` / :func:`predict_arrays` -> :class:`Prediction` (a saved model and its
   preprocessing on new data);
 - :func:`run` -> :class:`RunResult`; :func:`diagnose_run` -> :class:`DiagnoseResult`.
@@ -25,6 +26,7 @@ The pieces, for code that needs only some of them (a search, a distillation run)
 
 from .build import (
     RunData,
+    build_augment,
     build_callbacks,
     build_model,
     build_optimizer,
@@ -53,6 +55,7 @@ __all__ = [
     "Recipe",
     "RunData",
     "RunResult",
+    "build_augment",
     "build_callbacks",
     "build_model",
     "build_optimizer",

@@ -15,6 +15,7 @@ from .. import nn, optim
 from ..checks import check_choice
 from ..errors import ConfigError
 from ..train import Trainer, callbacks
+from .augmentation import build_augment
 from .class_weight import class_weights
 from .models import build_model
 from .rundata import RunData, check_test_part, is_csv, load_data
@@ -117,10 +118,18 @@ def build_trainer(
     )
 
 
-def fit_kwargs(recipe: Recipe) -> dict[str, Any]:
-    """The recipe's keyword arguments of :meth:`Trainer.fit` (verbosity and files aside)."""
-    return {
+def fit_kwargs(recipe: Recipe, data: RunData | None = None) -> dict[str, Any]:
+    """The recipe's keyword arguments of :meth:`Trainer.fit` (verbosity and files aside);
+    with ``augment``, ``data`` gives the augmentation what it needs (:func:`build_augment`)."""
+    kwargs: dict[str, Any] = {
         "epochs": recipe.epochs, "descent": recipe.descent, "batch_size": recipe.batch_size,
         "log_every": recipe.log_every, "seed": recipe.seed,
         "validation_split": recipe.validation_split or None, "drop_last": recipe.drop_last,
     }  # fmt: skip
+    if recipe.augment is not None:
+        if data is None:
+            raise ConfigError(
+                f"{recipe.show('augment')}: needs the run's data (fit_kwargs(r, data))"
+            )
+        kwargs["augment"] = build_augment(recipe, data)
+    return kwargs

@@ -31,6 +31,8 @@ def run_header(recipe: Recipe, data: RunData) -> str:
     if len(data.input_shape) == 3:  # the model takes the rows as images
         features = f"{shape_text(data.input_shape)} images"
     model = model_description(recipe, data.input_shape, data.n_out)
+    if recipe.augment:
+        model += f", augment {recipe.augment}"
     return f"{data.ds.name}: {rows}, {features}, {target}; {model}"
 
 

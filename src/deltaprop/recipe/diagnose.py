@@ -83,7 +83,7 @@ def diagnose_run(recipe: Recipe, log: Callable[[str], None] | None = None) -> Di
     trainer.stop_on_nan = True  # a NaN ends the run with a finding, not an exception
     error = None
     try:
-        history = trainer.fit(data.X_train, data.y_train, verbose=False, **fit_kwargs(recipe))
+        history = trainer.fit(data.X_train, data.y_train, verbose=False, **fit_kwargs(recipe, data))
     except TrainingError as exc:
         error, history = exc, trainer.history
     error = error or getattr(trainer, "nan_error", None)

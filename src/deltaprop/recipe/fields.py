@@ -88,6 +88,9 @@ FIELDS: tuple[FieldSpec, ...] = tuple(FieldSpec(*row) for row in (
     ("batchnorm", None, bool, "batch normalization after each hidden Linear (and each conv "
      "of a cnn) (default: off for --model mlp, on for cnn)"),
     ("layernorm", False, bool, "layer normalization after each hidden Linear"),
+    ("augment", None, str, "augment every training batch, names separated by commas: shift, "
+     "rotate, flip, cutout (image data), noise, neighbours (classification), mixup; e.g. "
+     "shift,noise,mixup (default: none)"),
     ("clip_norm", None, float, "clip the global gradient norm to this value (default: off)"),
     ("clip_value", None, float, "clip each gradient entry to [-V, V] (default: off)"),
     ("early_stopping", None, int, "stop after this many epochs without val_loss improvement, "

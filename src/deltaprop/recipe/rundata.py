@@ -162,8 +162,8 @@ def _load_csv(recipe: Recipe) -> RunData:
     if task is None:
         task, why = guess_task(y_raw, recipe.show("task"))
         note = f"task: {task} ({why}; set {recipe.show('task')} to choose)"
-    if task == "regression":
-        refuse_outside_float32(y_raw, [header[col]], path)
+    # numeric labels too: a class label -1e309 would become the class "-inf"
+    refuse_outside_float32(y_raw, [header[col]], path)
     prep = Preprocessor(task, recipe.impute)
     prep.reason = note or "given"
     classification = task == "classification"

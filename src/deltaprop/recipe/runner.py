@@ -151,8 +151,8 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
     data = load_data(recipe)
     if data.task_note:  # first: the header's "classes" or "regression" follows from it
         log(data.task_note)
+    kwargs = fit_kwargs(recipe, data)  # before the header: a bad augment is a ConfigError
     log(run_header(recipe, data))
-    kwargs = fit_kwargs(recipe)
 
     metrics: dict[str, Any] = {"dataset": data.ds.name}
     cv = None

@@ -25,6 +25,7 @@ from typing import Any
 from .. import nn, optim
 from ..checks import check_bool, check_choice, check_fraction, check_int, check_real
 from ..data import DESCENTS
+from ..data.augment import parse_names
 from ..data.checks import TASKS
 from ..data.preprocess import IMPUTE
 from ..errors import ConfigError
@@ -124,6 +125,15 @@ def _delimiter(value: Any, name: str) -> str | None:
     return text
 
 
+def _augment(value: Any, name: str) -> str | None:
+    """``"Shift, noise"`` or ``["shift", "noise"]`` -> ``"shift,noise"`` (each name checked
+    and spelled the table's way); ``""``, ``"none"`` and None -> None."""
+    if value is None:
+        return None
+    names = parse_names(value, name)
+    return ",".join(names) if names else None
+
+
 def _optional(check: Callable[..., Any], **options: Any) -> Callable[[Any, str], Any]:
     return lambda v, n: None if v is None else check(v, n, **options)
 
@@ -160,6 +170,7 @@ CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "dropout": lambda v, n: check_fraction(v, n, closed_low=True),
     "batchnorm": check_bool,
     "layernorm": check_bool,
+    "augment": _augment,
     "clip_norm": _optional(check_real, strict=True),
     "clip_value": _optional(check_real, strict=True),
     "early_stopping": _optional(check_int),

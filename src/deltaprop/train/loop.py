@@ -4,9 +4,11 @@
 fields for the run's settings, and for what the Trainer lends the loop (its step function,
 its evaluation, how its metric is averaged). :meth:`EpochLoop.run` then trains: batches for
 the descent mode, metrics from the same forward passes, validation, a learning-rate schedule,
-a printed line every ``log_every`` epochs, a checkpoint per epoch and the callback hooks. The
-NaN/Inf and divergence policy lives in :class:`~deltaprop.train.callbacks.nan_guard.NanGuard`,
-which checks every epoch before its callbacks and its checkpoint see it.
+a printed line every ``log_every`` epochs, a checkpoint per epoch and the callback hooks, and,
+when ``fit`` was given one, the augmentation of the training batches
+(:mod:`~deltaprop.train.augmenting`). The NaN/Inf and divergence policy lives in
+:class:`~deltaprop.train.callbacks.nan_guard.NanGuard`, which checks every epoch before its
+callbacks and its checkpoint see it.
 
 Speed: everything the per-step path needs is bound to locals once per epoch; a step is one call
 of the trainer's step function plus running sums in Python floats, and no dict is allocated per
@@ -24,6 +26,7 @@ from typing import Any
 from .. import backend
 from ..data.loader import epoch_batches, n_batches
 from ..errors import TrainingError
+from . import augmenting
 from . import state as _state
 from .callbacks import History, ProgressBar
 from .callbacks.nan_guard import NanGuard
@@ -67,10 +70,12 @@ class EpochLoop:
     loss_per_row: bool  # batch losses are means: weight them by the batch's rows
     grad_norm: Callable[[], float] | None = None  # mean pre-clip norm of the epoch; resets
     schedule_epoch: Callable[[], Any] | None = None  # a per-epoch schedule's step
+    augment: Any = None  # the fitted Augment of the training batches, or None
     writer: Any = None  # the checkpoint Writer (see :meth:`open_checkpoints`)
     resume: Any = None  # the TrainingState to carry on from
     # set by run():
     rng: Any = field(init=False, default=None)  # shuffles the rows
+    augment_rng: Any = field(init=False, default=None)  # the augmentation's own generator
     steps: int = field(init=False, default=0)  # batches per epoch
     guard: NanGuard | None = field(init=False, default=None)
     bar: bool = field(init=False, default=False)  # the automatic progress bar
@@ -86,8 +91,16 @@ class EpochLoop:
             resume_from = _state.check_path(resume_from, "resume_from")
         n_val = None if self.val is None else self.val[0].shape[0]
         n = self.X.shape[0]
+        augment = None if self.augment is None else self.augment.spec()
         settings = _state.fit_settings(
-            self.descent, self.batch_size, n, n_val, self.shuffle, self.seed, self.drop_last
+            self.descent,
+            self.batch_size,
+            n,
+            n_val,
+            self.shuffle,
+            self.seed,
+            self.drop_last,
+            augment,
         )
         fresh = _state.same_path(checkpoint, resume_from) and not os.path.exists(resume_from)
         if resume_from is not None and not fresh:
@@ -101,6 +114,8 @@ class EpochLoop:
         """Train for the remaining epochs; return the History (also ``trainer.history``)."""
         trainer = self.trainer
         self.rng = backend.spawn_rng(self.seed) if self.seed is not None else backend.rng()
+        if self.augment is not None:
+            self.augment_rng = augmenting.generator(self.seed)
         self.steps = n_batches(self.X.shape[0], self.batch_size, self.drop_last)
         history = History()
         history.set_trainer(trainer)
@@ -120,6 +135,7 @@ class EpochLoop:
         start = 0
         if self.resume is not None:  # before on_train_begin: callbacks carry on from their state
             self.rng = self.resume.restore(trainer, history, self.rng)
+            self.augment_rng = self.resume.augment_generator(self.augment_rng)
             start = self.epochs if trainer.stop_training else self.resume.epoch
             if self.verbose:
                 path, epoch = self.resume.path, self.resume.epoch
@@ -151,7 +167,9 @@ class EpochLoop:
                 if self.schedule_epoch is not None:
                     self.schedule_epoch()
                 if self.writer is not None:
-                    self.writer.write(trainer, epoch, self.epochs, history, self.rng, logs)
+                    self.writer.write(
+                        trainer, epoch, self.epochs, history, self.rng, logs, self.augment_rng
+                    )
                 last = epoch == self.epochs - 1 or trainer.stop_training
                 if self.verbose and ((epoch + 1) % self.log_every == 0 or last):
                     print(format_line(epoch, self.epochs, logs), flush=True)
@@ -177,7 +195,13 @@ class EpochLoop:
         bs = self.batch_size
         batch_begin = has_cb and cbs.listens("on_batch_begin")  # decided once per epoch
         batch_end = has_cb and cbs.listens("on_batch_end")
-        batches = epoch_batches(self.X, self.y, bs, self.shuffle, self.rng, self.drop_last)
+        if self.augment is None:
+            batches = epoch_batches(self.X, self.y, bs, self.shuffle, self.rng, self.drop_last)
+        else:  # chosen per epoch: the plain path above pays nothing for augmentation
+            batches = augmenting.batches(
+                self.X, self.y, bs, self.shuffle, self.rng, self.drop_last, self.augment,
+                self.augment_rng,
+            )  # fmt: skip
         if self.bar:
             batches = progress(batches, self.steps, epoch, self.epochs)
         i = 0

@@ -20,17 +20,19 @@ and its string metadata::
     format          "deltaprop-checkpoint"
     version         "1"
     state           JSON, everything else (below); an array appears as {"__array__": name}
-    checksum        "sha256:..." over the tensors (as in model files)
+    checksum        "sha256/file:..." over the whole file (0.1.0: "sha256:...", the tensors)
     state_checksum  "sha256:..." over the state JSON
 
 The state JSON: ``epoch`` (epochs completed), ``epochs`` (the total asked for), ``step``
 (optimizer steps taken), ``stopped`` and ``stop_reason`` (a callback ended training),
-``fit`` (descent, batch_size, n_samples, n_val, shuffle, seed, drop_last; a file without
-drop_last, from before it was recorded, resumes as drop_last=False), ``trainer`` (loss class,
+``fit`` (descent, batch_size, n_samples, n_val, shuffle, seed, drop_last, augment; a file
+without drop_last or augment, from before they were recorded, resumes as drop_last=False
+and without augmentation), ``trainer`` (loss class,
 clipping, penalties), ``model`` (architecture), ``optimizer`` / ``scheduler`` (class and
 ``state_dict()``), ``callbacks`` (class and ``state_dict()`` of each, null for stateless ones),
 ``rng`` (``bit_generator.state`` of deltaprop's generator, which dropout draws from, and of
-the generator that shuffles the rows, or ``"library"`` when that is the same one), ``history``
+the generator that shuffles the rows, or ``"library"`` when that is the same one, and, with
+augmentation only, ``augment``: the augmentation's generator), ``history``
 (per-epoch lists) and ``logs`` (the last epoch's), values tagged by :mod:`deltaprop.io.codec`.
 
 Writes are atomic (:func:`deltaprop.io.atomic_write`): a crash during a write leaves the
@@ -39,7 +41,6 @@ previous file whole.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -100,9 +101,19 @@ class Writer:
         self.written: int | None = None  # the last epoch written (from 0), for the warning
         io.remove_stale_temporaries(path)
 
-    def write(self, trainer: Any, epoch: int, epochs: int, history: Any, rng: Any, logs) -> None:
+    def write(
+        self,
+        trainer: Any,
+        epoch: int,
+        epochs: int,
+        history: Any,
+        rng: Any,
+        logs,
+        augment_rng: Any = None,
+    ) -> None:
         """Save the state after epoch ``epoch`` (from 0) of ``epochs``, unless it is not
-        finite (then: a warning, and the file is left as it was)."""
+        finite (then: a warning, and the file is left as it was). ``augment_rng``: the
+        augmentation's generator, None without augmentation."""
         found = non_finite(trainer.model, trainer.optimizer)
         if found:
             if self.written is not None:
@@ -114,7 +125,9 @@ class Writer:
                 f"{listed(found)} is NaN/Inf; {self.path} {kept}"
             )
             return
-        tensors, state = snapshot(trainer, epoch, epochs, history, rng, logs, self.settings)
+        tensors, state = snapshot(
+            trainer, epoch, epochs, history, rng, logs, self.settings, augment_rng
+        )
         text = io.to_json(state)
         header = {
             "format": FORMAT,
@@ -223,6 +236,15 @@ class TrainingState:
         self.logs = d["logs"]
         return rng
 
+    def augment_generator(self, gen: np.random.Generator | None) -> np.random.Generator | None:
+        """The augmentation's generator ``gen`` with the state the file holds for it (it holds
+        one exactly when the run it comes from augmented: :meth:`check` compared the
+        augmentation, and the schema ties the two); ``gen`` as it is otherwise."""
+        saved = self.decoded["rng"].get("augment")
+        if gen is None or saved is None:
+            return gen
+        return _restore_generator(gen, saved)
+
 
 def _restore_generator(gen: np.random.Generator, state: dict[str, Any]) -> np.random.Generator:
     """``gen`` with ``state`` set (in place when the bit generator is of the same kind)."""
@@ -234,11 +256,6 @@ def _restore_generator(gen: np.random.Generator, state: dict[str, Any]) -> np.ra
         gen = np.random.Generator(cls())
     gen.bit_generator.state = state
     return gen
-
-
-def _no_constant(name: str) -> Any:
-    # the writer tags NaN and infinities ({"__float__": "nan"}); JSON has no such numbers
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def read(path: str) -> TrainingState:
@@ -269,9 +286,8 @@ def read(path: str) -> TrainingState:
     if "checksum" not in meta or meta.get("state_checksum") != io.checksum(text):
         raise ModelFileError(f"{p}: corrupt checkpoint: the state does not match its checksum")
     try:
-        state = json.loads(text, parse_constant=_no_constant)
-    except RecursionError:  # the C parser's own bound on nesting
-        raise ModelFileError(f"{p}: corrupt checkpoint: the state is nested too deeply") from None
-    except ValueError as e:
-        raise ModelFileError(f"{p}: corrupt checkpoint: the state is not JSON: {e}") from e
+        # bounded: depth and size checked before parsing; NaN/Infinity are tagged by the writer
+        state = io.parse_json(text, "the state", constants=False)
+    except ModelFileError as e:
+        raise ModelFileError(f"{p}: corrupt checkpoint: {e}") from e
     return TrainingState(p, state, tensors)

@@ -106,7 +106,8 @@ GENERATORS: dict[str, Check] = {
 # --- the table ----------------------------------------------------------------------------------
 
 # Each part as ``snapshot`` writes it (deltaprop.train.state_snapshot); a file from before
-# ``drop_last`` was recorded lacks it (FIT_DEFAULTS).
+# ``drop_last`` or ``augment`` was recorded lacks them (FIT_DEFAULTS), and ``rng.augment`` is
+# there exactly when ``fit.augment`` is not null (a run with augmentation).
 STATE: Check = record(
     {
         "epoch": integer(0),
@@ -123,7 +124,7 @@ STATE: Check = record(
                 "shuffle": boolean,
                 "seed": nullable(integer()),
             },
-            optional={"drop_last": boolean},
+            optional={"drop_last": boolean, "augment": nullable(string)},
         ),
         "trainer": encoded(
             record(
@@ -163,7 +164,8 @@ STATE: Check = record(
                 "shuffle": encoded(
                     lambda v, where, t: v if same(v, "library") else generator(v, where, t)
                 ),
-            }
+            },
+            optional={"augment": encoded(generator)},
         ),
         "history": record(
             {
@@ -191,6 +193,17 @@ def _a_reason_only_when_stopped(s: dict[str, Any]) -> None:
     # the loop clears the reason at the start of a fit; a callback sets it when it stops one
     if s["stop_reason"] is not None and not s["stopped"]:
         raise fail("state.stop_reason", "null (state.stopped is false)", s["stop_reason"])
+
+
+def _augment_generator_with_augmentation(s: dict[str, Any]) -> None:
+    augmented = s["fit"].get("augment") is not None
+    if augmented != ("augment" in s["rng"]):
+        if augmented:
+            raise Invalid(
+                "state.rng: the key 'augment' is missing (state.fit.augment says the run "
+                "augmented its batches)"
+            )
+        raise fail("state.fit.augment", "the augmentation (state.rng.augment is there)", None)
 
 
 def _one_history_entry_per_epoch(s: dict[str, Any]) -> None:
@@ -231,6 +244,7 @@ def _logs_end_the_history(s: dict[str, Any]) -> None:
 INVARIANTS: tuple[Callable[[dict[str, Any]], None], ...] = (
     _epoch_within_epochs,
     _a_reason_only_when_stopped,
+    _augment_generator_with_augmentation,
     _one_history_entry_per_epoch,
     _logs_end_the_history,
 )

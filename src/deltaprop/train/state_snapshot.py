@@ -17,7 +17,7 @@ from ..errors import ConfigError
 
 # Settings recorded only since a later version, and the value a file without them was written
 # with: such a file still resumes, as a run with that value.
-FIT_DEFAULTS = {"drop_last": False}
+FIT_DEFAULTS = {"drop_last": False, "augment": None}
 
 
 # --- what a fit is made of --------------------------------------------------------------------
@@ -31,8 +31,10 @@ def fit_settings(
     shuffle: bool,
     seed: int | None,
     drop_last: bool = False,
+    augment: str | None = None,
 ) -> dict[str, Any]:
-    """The arguments of ``fit`` that a resumed call must repeat to go on bit for bit."""
+    """The arguments of ``fit`` that a resumed call must repeat to go on bit for bit
+    (``augment``: the augmentation's :meth:`~deltaprop.data.augment.Augment.spec`, or None)."""
     return {
         "descent": descent,
         "batch_size": int(batch_size),
@@ -41,6 +43,7 @@ def fit_settings(
         "shuffle": bool(shuffle),
         "seed": seed,
         "drop_last": bool(drop_last),
+        "augment": augment,
     }
 
 
@@ -86,16 +89,17 @@ def check_trainer(trainer: Any) -> None:
 # --- taking a snapshot ------------------------------------------------------------------------
 
 
-def snapshot(trainer, epoch, epochs, history, rng, logs, settings):
+def snapshot(trainer, epoch, epochs, history, rng, logs, settings, augment_rng=None):
     """``(tensors, state)``: everything a resumed ``fit`` needs after epoch ``epoch`` (from 0) of
-    ``epochs``; ``state`` is JSON-able (see :mod:`deltaprop.train.state` for its keys)."""
+    ``epochs``; ``state`` is JSON-able (see :mod:`deltaprop.train.state` for its keys).
+    ``augment_rng``: the augmentation's generator (None: no augmentation, no entry)."""
     try:
-        return _snapshot(trainer, epoch, epochs, history, rng, logs, settings)
+        return _snapshot(trainer, epoch, epochs, history, rng, logs, settings, augment_rng)
     except ConfigError as e:  # a value the codec cannot hold, named as fit's argument
         raise ConfigError(f"checkpoint: {e}") from None
 
 
-def _snapshot(trainer, epoch, epochs, history, rng, logs, settings):
+def _snapshot(trainer, epoch, epochs, history, rng, logs, settings, augment_rng):
     tensors: dict[str, np.ndarray] = {}
     for name, array in trainer.model.state_dict().items():
         tensors["model/" + name] = array
@@ -143,6 +147,8 @@ def _snapshot(trainer, epoch, epochs, history, rng, logs, settings):
         },
         "logs": io.encode(dict(logs), "logs", tensors),
     }
+    if augment_rng is not None:  # absent without augmentation: such files are as before
+        state["rng"]["augment"] = io.encode(augment_rng.bit_generator.state, "rng/augment", tensors)
     return tensors, state
 
 

@@ -2,7 +2,9 @@
 
 :class:`TrainStep` is the part of the Trainer that runs per batch. It reads the attributes the
 Trainer's constructor sets (``model``, ``optimizer``, ``scheduler``, ``clip_norm``,
-``clip_value``, ``_penalties``, ``_loss_call``, ``_batch_stat``) and nothing else.
+``clip_value``, ``_penalties``) and the loss and metric calls ``fit`` chose for training
+(``_train_loss``, ``_train_stat``: the Trainer's own, or their probability forms when
+augmentation mixes labels), and nothing else.
 
 Speed: this is the per-step path. The batch views are wrapped without conversion, the fused
 loss Function is called directly for the common losses (:func:`~deltaprop.train.inference.
@@ -52,13 +54,13 @@ class TrainStep:
             TrainingError: the loss is NaN/Inf; the step is not taken, the weights are unchanged.
         """
         out = self.model(Tensor._wrap(xb))
-        loss = self._loss_call(out, yb)
+        loss = self._train_loss(out, yb)
         value = float(loss.data)
         if self._penalties:
             value += penalty.value(self._penalties)
         if not math.isfinite(value):
             raise NonFiniteLoss(value)
-        stat = None if self._batch_stat is None else self._batch_stat(out.data, yb)
+        stat = None if self._train_stat is None else self._train_stat(out.data, yb)
         for p in self._grad_params:
             p.grad = None
         _backward(loss)

@@ -25,7 +25,7 @@ from ..data.loader import DESCENTS, batch_size_for
 from ..errors import ConfigError, TrainingError
 from ..nn.module import Module
 from ..optim import Optimizer
-from . import inputs, penalty, validation
+from . import augmenting, inputs, penalty, validation
 from .callbacks import CallbackList, History
 from .inference import Inference, fast_loss_call, loss_kind
 from .loop import EpochLoop
@@ -147,6 +147,9 @@ class Trainer(TrainStep, Inference):
         # Loss values are batch means (or sums): weight a mean by the batch's rows.
         self._loss_per_row = reduction == "mean"
         self._batch_stat = self._streaming[0].batch_sum if self._streaming else None
+        # what train_step calls: these two, unless fit's augmentation mixes labels into
+        # probabilities (augmenting.train_calls); evaluate always uses the two above
+        self._train_loss, self._train_stat = self._loss_call, self._batch_stat
         self._grad_params = []
         self._refresh_grad_params()
 
@@ -167,6 +170,7 @@ class Trainer(TrainStep, Inference):
         checkpoint: str | os.PathLike | None = None,
         resume_from: str | os.PathLike | None = None,
         drop_last: bool = False,
+        augment: Any = None,
     ) -> History:
         """Train for ``epochs`` passes over (X, y).
 
@@ -188,6 +192,13 @@ class Trainer(TrainStep, Inference):
                 changes (see :func:`deltaprop.train.validation.holdout_indices`).
             drop_last: skip the last minibatch of an epoch when it is smaller than
                 ``batch_size`` (needed with BatchNorm1d when it would hold a single row).
+            augment: augmentation of every training batch: an
+                :class:`~deltaprop.data.augment.Augment`, an Augmentation, or names
+                (``"noise,mixup"``). Fitted once on the training rows (after
+                ``validation_split``), applied per batch with its own generator seeded from
+                ``seed`` (or from deltaprop's, which ``dp.seed`` sets); never to validation
+                data, nor in ``evaluate``/``predict``; kept by checkpoints. With ``mixup`` a
+                cross-entropy trains on probabilities (accuracy: the most likely class).
             checkpoint: write the full training state to this file at the end of every epoch
                 (model parameters and buffers, optimizer, scheduler and callback states, the
                 random generators, the epoch and step counts, the History so far), replacing
@@ -246,13 +257,16 @@ class Trainer(TrainStep, Inference):
             )
         validation_split = check_optional(check_fraction, validation_split, "validation_split")
         drop_last = check_bool(drop_last, "drop_last")
-        X, y = self._prepare(X, y, "X", "y")
+        augment = augmenting.resolve(augment)
+        X, y, n_out = self._prepare_with_width(X, y, "X", "y")
         val = None
         if validation_data is not None:
             Xv, yv = inputs.unpack_validation(validation_data)
             val = self._prepare(Xv, yv, "validation_data[0]", "validation_data[1]")
         elif validation_split is not None:
             X, y, val = validation.split_off(X, y, validation_split, self.task)
+        if augment is not None:  # on the training rows only, after the split
+            augmenting.fit_to(augment, X, y, self._kind, n_out)
         bs = batch_size_for(descent, batch_size, X.shape[0])
         inputs.check_batchnorm_batches(self.model, X.shape[0], bs, descent, drop_last)
         schedule = self.scheduler
@@ -266,21 +280,27 @@ class Trainer(TrainStep, Inference):
             metric_columns=y.shape[1] if self._kind == "regression" and y.ndim == 2 else 1,
             loss_per_row=self._loss_per_row,
             grad_norm=self._epoch_grad_norm if self.clip_norm is not None else None,
-            schedule_epoch=schedule.step if per_epoch else None,
+            schedule_epoch=schedule.step if per_epoch else None, augment=augment,
         )  # fmt: skip
         if checkpoint is not None or resume_from is not None:
             loop.open_checkpoints(checkpoint, resume_from)
         # -- nothing above changed any state; from here on we train (train/loop.py) --
         self._refresh_grad_params()
         self._norm_sum, self._norm_steps = 0.0, 0
+        self._train_loss, self._train_stat = augmenting.train_calls(self, augment)
         return loop.run()
 
     # --- helpers -----------------------------------------------------------------------------
     def _prepare(self, X, y, x_name, y_name):
+        """(X, y), checked and in the model's dtype/device."""
+        return self._prepare_with_width(X, y, x_name, y_name)[:2]
+
+    def _prepare_with_width(self, X, y, x_name, y_name):
+        """(X, y, the model's output width), checked and in the model's dtype/device."""
         X, n_out = inputs.prepare_X(self.model, X, x_name)
         dtype, xp = inputs.model_dtype_and_xp(self.model)
         y = inputs.prepare_y(y, y_name, self._kind, n_out, X.shape[0], x_name, dtype, xp)
-        return X, y
+        return X, y, n_out
 
     def __repr__(self) -> str:
         return (
