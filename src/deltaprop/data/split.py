@@ -141,8 +141,13 @@ class Standardizer:
         """Learn column means and standard deviations from X (n_samples, n_features)."""
         from sklearn.preprocessing import StandardScaler
 
-        # float64 statistics: a float32 column near float32's limit overflows its own mean
-        self._scaler = StandardScaler().fit(check_features(X, "X").astype(np.float64))
+        X = check_features(X, "X")
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._scaler = StandardScaler().fit(X)
+        if not (np.isfinite(self._scaler.mean_).all() and np.isfinite(self._scaler.scale_).all()):
+            # a float32 column near float32's limit overflows its own sums: float64 statistics
+            # (only then, so that ordinary data is scaled bit for bit as it always was)
+            self._scaler = StandardScaler().fit(X.astype(np.float64))
         return self
 
     def transform(self, X: Any) -> np.ndarray:
@@ -150,7 +155,7 @@ class Standardizer:
         scaler = self._require()
         X = check_features(X, "X", n_features=scaler.n_features_in_)
         with np.errstate(over="ignore", invalid="ignore"):
-            Z = scaler.transform(X.astype(np.float64)).astype(X.dtype, copy=False)
+            Z = scaler.transform(X).astype(X.dtype, copy=False)
         bad = ~np.isfinite(Z)
         if bad.any():  # (x - mean) / scale beyond the dtype's range: never an inf input
             i, j = (int(k[0]) for k in np.nonzero(bad))
