@@ -8,7 +8,7 @@ defaults otherwise (PyTorch's default init U(+-1/sqrt(fan_in)), SGD at lr 0.1, m
   factor of about 1.7 per layer (a gain of about 1/sqrt(3)): the activations' spread falls from
   0.4 after layer 1 to 1e-3 or less by the middle layers, and the gradient on its way back
   shrinks alike. A layer's weight gradient is its input times the gradient that reaches it,
-  so every layer gets about 3e-5 (against 0.4 to 1 in the residual net): the weights hardly
+  so every layer gets about 3e-5 (against about 1 in the residual net): the weights hardly
   move and the net stays at chance (0.10);
 - residual (``--residual``): each layer computes ``x + tanh(x W + b)``. The addition carries
   the signal forward and the gradient backward unchanged, next to the path through the layer,

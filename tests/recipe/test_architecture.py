@@ -83,6 +83,23 @@ def test_bad_layers_name_the_index_and_the_key(layers, message):
         Recipe(architecture=layers)
 
 
+def test_residual_nesting_is_bounded_and_the_deepest_saves_and_loads(tmp_path):
+    layers: list = [{"type": "linear", "out_features": 4}, {"type": "tanh"}]
+    for _ in range(8):
+        layers = [{"type": "residual", "block": layers}]
+    assert Recipe(architecture=layers).architecture[0]["type"] == "residual"
+    deeper = [{"type": "residual", "block": layers}]
+    with pytest.raises(ConfigError, match=r"\.block\[0\]\.block: residual blocks nested more "
+                                          r"than 8 deep$"):  # fmt: skip
+        Recipe(architecture=deeper)
+    model = build_architecture(check_architecture(layers), (4,), 2).model
+    path = tmp_path / "deep.safetensors"
+    dp.save(model, path, metadata={"architecture": Recipe(architecture=layers).to_dict()})
+    loaded = dp.load(path)
+    x = np.ones((3, 4), np.float32)
+    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+
+
 def test_names_are_normalized_and_values_kept_as_json():
     r = Recipe(architecture=[{"type": "Conv", "out_channels": 2, "kernel_size": (3, 5)},
                              {"type": "Leaky-ReLU", "negative_slope": 0.1},

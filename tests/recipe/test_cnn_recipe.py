@@ -87,6 +87,10 @@ def test_a_cnn_on_data_that_are_not_images_is_one_error_naming_model_and_data(tm
     with pytest.raises(ConfigError, match=r"^model cnn: expected image inputs \(C, H, W\), got "
                                           r"rows of 64 features"):  # fmt: skip
         build_model(Recipe(model="cnn"), 64, 10)
+    with pytest.raises(ConfigError, match=r"^--channels: 4 conv blocks, each halving the image "
+                                          r"with a 2x2 max-pool, need images of at least 16x16 "
+                                          r"pixels, got 8x8; give at most 3 widths$"):  # fmt: skip
+        dp.run(Recipe(model="cnn", channels="4,4,4,4", source="cli", **out), verbose=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]  # nothing written
 
 
@@ -184,6 +188,6 @@ def test_a_20_layer_tanh_net_trains_with_skip_connections_and_stalls_without():
 @pytest.mark.slow  # 30 epochs of the default cnn: several seconds
 def test_the_default_cnn_reaches_the_goal_on_digits():
     """Issue 10 item 3: `deltaprop train --model cnn` with its defaults; seeds 0-4 give
-    0.9944 0.9944 1.0000 0.9861 0.9889 (mean 0.9928, README "CNNs"); seed 0 guards it here."""
+    0.9944 0.9944 0.9972 0.9861 0.9917 (mean 0.9928, README "CNNs"); seed 0 guards it here."""
     result = dp.run(Recipe(model="cnn", seed=0), verbose=False)
     assert result.metrics["test_accuracy"] >= 0.985

@@ -125,6 +125,11 @@ ALIASES = {
 }  # fmt: skip
 
 
+#: Residual blocks inside residual blocks, at most: a saved model's description nests about
+#: three JSON levels per block, and model files refuse JSON nested more than 64 levels deep.
+MAX_NESTING = 8
+
+
 def check_architecture(value: Any, name: str = "architecture") -> tuple[dict[str, Any], ...] | None:
     """The checked list of layers, or None for none. Each layer comes back as a dict with its
     canonical ``type`` first and checked values (a ``residual``'s ``block``/``shortcut`` as
@@ -133,23 +138,26 @@ def check_architecture(value: Any, name: str = "architecture") -> tuple[dict[str
     Raises:
         ConfigError: naming the layer (``architecture[2]``, ``architecture[3].block[0]``)
             and the key: an unknown type (the known ones listed), an unknown key (the keys of
-            that type listed), a missing required key, a bad value, an empty list.
+            that type listed), a missing required key, a bad value, an empty list, residual
+            blocks nested more than :data:`MAX_NESTING` deep.
     """
     if value is None:
         return None
-    return _layers(value, name)
+    return _layers(value, name, 0)
 
 
-def _layers(value: Any, where: str) -> tuple[dict[str, Any], ...]:
+def _layers(value: Any, where: str, depth: int) -> tuple[dict[str, Any], ...]:
     if not isinstance(value, (list, tuple)) or not value:
         raise ConfigError(
             f"{where}: expected a non-empty list of layers (TOML: [[{where}]] tables, each "
             f"with a type), got {value!r}"
         )
-    return tuple(_layer(item, f"{where}[{i}]") for i, item in enumerate(value))
+    if depth > MAX_NESTING:
+        raise ConfigError(f"{where}: residual blocks nested more than {MAX_NESTING} deep")
+    return tuple(_layer(item, f"{where}[{i}]", depth) for i, item in enumerate(value))
 
 
-def _layer(item: Any, where: str) -> dict[str, Any]:
+def _layer(item: Any, where: str, depth: int) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise ConfigError(f"{where}: expected a table with a type, e.g. {{ type = \"relu\" }}, "
                           f"got {item!r}")  # fmt: skip
@@ -172,7 +180,7 @@ def _layer(item: Any, where: str) -> dict[str, Any]:
             out[key] = KEYS[key](item[key], f"{where}.{key}")
     for key in spec.nested:
         if key in item:
-            out[key] = _layers(item[key], f"{where}.{key}")
+            out[key] = _layers(item[key], f"{where}.{key}", depth + 1)
     if kind == "residual" and "block" not in out:
         raise ConfigError(f"{where}: residual needs 'block', the list of layers it skips over")
     return out

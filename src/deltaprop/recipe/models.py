@@ -38,11 +38,7 @@ def build_model(recipe: Recipe, n_in: int | Shape, n_out: int) -> nn.Sequential:
     if recipe.architecture is not None:
         return build_architecture(recipe.architecture, shape, n_out, init=recipe.init).model
     if recipe.model == "cnn":
-        if len(shape) != 3:
-            raise ConfigError(
-                f"{recipe.show('model')} cnn: expected image inputs (C, H, W), got rows of "
-                f"{shape_text(shape)} features"
-            )
+        _check_cnn_fits(recipe, shape)
         return nn.cnn(shape, n_out, channels=recipe.channels, hidden=recipe.hidden,
                       activation=recipe.activation, batchnorm=recipe.batchnorm,
                       dropout=recipe.dropout, residual=recipe.residual,
@@ -50,6 +46,23 @@ def build_model(recipe: Recipe, n_in: int | Shape, n_out: int) -> nn.Sequential:
     norm = "batchnorm" if recipe.batchnorm else "layernorm" if recipe.layernorm else None
     return nn.mlp(math.prod(shape), recipe.hidden, n_out, recipe.activation, recipe.init,
                   dropout=recipe.dropout, norm=norm, residual=recipe.residual)  # fmt: skip
+
+
+def _check_cnn_fits(recipe: Recipe, shape: Shape) -> None:
+    """Images (C, H, W), large enough for one 2x2 max-pool per conv block."""
+    if len(shape) != 3:
+        raise ConfigError(
+            f"{recipe.show('model')} cnn: expected image inputs (C, H, W), got rows of "
+            f"{shape_text(shape)} features"
+        )
+    blocks, side = len(recipe.channels), min(shape[1:])
+    if side < 2**blocks:
+        most = max(side.bit_length() - 1, 0)  # poolings that leave at least 1 pixel
+        raise ConfigError(
+            f"{recipe.show('channels')}: {blocks} conv blocks, each halving the image with a "
+            f"2x2 max-pool, need images of at least {2**blocks}x{2**blocks} pixels, got "
+            f"{shape[1]}x{shape[2]}; give at most {most} width{'s' if most != 1 else ''}"
+        )
 
 
 def model_description(recipe: Recipe, n_in: int | Shape, n_out: int) -> str:
@@ -68,6 +81,7 @@ def model_description(recipe: Recipe, n_in: int | Shape, n_out: int) -> str:
     tail = "".join(f", {e}" for e in extras)
     dense = "-".join(str(n) for n in (*recipe.hidden, n_out))
     if recipe.model == "cnn":
+        _check_cnn_fits(recipe, shape)  # before the header: no line about a model that fails
         conv = "-".join(str(c) for c in recipe.channels)
         return f"CNN {shape_text(shape)} conv {conv} dense {dense} {recipe.activation}{tail}"
     act = recipe.activation if recipe.hidden else "(no hidden layer)"
