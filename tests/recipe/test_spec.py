@@ -9,7 +9,7 @@ import pytest
 
 import deltaprop as dp
 from deltaprop.errors import ConfigError
-from deltaprop.recipe import FIELDS, TRAIN_OPTIONS, Recipe, read_toml
+from deltaprop.recipe import FIELD_SPECS, FIELDS, TRAIN_OPTIONS, Recipe, read_toml
 
 # key -> a bad value (each alone, on top of the defaults).
 BAD = {
@@ -20,7 +20,11 @@ BAD = {
     "drop": 3,
     "impute": "mode",
     "class_weight": "even",
+    "model": "rnn",
     "hidden": "10,x",
+    "channels": "",
+    "residual": "yes",
+    "architecture": [{"type": "conv3d"}],
     "activation": "swish2",
     "init": "magic",
     "optimizer": "lbfgs",
@@ -62,8 +66,10 @@ def test_fields_are_the_table_with_its_defaults():
     assert names == [f.name for f in FIELDS] == list(TRAIN_OPTIONS)
     assert set(BAD) == set(names)  # every key has a bad-value test below
     r = Recipe()
+    # hidden and batchnorm: the mlp's defaults (a cnn's are (128,) and True)
+    normalized = {"hidden": (256, 128), "channels": (32, 64), "batchnorm": False}
     for spec in FIELDS:
-        expected = (256, 128) if spec.name == "hidden" else spec.default
+        expected = normalized.get(spec.name, spec.default)
         assert getattr(r, spec.name) == expected, spec.name
 
 
@@ -71,7 +77,8 @@ def test_fields_are_the_table_with_its_defaults():
 def test_every_key_rejects_a_bad_value_naming_the_key(key):
     with pytest.raises(ConfigError, match=rf"^{key}\b"):
         Recipe(**{key: BAD[key]})
-    flag = "--" + key.replace("_", "-")
+    # architecture has no flag (a list of tables, from TOML): named as its key from the CLI too
+    flag = "--" + key.replace("_", "-") if FIELD_SPECS[key].has_flag else re.escape(key)
     with pytest.raises(ConfigError, match=rf"^{flag}\b"):
         Recipe(**{key: BAD[key]}, source="cli")
 

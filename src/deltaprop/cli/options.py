@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from ..names import normalize
 from ..recipe import FIELDS, Recipe, check_writable, flag, read_toml
 from ..recipe.runner import OUTPUTS, check_distinct
-from ..recipe.validate import SCHEDULE_NAMES
+from ..recipe.validate import MODELS, SCHEDULE_NAMES
 
 __all__ = ["Parser", "add_recipe_options", "check_writable", "recipe_from_args", "remedy_flags"]
 
@@ -24,6 +24,7 @@ CHOICES: dict[str, Sequence[str]] = {
     "optimizer": tuple(optim.OPTIMIZERS),
     "schedule": SCHEDULE_NAMES,
     "descent": DESCENTS,
+    "model": MODELS,
 }
 
 
@@ -49,9 +50,14 @@ def canonical(names: Sequence[str]) -> Callable[[str], str]:
 def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     """``--config`` and one flag per recipe field (shared by train and diagnose)."""
     parser.add_argument(
-        "--config", metavar="PATH", help="TOML file with the same keys as the flags"
+        "--config",
+        metavar="PATH",
+        help="TOML file with the same keys as the flags, and architecture (a list of layers, "
+        "[[architecture]] tables), which has no flag",
     )
     for spec in FIELDS:
+        if not spec.has_flag:  # a list of tables: TOML (--config) only
+            continue
         text, default = spec.help, spec.default
         # default=None so that we can tell a flag that was given from one that was not.
         shown = text if default is None or "(default" in text else f"{text} (default: {default})"
@@ -72,7 +78,7 @@ def recipe_from_args(args: argparse.Namespace) -> Recipe:
     messages name flags (``--lr: expected ...``); no output may be the ``--config`` file."""
     values: dict[str, Any] = read_toml(args.config, source="cli") if args.config else {}
     for spec in FIELDS:
-        value = getattr(args, spec.name)
+        value = getattr(args, spec.name, None)  # None: not given, or a key without a flag
         if value is not None:
             values[spec.name] = value
     recipe = Recipe(**values, source="cli")

@@ -15,8 +15,9 @@ from .options import add_recipe_options, recipe_from_args
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "train",
-        help="train an MLP (default: on the bundled digits data set) and report test accuracy",
-        description="Train an MLP classifier (or regressor) and report test metrics. "
+        help="train an MLP or a CNN (default: an MLP on the bundled digits data set) and "
+        "report test accuracy",
+        description="Train an MLP or CNN classifier (or regressor) and report test metrics. "
         "Settings: defaults < --config TOML file < flags.",
     )
     add_recipe_options(parser)

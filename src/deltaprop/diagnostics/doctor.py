@@ -216,6 +216,10 @@ def diagnose(
         remedies.append((f"{depth} {act} layers with {init} init: the first layer's gradient is "
                          f"{_fmt(worst)} of the last layer's. Try {try_}, or skip connections",
                          change))  # fmt: skip
+        if depth >= 6 and not s.get("residual") and not s.get("architecture"):
+            remedies.append((f"keep {act} and add skip connections (x + layer(x) per layer): the "
+                             "gradient reaches the first layers through the additions",
+                             {"residual": True}))  # fmt: skip
         if act in ("sigmoid", "tanh"):
             remedies.append((f"keep {act} but use xavier init", {"init": "xavier"}))
         remedies.append(("use an adaptive optimizer", {"optimizer": "adam"}))

@@ -6,8 +6,11 @@ it found it (weights, gradients, buffers, train/eval flags). :func:`layer_norms`
 training step already left behind (``.grad``), with no extra pass: the callback
 :class:`deltaprop.callbacks.GradientMonitor` uses it.
 
-The layers reported are the model's :class:`~deltaprop.nn.Linear` modules, by dotted module
-name (``"0"``, ``"2"``, ``"encoder.1"``), first to last in registration order.
+The layers reported are the model's weight layers, :class:`~deltaprop.nn.Linear` and
+:class:`~deltaprop.nn.Conv2d`, by dotted module name (``"0"``, ``"2"``, ``"encoder.1"``,
+``"3.block.0"`` inside a :class:`~deltaprop.nn.Residual`), first to last in registration order.
+A convolution's units are its channels: its activation statistics are taken per channel over
+every position of every row.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ import numpy as np
 
 from .. import backend
 from ..autograd.tensor import Tensor
-from ..errors import ConfigError
+from ..errors import ConfigError, ShapeError
 from ..nn.activation import ReLU, Sigmoid, Tanh
+from ..nn.conv import Conv2d
 from ..nn.linear import Linear
 from ..nn.losses import get_loss
 from ..nn.module import Module, Sequential
+from ..nn.residual import Residual
 
 #: A tanh unit counts as saturated on a row when |a| > TANH_LIMIT; a sigmoid unit when
 #: a < SIGMOID_LOW or a > SIGMOID_HIGH.
@@ -31,11 +36,14 @@ TANH_LIMIT = 0.99
 SIGMOID_LOW, SIGMOID_HIGH = 0.01, 0.99
 
 _ACTIVATIONS = ((ReLU, "relu"), (Sigmoid, "sigmoid"), (Tanh, "tanh"))
+#: The layers reported: those with a weight matrix (a kernel is one, per output channel).
+WEIGHT_LAYERS = (Linear, Conv2d)
 
 
-def linear_layers(model: Module) -> list[tuple[str, Linear]]:
-    """``(dotted name, Linear)`` of every Linear in ``model``, in registration order."""
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, Linear)]
+def linear_layers(model: Module) -> list[tuple[str, Module]]:
+    """``(dotted name, layer)`` of every Linear and Conv2d in ``model`` (Residual blocks
+    included), in registration order."""
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, WEIGHT_LAYERS)]
 
 
 def norm(array) -> float:
@@ -52,9 +60,9 @@ def _nonfinite(*arrays) -> int:
     return total
 
 
-def layer_norms(model: Module, layers: list[tuple[str, Linear]] | None = None) -> dict[str, dict]:
-    """Per Linear layer, from the parameters' current ``.data`` and ``.grad`` (no pass run):
-    ``grad_norm`` (of the weight's gradient; NaN when it has none), ``weight_norm``,
+def layer_norms(model: Module, layers: list[tuple[str, Module]] | None = None) -> dict[str, dict]:
+    """Per Linear (and Conv2d) layer, from the parameters' current ``.data`` and ``.grad`` (no
+    pass run): ``grad_norm`` (of the weight's gradient; NaN when it has none), ``weight_norm``,
     ``nonfinite_weights`` and ``nonfinite_grads`` (counts over weight and bias)."""
     out: dict[str, dict] = {}
     for name, layer in linear_layers(model) if layers is None else layers:
@@ -79,21 +87,32 @@ def first_last_ratio(layers: dict[str, dict]) -> float:
     return float(norms[0] / norms[-1])
 
 
-def _flatten(seq: Sequential, prefix: str) -> list[tuple[str, Module]]:
-    items: list[tuple[str, Module]] = []
-    for i, layer in enumerate(seq):
-        name = f"{prefix}.{i}" if prefix else str(i)
-        if isinstance(layer, Sequential):
-            items.extend(_flatten(layer, name))
-        else:
-            items.append((name, layer))
-    return items
+def _run(layer: Module, h: Tensor, seen: Any) -> Tensor:
+    """``layer(h)`` one leaf layer at a time, each output passed to ``seen(layer, out)``:
+    through Sequentials, and into Residual blocks (block, shortcut, then their sum, as
+    Residual.forward does) so that the layers inside a skip connection get their statistics."""
+    if isinstance(layer, Sequential):
+        for sub in layer:
+            h = _run(sub, h, seen)
+        return h
+    if isinstance(layer, Residual):
+        y = _run(layer.block, h, seen)
+        s = h if layer.shortcut is None else _run(layer.shortcut, h, seen)
+        if y.shape != s.shape:
+            raise ShapeError(layer._mismatch(h.shape, y.shape, s.shape))
+        return y + s
+    out = layer(h)
+    seen(layer, out)
+    return out
 
 
 def activation_stats(out, kind: str | None, saturated_rows: float) -> dict[str, Any]:
-    """Statistics of one layer's output ``out`` (rows x units) after its activation ``kind``
-    ("relu", "sigmoid", "tanh" or None: the Linear's own output)."""
+    """Statistics of one layer's output ``out`` (rows x units, or images (N, C, H, W) whose
+    units are the C channels) after its activation ``kind`` ("relu", "sigmoid", "tanh" or
+    None: the layer's own output)."""
     xp = backend.xp_of(out)
+    if out.ndim == 4:  # channels are the units: every position of every row is a sample
+        out = xp.moveaxis(out, 1, -1)
     a = out.reshape(-1, out.shape[-1]) if out.ndim != 2 else out
     stats: dict[str, Any] = {
         "activation": kind,
@@ -134,11 +153,12 @@ def gradient_flow(
 
     Returns:
         ``{"loss": float, "first_last_ratio": float, "layers": {name: {...}}}`` where each
-        Linear layer's dict holds ``grad_norm`` (L2 norm of the weight's gradient),
-        ``bias_grad_norm``, ``weight_norm``, ``nonfinite_weights``, ``nonfinite_grads`` and,
-        for Sequential models, ``activation`` (the first ReLU/Sigmoid/Tanh after the Linear
-        and before the next Linear, or None), ``act_mean``/``act_std`` (over all rows and units
-        of the output after that activation; of the Linear's output when there is none),
+        Linear (and Conv2d) layer's dict holds ``grad_norm`` (L2 norm of the weight's
+        gradient), ``bias_grad_norm``, ``weight_norm``, ``nonfinite_weights``,
+        ``nonfinite_grads`` and, for Sequential models (Residual blocks in them included),
+        ``activation`` (the first ReLU/Sigmoid/Tanh after the layer and before the next
+        weight layer, or None), ``act_mean``/``act_std`` (over all rows and units of the output
+        after that activation; of the layer's own output when there is none),
         ``dead_fraction`` (ReLU only: the fraction of units that are zero on every row of the
         batch) and ``saturated_fraction`` (sigmoid/tanh only; see ``saturated_rows``); the
         figures that do not apply are None.
@@ -156,7 +176,9 @@ def gradient_flow(
         raise ConfigError(f"loss: expected a loss Module, name or callable, got {loss!r}")
     layers = linear_layers(model)
     if not layers:
-        raise ConfigError(f"model: {type(model).__name__} has no Linear layer to report on")
+        raise ConfigError(
+            f"model: {type(model).__name__} has no Linear or Conv2d layer to report on"
+        )
     params = model.parameters()
     dtype, xp = params[0].data.dtype, backend.xp_of(params[0].data)
     try:
@@ -180,17 +202,19 @@ def gradient_flow(
         h = Tensor._wrap(xb)
         if isinstance(model, Sequential):
             names = {id(m): n for n, m in layers}
-            current = None  # (name, kind) of the Linear whose block we are in
-            for _, layer in _flatten(model, ""):
-                h = layer(h)
-                if isinstance(layer, Linear):
-                    current = names.get(id(layer))
-                    outputs[current] = (h.data, None)
-                elif current is not None and outputs[current][1] is None:
+            current: list[Any] = [None]  # the name of the weight layer whose block we are in
+
+            def seen(layer: Module, out: Tensor) -> None:
+                if isinstance(layer, WEIGHT_LAYERS):
+                    current[0] = names.get(id(layer))
+                    outputs[current[0]] = (out.data, None)
+                elif current[0] is not None and outputs[current[0]][1] is None:
                     for cls, kind in _ACTIVATIONS:
                         if isinstance(layer, cls):
-                            outputs[current] = (h.data, kind)
+                            outputs[current[0]] = (out.data, kind)
                             break
+
+            h = _run(model, h, seen)
         else:
             h = model(h)
         value = loss(h, target)

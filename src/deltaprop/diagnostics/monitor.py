@@ -2,9 +2,9 @@
 training, kept in the History, with a text table and series for plotting.
 
 By default it records once per epoch, at ``on_epoch_end``, from the gradients the epoch's last
-step left in ``.grad`` and one copy of the Linear weights taken at ``on_epoch_begin``: nothing
-runs per step. With ``every_n_steps`` it records after every n-th step instead, with the exact
-update of that step. With probe data ``X, y`` it also runs
+step left in ``.grad`` and one copy of the Linear (and Conv2d) weights taken at
+``on_epoch_begin``: nothing runs per step. With ``every_n_steps`` it records after every n-th
+step instead, with the exact update of that step. With probe data ``X, y`` it also runs
 :func:`deltaprop.diagnostics.gradflow.gradient_flow` on the probe at each record (one extra
 forward/backward) for activation statistics, dead ReLUs and saturated units.
 """
@@ -36,7 +36,8 @@ _COLUMNS = (
 
 
 class GradientMonitor(Callback):
-    """Records gradient flow per Linear layer during :meth:`Trainer.fit`.
+    """Records gradient flow per Linear (and Conv2d) layer during :meth:`Trainer.fit`, those
+    inside Residual blocks included (named ``"3.block.0"``).
 
     Args:
         every_n_steps: None (default): one record per epoch, at its end, from the last step's
@@ -168,7 +169,8 @@ class GradientMonitor(Callback):
         return {n: [r["layers"][n].get(key) for r in self.records] for n in names}
 
     def table(self) -> str:
-        """A text table of the last record, one row per Linear layer (first to last)."""
+        """A text table of the last record, one row per Linear or Conv2d layer (first to
+        last)."""
         if not self.records:
             return "GradientMonitor: nothing recorded yet"
         last = self.records[-1]

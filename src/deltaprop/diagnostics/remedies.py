@@ -15,6 +15,7 @@ from typing import Any
 _DEFAULTS: dict[str, Any] = {
     "activation": "relu", "init": "default", "optimizer": "sgd", "descent": "minibatch",
     "batchnorm": False, "layernorm": False, "dropout": 0.0, "l2": 0.0, "clip_norm": None,
+    "residual": False,
 }  # fmt: skip
 
 

@@ -22,7 +22,7 @@ from .activation import (
     Tanh,
     get_activation,
 )
-from .builders import mlp
+from .builders import cnn, mlp
 from .conv import Conv2d
 from .dropout import Dropout
 from .embedding import Embedding
@@ -98,7 +98,7 @@ __all__ = [
     "HuberLoss", "INITIALIZERS", "Identity", "LAYERS", "LOSSES", "LeakyReLU", "Linear",
     "LogSoftmax", "Loss", "MSELoss", "Module", "NLLLoss", "Parameter", "ReLU", "Sequential",
     "Sigmoid", "Softmax", "Tanh", "get_activation", "get_initializer", "get_loss", "init",
-    "l1_penalty", "l2_penalty", "layer_name", "mlp", "register_layer",
+    "l1_penalty", "l2_penalty", "layer_name", "mlp", "cnn", "register_layer",
     "BatchNorm1d", "LayerNorm",
     "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm2d", "Conv2d", "Embedding", "GlobalAvgPool2d",
     "MaxPool2d", "Residual",

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 
+from .architecture_build import shape_text
 from .build import RunData
+from .models import model_description
 from .spec import Recipe
 
 __all__ = ["name_paths", "run_header"]
@@ -14,7 +16,8 @@ __all__ = ["name_paths", "run_header"]
 def run_header(recipe: Recipe, data: RunData) -> str:
     """The run in one line, before training: rows of each part, features, classes (or
     regression) and the model, e.g. ``digits: 1437 train / 360 test rows, 64 features,
-    10 classes; MLP 64-256-128-10 relu``."""
+    10 classes; MLP 64-256-128-10 relu``, or ``..., 1x8x8 images, 10 classes; CNN 1x8x8 conv
+    32-64 dense 256-128-10 relu`` (see :func:`~deltaprop.recipe.models.model_description`)."""
     n_train, n_test = len(data.y_train), len(data.y_test)
     rows = f"{n_train} train / {n_test} test rows"
     if recipe.validation_split:  # the Trainer holds out ceil(fraction * n), as scikit-learn
@@ -24,15 +27,13 @@ def run_header(recipe: Recipe, data: RunData) -> str:
         target = f"{data.n_out} classes"
     else:
         target = "regression" + (f" ({data.n_out} targets)" if data.n_out > 1 else "")
-    sizes = "-".join(str(n) for n in (data.n_in, *recipe.hidden, data.n_out))
-    extras = [name for name in ("batchnorm", "layernorm") if getattr(recipe, name)]
-    if recipe.dropout:
-        extras.append(f"dropout {recipe.dropout:g}")
+    features = f"{data.n_in} features"
+    if len(data.input_shape) == 3:  # the model takes the rows as images
+        features = f"{shape_text(data.input_shape)} images"
+    model = model_description(recipe, data.input_shape, data.n_out)
     if recipe.augment:
-        extras.append(f"augment {recipe.augment}")
-    act = recipe.activation if recipe.hidden else "(no hidden layer)"
-    model = f"MLP {sizes} {act}" + "".join(f", {e}" for e in extras)
-    return f"{data.ds.name}: {rows}, {data.n_in} features, {target}; {model}"
+        model += f", augment {recipe.augment}"
+    return f"{data.ds.name}: {rows}, {features}, {target}; {model}"
 
 
 def name_paths(message: str, recipe: Recipe) -> str:

@@ -71,7 +71,7 @@ def diagnose_run(recipe: Recipe, log: Callable[[str], None] | None = None) -> Di
     backend.seed(recipe.seed)
     data = load_data(recipe)
     trainer = build_trainer(
-        recipe, data.n_in, data.n_out, data.task, log=None
+        recipe, data.input_shape, data.n_out, data.task, log=None
     )  # the verdict says it
     probe = slice(0, min(PROBE_ROWS, len(data.X_train)))
     X_probe, y_probe = data.X_train[probe], data.y_train[probe]

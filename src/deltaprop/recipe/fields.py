@@ -4,6 +4,8 @@ This table is the single source of :class:`~deltaprop.recipe.Recipe`'s fields (a
 defaults), of the keys a TOML file may hold, and of ``deltaprop train``'s flags (the CLI builds
 argparse from it; the help texts are these). ``kind`` is the type a TOML value or a flag has
 (``hidden`` is written ``"128,64"`` on the command line; the recipe keeps a tuple of ints).
+A key of kind ``list`` (``architecture``, a list of tables) has no flag: it is written in TOML
+(``--config``) or Python only.
 
 A key is shown as its user typed it: ``lr`` from Python or TOML, ``--lr`` from the command
 line (:func:`key_display`).
@@ -21,12 +23,18 @@ from ..checks import check_choice
 @dataclass(frozen=True)
 class FieldSpec:
     """One key of a run: ``name`` (a Python identifier; TOML also takes ``log-every``),
-    ``default``, ``kind`` (str, int, float or bool) and the ``help`` text of its flag."""
+    ``default``, ``kind`` (str, int, float, bool; or list: no flag) and the ``help`` text of its
+    flag."""
 
     name: str
     default: Any
     kind: type
     help: str
+
+    @property
+    def has_flag(self) -> bool:
+        """Whether ``deltaprop train`` has a flag for it (a list of tables has none)."""
+        return self.kind is not list
 
     @property
     def flag(self) -> str:
@@ -45,7 +53,19 @@ FIELDS: tuple[FieldSpec, ...] = tuple(FieldSpec(*row) for row in (
      "(default: missing values are an error)"),
     ("class_weight", None, str, "balanced: weight classes by n_rows / (n_classes * rows of the "
      "class), scikit-learn's rule (default: none)"),
-    ("hidden", "256,128", str, "hidden layer widths, comma separated ('' for none)"),
+    ("model", "mlp", str, "the network: mlp (dense layers of --hidden widths) or cnn (conv "
+     "blocks of --channels widths, each 3x3 conv, relu, 2x2 max-pool, then dense layers of "
+     "--hidden widths; needs image data: digits, IDX/MNIST files, a folder of images per class, "
+     "an NPZ file of (N, C, H, W) images)"),
+    ("hidden", None, str, "hidden layer widths, comma separated ('' for none); with --model "
+     "cnn the dense layers after the conv blocks (default: 256,128 for mlp, 128 for cnn)"),
+    ("channels", "32,64", str, "--model cnn: output channels of each conv block, comma "
+     "separated"),
+    ("residual", False, bool, "skip connections: each hidden layer (mlp) or conv block (cnn) "
+     "computes x + layer(x), through a learned projection where the width changes"),
+    ("architecture", None, list, "the network as a list of layers (TOML: [[architecture]] "
+     "tables such as { type = \"conv2d\", out_channels = 16, kernel_size = 3 }; no flag: "
+     "give it in a --config file); replaces model, hidden, channels and the other layer keys"),
     ("activation", "relu", str, "hidden activation: relu, leaky_relu, elu, gelu, sigmoid, tanh"),
     ("init", "default", str, "weight init: default (PyTorch's U(+-1/sqrt(fan_in))), zeros, ones, "
      "constant:V, normal, xavier, he, lecun, ..."),
@@ -65,7 +85,8 @@ FIELDS: tuple[FieldSpec, ...] = tuple(FieldSpec(*row) for row in (
     ("l1", 0.0, float, "L1 penalty on the weights, added to the loss"),
     ("l2", 0.0, float, "L2 penalty on the weights, added to the loss"),
     ("dropout", 0.0, float, "dropout probability after each hidden layer"),
-    ("batchnorm", False, bool, "batch normalization after each hidden Linear"),
+    ("batchnorm", None, bool, "batch normalization after each hidden Linear (and each conv "
+     "of a cnn) (default: off for --model mlp, on for cnn)"),
     ("layernorm", False, bool, "layer normalization after each hidden Linear"),
     ("augment", None, str, "augment every training batch, names separated by commas: shift, "
      "rotate, flip, cutout (image data), noise, neighbours (classification), mixup; e.g. "

@@ -1,13 +1,15 @@
 """Predict with a model file that ``deltaprop train --save`` (or :func:`deltaprop.run`) wrote:
 its saved :class:`~deltaprop.data.Preprocessor` picks the file's columns by name, maps the
-file's labels through the training classes, scales as training did, and maps predictions back
-to class names or target units.
+file's labels through the training classes, scales as training did, reshapes the rows into
+images for a model that takes them (the saved ``image_shape``), and maps predictions back to
+class names or target units.
 
 >>> # pred = predict_file("iris.safetensors", "new_flowers.csv"); pred.values[:3]
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +20,7 @@ import numpy as np
 from .. import io
 from ..data import Preprocessor, load_dataset
 from ..data.files import read_table
-from ..errors import DataError
+from ..errors import DataError, ModelFileError
 from ..train import Trainer
 
 
@@ -45,14 +47,25 @@ class Prediction:
 
 def load_model(path: str | os.PathLike) -> tuple[Any, Preprocessor, dict[str, Any]]:
     """``(model, preprocessor, metadata)`` of a model file; files from older versions (only a
-    ``"standardizer"``) get an equivalent Preprocessor."""
+    ``"standardizer"``) get an equivalent Preprocessor. ``metadata["image_shape"]`` is there
+    when the model takes images (C, H, W)."""
     model, metadata = io.load(path, return_metadata=True)
     info = metadata.get("deltaprop_cli") or {}
     if not info:
         raise DataError(
             f"{path}: has no preprocessing saved (not written by deltaprop train --save)"
         )
-    return model, Preprocessor.from_metadata(info), info
+    prep = Preprocessor.from_metadata(info)
+    shape = info.get("image_shape")
+    if shape is not None:
+        ok = isinstance(shape, list) and len(shape) == 3
+        ok = ok and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
+        if not ok or math.prod(shape) != len(prep.input_names):
+            raise ModelFileError(
+                f"{path}: image_shape {shape!r} in its metadata: expected [C, H, W] whose "
+                f"product is the model's {len(prep.input_names)} input columns"
+            )
+    return model, prep, info
 
 
 def _label_of(prep: Preprocessor, info: dict[str, Any], header: list[str]) -> str | None:
@@ -85,11 +98,20 @@ def read_columns(
 
 
 def predict_arrays(
-    model: Any, prep: Preprocessor, X_raw: Any, y_raw: Any = None, label: str | None = None
+    model: Any,
+    prep: Preprocessor,
+    X_raw: Any,
+    y_raw: Any = None,
+    label: str | None = None,
+    image_shape: Any = None,
 ) -> Prediction:
     """Predict raw features (n, d) (in ``prep.feature_names`` order); score against raw
-    labels/targets ``y_raw`` (n,) when given."""
+    labels/targets ``y_raw`` (n,) when given. ``image_shape`` (C, H, W): the model takes
+    images, and the scaled rows are reshaped to (n, C, H, W) for it (a saved model's
+    ``image_shape``, see :func:`load_model`)."""
     X = prep.transform(X_raw)
+    if image_shape is not None:
+        X = X.reshape(len(X), *(int(s) for s in image_shape))
     regression = prep.task == "regression"
     trainer = Trainer(model, loss="mse" if regression else "cross_entropy", optimizer=None,
                       metrics=[])  # fmt: skip
@@ -130,13 +152,23 @@ def predict_file(
     """Predict a .csv file (columns by name) or a built-in set / .npz file (columns by
     position; ``label`` names an NPZ array) with a saved model."""
     model, prep, info = load_model(model_path)
+    shape = info.get("image_shape")  # the model takes images of this (C, H, W)
     if str(dataset).lower().endswith(".csv"):
         X_raw, y_raw, name = read_columns(prep, info, dataset, delimiter)
-        return predict_arrays(model, prep, X_raw, y_raw, name)
+        return predict_arrays(model, prep, X_raw, y_raw, name, image_shape=shape)
     ds = load_dataset(dataset, label=label)
+    if shape is not None and ds.image_shape is not None and tuple(ds.image_shape) != tuple(shape):
+        raise DataError(
+            f"{dataset}: images of {_shape_text(ds.image_shape)} (C x H x W); the model "
+            f"{model_path} takes {_shape_text(shape)} images"
+        )
     y: Any = ds.y
     if ds.task == "classification" and ds.target_names and prep.class_names:
         y = np.array(ds.target_names)[ds.y]  # by name, through the training classes
     elif ds.task != prep.task:
         y = None
-    return predict_arrays(model, prep, ds.X, y, None)
+    return predict_arrays(model, prep, ds.X, y, None, image_shape=shape)
+
+
+def _shape_text(shape: Any) -> str:
+    return "x".join(str(s) for s in shape)

@@ -159,7 +159,7 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
     if recipe.cv is not None:
         cv = cross_validate(
             # the whole training part's class weights for every fold: close to each fold's own
-            lambda: build_trainer(recipe, data.n_in, data.n_out, data.task, log=None,
+            lambda: build_trainer(recipe, data.input_shape, data.n_out, data.task, log=None,
                                   y_train=data.y_train),
             data.X_train, data.y_train, k=recipe.cv, stratified=data.classification,
             seed=recipe.seed, fit_kwargs={**kwargs, "verbose": False},
@@ -169,7 +169,7 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
         log(f"{recipe.cv}-fold cross-validation: " + "  ".join(parts))
 
     # The StallWarning is a warning: through the one channel, so that --quiet silences it.
-    trainer = build_trainer(recipe, data.n_in, data.n_out, data.task, log=report.warn,
+    trainer = build_trainer(recipe, data.input_shape, data.n_out, data.task, log=report.warn,
                             y_train=data.y_train)  # fmt: skip
     try:
         history = trainer.fit(data.X_train, data.y_train, verbose=verbose,
@@ -235,8 +235,12 @@ def regression_metrics(trainer: Trainer, data: RunData) -> dict[str, float]:
 
 def model_metadata(result: RunResult) -> dict[str, Any]:
     """What a saved model keeps under ``"deltaprop_cli"``: the data set, task, feature and
-    target names, the standardizer (``deltaprop predict`` applies it) and the settings."""
+    target names, the standardizer (``deltaprop predict`` applies it), the settings, and
+    ``image_shape`` [C, H, W] when the model takes images (``deltaprop predict`` reshapes the
+    flat rows it reads into images; absent for a model that takes rows)."""
     ds = result.data.ds
+    shape = result.data.input_shape
+    images = {"image_shape": list(shape)} if len(shape) == 3 else {}
     return {
         "dataset": ds.name,
         "task": ds.task,
@@ -245,6 +249,7 @@ def model_metadata(result: RunResult) -> dict[str, Any]:
         "standardizer": result.data.scaler.state(),
         "preprocessor": result.data.prep.state() if result.data.prep else None,
         "settings": result.recipe.to_dict(),
+        **images,
     }
 
 

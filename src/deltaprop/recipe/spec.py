@@ -24,8 +24,9 @@ from dataclasses import InitVar
 from typing import Any
 
 from ..errors import ConfigError
+from .architecture import to_json
 from .fields import FIELD_SPECS, FIELDS, key_display
-from .validate import validate
+from .validate import MODEL_DEFAULTS, validate
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,11 +39,15 @@ class _RecipeMethods:
 
     def __post_init__(self, source: str) -> None:
         show = key_display(source)
-        values = validate({f.name: getattr(self, f.name) for f in FIELDS}, show)
+        given = {f.name: getattr(self, f.name) for f in FIELDS}
+        values = validate(given, show)
         for key, value in values.items():
             object.__setattr__(self, key, value)  # frozen: normalize once, here
-        # Not a field (not compared, not in to_dict): how messages name this recipe's keys.
+        # Not fields (not compared, not in to_dict): how messages name this recipe's keys, and
+        # the keys that took their model's default (replace(model=...) takes the new one's).
         object.__setattr__(self, "source", source)
+        unset = frozenset(k for k in MODEL_DEFAULTS if given[k] is None)
+        object.__setattr__(self, "model_defaults", unset)
 
     def show(self, key: str) -> str:
         """A key as this recipe's user wrote it: ``"lr"`` or ``"--lr"``."""
@@ -63,16 +68,23 @@ class _RecipeMethods:
         return cls(**read_toml(path, source), source=source)
 
     def replace(self, **changes: Any) -> Recipe:
-        """A new Recipe with ``changes`` applied (validated like a new one)."""
+        """A new Recipe with ``changes`` applied (validated like a new one). Keys that took
+        their model's default (:data:`~deltaprop.recipe.validate.MODEL_DEFAULTS`, e.g.
+        ``hidden``) take the new model's: ``Recipe().replace(model="cnn").hidden`` is the
+        cnn's dense head, ``(128,)``."""
         _known_keys(changes, "replace")
         source = self.source  # type: ignore[attr-defined]
-        return dataclasses.replace(self, **changes, source=source)  # type: ignore[type-var]
+        unset = {k: None for k in self.model_defaults if k not in changes}  # type: ignore[attr-defined]
+        return dataclasses.replace(self, **unset, **changes, source=source)  # type: ignore[type-var]
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as JSON values, the form model files keep under ``"settings"``: ``hidden``
-        as ``"256,128"``, everything else as it is."""
+        and ``channels`` as ``"256,128"``, ``architecture`` as a list of dicts, everything else
+        as it is."""
         out = {f.name: getattr(self, f.name) for f in FIELDS}
-        out["hidden"] = ",".join(str(h) for h in out["hidden"])
+        for key in ("hidden", "channels"):
+            out[key] = ",".join(str(h) for h in out[key])
+        out["architecture"] = to_json(out["architecture"])
         return out
 
 
@@ -123,17 +135,24 @@ def read_toml(path: str | os.PathLike, source: str = "python") -> dict[str, Any]
 def _coerce(name: str, value: Any, where: str) -> Any:
     """A TOML value of the field's type (TOML has no None: a key that is there has a value)."""
     kind = FIELD_SPECS[name].kind
-    if name in ("hidden", "augment") and isinstance(value, list):
+    if name in ("hidden", "channels", "augment") and isinstance(value, list):
         value = ",".join(str(v) for v in value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if kind is list and not isinstance(value, list):  # [architecture]: one bracket too few
+        raise ConfigError(
+            f"{where}: expected a list of layers, [[{name}]] tables (two brackets) or an array "
+            f"of inline tables, got {value!r}"
+        )
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
     return value
 
 
 def _annotation(spec: Any) -> Any:
-    kind = tuple[int, ...] if spec.name == "hidden" else spec.kind
+    kind = {"hidden": tuple[int, ...], "channels": tuple[int, ...],
+            "architecture": tuple[dict[str, Any], ...]}.get(spec.name, spec.kind)  # fmt: skip
+    # None: not given (a model default fills it, when made); the field holds a value after
     return kind | None if spec.default is None else kind
 
 
