@@ -15,6 +15,7 @@ import numpy as np
 
 from ..checks import check_int
 from ..errors import ConfigError
+from ..viz.output import figure_png, write_output
 from .memo_counts import (
     check_activation,
     engine_gradients,
@@ -123,9 +124,9 @@ def plot_counts(rows: Sequence[dict[str, Any]], path: str) -> None:
     ax.legend(fontsize=7)
     fig.tight_layout()
     try:
-        fig.savefig(path)
-    except OSError as exc:
-        raise ConfigError(f"plot: cannot write {path}: {exc.strerror}") from None
+        write_output(path, lambda: figure_png(fig, dpi=None))
+    except ConfigError as exc:  # name the option the user gave
+        raise ConfigError(f"plot: {str(exc).removeprefix('path: ')}") from None
 
 
 def run_demo(

@@ -166,13 +166,8 @@ def backprop_page(model, x, y, path, loss: str = "cross_entropy", lr: float = 0.
     data["loss_label"] = loss_label(data)
     data["layout"] = layout(data["loss_label"])
     if path is not None:
-        write_output(path, lambda p: _write_text(p, render_html(data)))
+        write_output(path, lambda: render_html(data).encode("utf-8"))
     return data
-
-
-def _write_text(path: str, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
 
 
 def render_html(data: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..checks import check_choice
 from ..errors import ConfigError
-from .output import write_output
+from .output import figure_png, write_output
 
 # History keys that are not per-epoch metrics with a train/val pair.
 _NOT_METRICS = ("lr", "grad_norm", "epoch_seconds")
@@ -41,7 +41,7 @@ def new_figure(n_panels: int, ncols: int | None = None, panel_size=(4.6, 3.6)):
 def finish(fig, path: str | os.PathLike | None):
     """Save ``fig`` as a PNG when ``path`` is given; return it."""
     if path is not None:
-        write_output(path, lambda p: fig.savefig(p, format="png", dpi=100))
+        write_output(path, lambda: figure_png(fig))
     return fig
 
 
