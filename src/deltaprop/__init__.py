@@ -23,6 +23,7 @@ from .io import load, load_weights, read_metadata, save
 from .ops import concatenate, stack
 from .recipe import Recipe, run
 from .train import Trainer, cross_validate
+from . import semi  # noqa: E402,F401  (after recipe: semi registers its methods there)
 
 __version__ = "0.1.0"
 
