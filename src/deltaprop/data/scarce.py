@@ -53,7 +53,7 @@ def labeled_per_class(
     """
     k = check_int(k, name)
     y = np.asarray(y)
-    if y.ndim != 1 or y.size == 0 or y.dtype.kind not in "iub" and not _integral(y):
+    if y.ndim != 1 or y.size == 0 or (y.dtype.kind not in "iub" and not _integral(y)):
         raise DataError(f"y: expected (N,) integer class labels, got shape {y.shape} {y.dtype}")
     y = y.astype(np.int64)
     if y.min() < 0:

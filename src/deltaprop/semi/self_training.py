@@ -52,6 +52,18 @@ def select_pseudo_labels(
     return rows, labels[rows]
 
 
+def class_quotas(shares: np.ndarray, total: int) -> np.ndarray:
+    """(C,) whole numbers that sum to ``total`` in the proportions ``shares`` (C,) (summing to
+    1): the floors, and one more for the classes with the largest remainders (ties: the
+    lower class)."""
+    exact = shares * total
+    quota = np.floor(exact).astype(np.int64)
+    left = int(total - quota.sum())
+    order = np.argsort(-(exact - quota), kind="stable")
+    quota[order[:left]] += 1
+    return quota
+
+
 class SelfTraining(SemiSupervised):
     """Self-training with a confidence threshold and a linear schedule of pseudo-labels (see
     the module docstring).
@@ -95,7 +107,7 @@ class SelfTraining(SemiSupervised):
             Xr, yr = oversample(X, y, m)
             line = f"{self.name} round {r}/{self.rounds}: {n_l} labeled rows"
             if r > 0:
-                quota = np.ceil(shares * math.ceil(m * r / self.rounds)).astype(np.int64)
+                quota = class_quotas(shares, math.ceil(m * r / self.rounds))
                 rows, labels = select_pseudo_labels(trainer.predict(U), quota, self.threshold)
                 Xr = xp.concatenate([Xr, U[xp.asarray(rows)]])
                 yr = xp.concatenate([yr, xp.asarray(labels.astype(y_np.dtype))])
