@@ -56,6 +56,7 @@ def test_ramp_up_is_the_sigmoid_shape():
 # --- training --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_mean_teacher_learns_the_moons_from_eight_labels():
     X, y, U, yu = moons()
     alone = trainer()

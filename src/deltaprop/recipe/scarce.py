@@ -87,8 +87,7 @@ def semi_rules(out: dict[str, Any], show: Callable[[str], str]) -> None:
         for key in keys:
             if out[key] is not None and semi != method:
                 raise ConfigError(
-                    f"{show(key)}: an option of {show('semi')} {method}, got "
-                    f"{show('semi')} {semi}"
+                    f"{show(key)}: an option of {show('semi')} {method}, got {show('semi')} {semi}"
                 )
     if semi == "none":
         return

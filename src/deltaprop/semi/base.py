@@ -94,7 +94,9 @@ class SemiSupervised:
                 than X. Everything is checked before the model is touched.
         """
         if not isinstance(trainer, Trainer):
-            raise ConfigError(f"trainer: expected a deltaprop Trainer, got {type(trainer).__name__}")
+            raise ConfigError(
+                f"trainer: expected a deltaprop Trainer, got {type(trainer).__name__}"
+            )
         if trainer._kind != "cross_entropy":  # noqa: SLF001 - semi is built on the Trainer
             raise ConfigError(
                 f"trainer: {self.name} needs a classifier trained with cross-entropy (one "
@@ -114,7 +116,9 @@ class SemiSupervised:
         U = self._unlabeled(trainer, unlabeled, X)
         val = None
         if validation_data is not None and validation_split is not None:
-            raise ConfigError("validation_split: give validation_split or validation_data, not both")
+            raise ConfigError(
+                "validation_split: give validation_split or validation_data, not both"
+            )
         if validation_data is not None:
             val = tuple(validation_data)
         elif validation_split is not None:
@@ -137,9 +141,7 @@ class SemiSupervised:
             what = "features" if X.ndim == 2 else "values per row, shaped"
             want = X.shape[1] if X.ndim == 2 else tuple(X.shape[1:])
             got = U.shape[1] if U.ndim == 2 else tuple(U.shape[1:])
-            raise DataError(
-                f"unlabeled: expected rows of {want} {what} as X has, got {got}"
-            )
+            raise DataError(f"unlabeled: expected rows of {want} {what} as X has, got {got}")
         return backend.xp_of(X).asarray(np.ascontiguousarray(U, dtype=X.dtype))
 
     def _check(self, X: Any, n_out: int, fit_kwargs: dict[str, Any]) -> None:

@@ -7,7 +7,8 @@ average, ``teacher = a * teacher + (1 - a) * model`` after every step, with
 few of them). Each step pairs the labeled batch with as many unlabeled rows, augmented twice
 independently: the model sees one version, the teacher (no graph) the other, and the loss is
 
-    cross_entropy(model(x_l), y) + w(epoch) * mean_rows sum_classes (softmax(model(u')) - softmax(teacher(u'')))^2
+    cross_entropy(model(x_l), y)
+        + w(epoch) * mean_rows sum_classes (softmax(model(u')) - softmax(teacher(u'')))^2
 
 so that the model learns to answer as the steadier teacher does whatever the augmentation did.
 The weight ramps up as ``w = weight * exp(-5 (1 - epoch / ramp_up)^2)`` over the first
@@ -135,7 +136,9 @@ class MeanTeacher(SemiSupervised):
             augment.fit(U, np.zeros(U.shape[0]), classes=None, n_classes=None)
         seed = fit_kwargs.get("seed")
         rng = (
-            backend.spawn_rng() if seed is None else np.random.default_rng((seed, MEAN_TEACHER_STREAM))
+            backend.spawn_rng()
+            if seed is None
+            else np.random.default_rng((seed, MEAN_TEACHER_STREAM))
         )
         teacher = copy.deepcopy(trainer.model).train()
         step = _Step(self, trainer, teacher, U, augment, rng)
@@ -226,4 +229,3 @@ class _Step:
             t.data += (1.0 - a) * s.data
         for t, s in self.buffers:
             t.data[...] = s.data
-
