@@ -56,6 +56,15 @@ BAD = {
     "save": 1,
     "metrics_out": 2.0,
     "plot": True,
+    # scarce labels and semi-supervised training (issue 12)
+    "labels_per_class": 0,
+    "semi": "cotraining",
+    "semi_threshold": 1.5,
+    "semi_rounds": 0,
+    "semi_weight": -1.0,
+    "semi_ramp_up": -1,
+    "semi_ema_decay": 1.0,
+    "semi_augment": "mixup",
 }
 
 

@@ -23,6 +23,11 @@ def run_header(recipe: Recipe, data: RunData) -> str:
     if recipe.validation_split:  # the Trainer holds out ceil(fraction * n), as scikit-learn
         n_val = math.ceil(recipe.validation_split * n_train)
         rows = f"{n_train - n_val} train + {n_val} validation / {n_test} test rows"
+    if data.X_unlabeled is not None:  # labels_per_class: validation rows are labeled rows
+        n_val = math.ceil(recipe.validation_split * n_train) if recipe.validation_split else 0
+        val = f" + {n_val} validation" if n_val else ""
+        rows = (f"{n_train - n_val} labeled{val} + {len(data.X_unlabeled)} unlabeled train "
+                f"({recipe.labels_per_class} labeled per class) / {n_test} test rows")  # fmt: skip
     if data.classification:
         target = f"{data.n_out} classes"
     else:
@@ -33,6 +38,8 @@ def run_header(recipe: Recipe, data: RunData) -> str:
     model = model_description(recipe, data.input_shape, data.n_out)
     if recipe.augment:
         model += f", augment {recipe.augment}"
+    if recipe.semi != "none":
+        model += f", semi {recipe.semi}"
     return f"{data.ds.name}: {rows}, {features}, {target}; {model}"
 
 

@@ -101,6 +101,27 @@ FIELDS: tuple[FieldSpec, ...] = tuple(FieldSpec(*row) for row in (
     ("log_every", 5, int, "print a progress line every N epochs"),
     ("seed", 0, int, "random seed: the same seed gives the same run, bit for bit"),
     ("test_size", 0.2, float, "fraction held out (stratified) for the final test"),
+    # -- scarce labels and semi-supervised training (issue 12) --
+    ("labels_per_class", None, int, "keep K labeled rows per class of the training part "
+     "(chosen by --seed) and treat the others as unlabeled; --validation-split then holds "
+     "out a share of the labeled rows (default: every training row labeled)"),
+    ("semi", "none", str, "semi-supervised training on the unlabeled rows of "
+     "--labels-per-class: none, self-training (pseudo-labels, in rounds) or mean-teacher "
+     "(consistency with a moving average of the weights); with either, the labeled rows are "
+     "oversampled so an epoch is one pass over as many rows as are unlabeled"),
+    ("semi_threshold", None, float, "self-training: the least class probability for a "
+     "pseudo-label, in [0, 1) (default: 0.9)"),
+    ("semi_rounds", None, int, "self-training: rounds with pseudo-labels after the "
+     "labeled-only one, each of --epochs epochs; round r labels up to r/R of the unlabeled "
+     "rows (default: 4)"),
+    ("semi_weight", None, float, "mean-teacher: the consistency loss's weight after the "
+     "ramp-up (default: 5)"),
+    ("semi_ramp_up", None, int, "mean-teacher: epochs over which the consistency weight "
+     "ramps up, exp(-5 (1 - t)^2) (default: 5)"),
+    ("semi_ema_decay", None, float, "mean-teacher: the teacher's moving-average decay of the "
+     "weights, in [0, 1) (default: 0.99)"),
+    ("semi_augment", None, str, "mean-teacher: the augmentation of the unlabeled rows, names "
+     "as --augment (not neighbours or mixup, which need labels) (default: noise)"),
     ("drop_last", False, bool, "skip each epoch's last minibatch when it is short"),
     ("checkpoint", None, str, "write the full training state here after every epoch, "
      "atomically (default: none)"),

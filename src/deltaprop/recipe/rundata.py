@@ -5,7 +5,7 @@ as (n, C, H, W) to the models that take them (:mod:`.images`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from ..data import (
 )
 from ..data.columns import guess_task, refuse_missing, refuse_outside_float32
 from ..data.files import label_column, read_table
+from ..data.scarce import labeled_per_class
 from ..errors import ConfigError, DataError, DeltapropError
 from ..names import normalize
 from .images import channel_scaler, needs_images_error, wants_images
@@ -51,6 +52,9 @@ class RunData:
     n_out: int
     prep: Preprocessor | None = None
     task_note: str | None = None
+    #: (n_unlabeled, ...) the training rows whose labels ``labels_per_class`` dropped (X_train
+    #: and y_train then hold the labeled rows only); None when every training row is labeled.
+    X_unlabeled: np.ndarray | None = None
 
     @property
     def task(self) -> str:
@@ -75,6 +79,36 @@ class RunData:
 
 
 def load_data(recipe: Recipe) -> RunData:
+    """Load ``recipe.dataset`` and split it (:func:`load_split`); with ``labels_per_class``,
+    keep that many labeled training rows per class and move the others' features to
+    ``X_unlabeled`` (:func:`keep_labels`). The preprocessing is fitted on the whole training
+    part, labeled or not: the features of the unlabeled rows are known."""
+    data = load_split(recipe)
+    return data if recipe.labels_per_class is None else keep_labels(recipe, data)
+
+
+def keep_labels(recipe: Recipe, data: RunData) -> RunData:
+    """``data`` with K = ``labels_per_class`` labeled training rows per class (chosen by
+    ``seed``, :func:`~deltaprop.data.scarce.labeled_per_class`), the other training rows
+    unlabeled; the test part is untouched.
+
+    Raises:
+        ConfigError: naming ``labels_per_class``: a regression task, or K larger than the
+            training rows of the smallest class (the message names the class and its rows).
+    """
+    if not data.classification:
+        raise ConfigError(
+            f"{recipe.show('labels_per_class')}: keeps labeled rows per class, and "
+            f"{data.ds.name} is a regression task; drop the option"
+        )
+    names = data.ds.target_names or [str(i) for i in range(data.n_out)]
+    labeled, unlabeled = labeled_per_class(data.y_train, recipe.labels_per_class, recipe.seed,
+                                           recipe.show("labels_per_class"), names)  # fmt: skip
+    return replace(data, X_train=data.X_train[labeled], y_train=data.y_train[labeled],
+                   X_unlabeled=data.X_train[unlabeled])  # fmt: skip
+
+
+def load_split(recipe: Recipe) -> RunData:
     """Load ``recipe.dataset``, split off ``test_size`` (stratified for classification, seeded
     by ``seed``) and fit the preprocessing on the training part: a CSV file's columns (minus
     ``drop``) are encoded by the :class:`~deltaprop.data.Preprocessor` (text one-hot, missing

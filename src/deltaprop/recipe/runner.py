@@ -31,6 +31,7 @@ from ..train import Trainer, cross_validate
 from ..train.callbacks import History
 from .build import RunData, build_trainer, fit_kwargs, load_data
 from .describe import name_paths, run_header
+from .scarce import SEMI_FITS
 from .spec import Recipe
 
 Log = Callable[[str], None]
@@ -172,9 +173,12 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
     trainer = build_trainer(recipe, data.input_shape, data.n_out, data.task, log=report.warn,
                             y_train=data.y_train)  # fmt: skip
     try:
-        history = trainer.fit(data.X_train, data.y_train, verbose=verbose,
-                              checkpoint=recipe.checkpoint, resume_from=recipe.resume,
-                              **kwargs)  # fmt: skip
+        if recipe.semi != "none":  # deltaprop.semi's fit (recipe/scarce.py)
+            history = semi_fit(recipe)(recipe, trainer, data, kwargs, verbose)
+        else:
+            history = trainer.fit(data.X_train, data.y_train, verbose=verbose,
+                                  checkpoint=recipe.checkpoint, resume_from=recipe.resume,
+                                  **kwargs)  # fmt: skip
     except (ConfigError, ModelFileError) as exc:  # a bad checkpoint/resume path or file
         named = name_paths(str(exc), recipe)
         if named == str(exc) and recipe.checkpoint and named.startswith(recipe.checkpoint + ":"):
@@ -210,6 +214,13 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
             message = str(exc).removeprefix("path: ")
             raise ConfigError(f"{recipe.show('plot')}: {message}") from None
     return result
+
+
+def semi_fit(recipe: Recipe) -> Callable[..., History]:
+    """The fit of the recipe's ``semi`` method, which :mod:`deltaprop.semi` registers."""
+    if recipe.semi not in SEMI_FITS:  # only when deltaprop.semi failed to import
+        raise ConfigError(f"{recipe.show('semi')}: {recipe.semi} needs deltaprop.semi")
+    return SEMI_FITS[recipe.semi]
 
 
 def _silent(line: str) -> None:

@@ -135,7 +135,7 @@ def read_toml(path: str | os.PathLike, source: str = "python") -> dict[str, Any]
 def _coerce(name: str, value: Any, where: str) -> Any:
     """A TOML value of the field's type (TOML has no None: a key that is there has a value)."""
     kind = FIELD_SPECS[name].kind
-    if name in ("hidden", "channels", "augment") and isinstance(value, list):
+    if name in ("hidden", "channels", "augment", "semi_augment") and isinstance(value, list):
         value = ",".join(str(v) for v in value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)

@@ -12,6 +12,7 @@ Rules between keys (as ``deltaprop train`` has always had them):
   ``activation``, ``batchnorm``, ``layernorm`` and ``dropout`` (set one of them to anything but
   its default too, and it is an error rather than a key silently ignored);
 - ``momentum`` only with the optimizers that have one (sgd, momentum, nesterov, rmsprop);
+- ``labels_per_class``, ``semi`` and its options: see :mod:`.scarce`;
 - ``validation_split`` becomes 0.1 when ``early_stopping`` or the ``plateau`` schedule needs a
   validation score and none was given.
 """
@@ -32,6 +33,7 @@ from ..errors import ConfigError
 from ..names import normalize
 from .architecture import check_architecture
 from .fields import FIELD_SPECS
+from .scarce import SCARCE_CHECKS, semi_rules
 
 CLASS_WEIGHTS = ("balanced",)  # sklearn's compute_class_weight rule
 MOMENTUM_OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop")
@@ -185,6 +187,7 @@ CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "save": _PATH,
     "metrics_out": _PATH,
     "plot": _PATH,
+    **SCARCE_CHECKS,  # labels_per_class, semi and its options (recipe/scarce.py)
 }
 
 
@@ -217,6 +220,7 @@ def validate(values: dict[str, Any], show: Show = str) -> dict[str, Any]:
         raise ConfigError(
             f"{show('batchnorm')} and {show('layernorm')}: expected at most one of them, got both"
         )
+    semi_rules(out, show)
     needs_val = out["early_stopping"] is not None or out["schedule"] == "plateau"
     if needs_val and out["validation_split"] is None:
         out["validation_split"] = DEFAULT_VALIDATION_SPLIT
