@@ -90,11 +90,13 @@ class _Activation(Kernel):
     """An elementwise activation; ``inplace`` (set by the fusion pass) writes its output into
     its input's buffer."""
 
-    def __init__(self, inputs, out, needs, shape, dtype, inplace: bool) -> None:
+    def __init__(self, inputs, out, needs, like, inplace: bool) -> None:
         self.inputs, self.out, self.needs = list(inputs), out, tuple(needs)
         self.inplace = inplace
-        self.y = None if inplace else empty(shape, dtype)
-        self.gx = empty(shape, dtype)
+        # The recorded output's memory layout (a conv's output is channels-major): the next
+        # ops then sum in the same order as eager, so the replay stays bit-identical.
+        self.y = None if inplace else np.empty_like(like)
+        self.gx = np.empty_like(like)
         self.owned = (True,)
 
     def _target(self, vals):
@@ -111,9 +113,9 @@ class ReLUKernel(_Activation):
 
     op, rule = "relu", "({y} > 0)"
 
-    def __init__(self, inputs, out, needs, shape, dtype, inplace) -> None:
-        super().__init__(inputs, out, needs, shape, dtype, inplace)
-        self.mask = empty(shape, bool)
+    def __init__(self, inputs, out, needs, like, inplace) -> None:
+        super().__init__(inputs, out, needs, like, inplace)
+        self.mask = np.empty_like(like, dtype=bool)
 
     def forward(self, vals):
         x = vals[self.inputs[0]]
@@ -129,9 +131,9 @@ class TanhKernel(_Activation):
 
     op, rule = "tanh", "(1 - {y}*{y})"
 
-    def __init__(self, inputs, out, needs, shape, dtype, inplace) -> None:
-        super().__init__(inputs, out, needs, shape, dtype, inplace)
-        self.t = empty(shape, dtype)
+    def __init__(self, inputs, out, needs, like, inplace) -> None:
+        super().__init__(inputs, out, needs, like, inplace)
+        self.t = np.empty_like(like)
 
     def forward(self, vals):
         vals[self.out] = np.tanh(vals[self.inputs[0]], out=self._target(vals))
@@ -148,9 +150,9 @@ class SigmoidKernel(_Activation):
 
     op, rule = "sigmoid", "{y} * (1 - {y})"
 
-    def __init__(self, inputs, out, needs, shape, dtype, inplace) -> None:
-        super().__init__(inputs, out, needs, shape, dtype, inplace)
-        self.t = empty(shape, dtype)
+    def __init__(self, inputs, out, needs, like, inplace) -> None:
+        super().__init__(inputs, out, needs, like, inplace)
+        self.t = np.empty_like(like)
 
     def forward(self, vals):
         y = self._target(vals)
@@ -173,8 +175,9 @@ class DropoutKernel(Kernel):
 
     op = "dropout"
 
-    def __init__(self, inputs, out, needs, shape, dtype, p: float, generator) -> None:
+    def __init__(self, inputs, out, needs, like, p: float, generator) -> None:
         self.inputs, self.out, self.needs = list(inputs), out, tuple(needs)
+        shape, dtype = like.shape, like.dtype
         self.p, self.generator = p, generator
         dtype = np.dtype(dtype)
         self.draw_dtype = np.float64 if dtype == np.float64 else np.float32
@@ -182,8 +185,8 @@ class DropoutKernel(Kernel):
         self.r = empty(shape, self.draw_dtype)
         self.keep = empty(shape, bool)
         self.mask = empty(shape, dtype)
-        self.y = empty(shape, dtype)
-        self.gx = empty(shape, dtype)
+        self.y = np.empty_like(like)
+        self.gx = np.empty_like(like)
         self.owned = (True,)
 
     def forward(self, vals):

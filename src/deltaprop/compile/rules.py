@@ -57,16 +57,14 @@ def _linear(node, ctx):
 
 def _activation(kernel_class):
     def rule(node, ctx):
-        y = node.output.data
-        return kernel_class(ctx.ins, ctx.out, node.fn.needs, y.shape, y.dtype, inplace=False)
+        return kernel_class(ctx.ins, ctx.out, node.fn.needs, node.output.data, inplace=False)
 
     return rule
 
 
 def _dropout(node, ctx):
-    y = node.output.data
     fn = node.fn
-    return DropoutKernel(ctx.ins, ctx.out, fn.needs, y.shape, y.dtype, fn.p, fn.generator)
+    return DropoutKernel(ctx.ins, ctx.out, fn.needs, node.output.data, fn.p, fn.generator)
 
 
 def _cross_entropy(node, ctx):

@@ -102,6 +102,8 @@ FIELDS: tuple[FieldSpec, ...] = tuple(FieldSpec(*row) for row in (
     ("seed", 0, int, "random seed: the same seed gives the same run, bit for bit"),
     ("test_size", 0.2, float, "fraction held out (stratified) for the final test"),
     ("drop_last", False, bool, "skip each epoch's last minibatch when it is short"),
+    ("compile", False, bool, "record the first training step's kernels and replay them "
+     "(buffers allocated once, no graph): the same results, faster steps"),
     ("checkpoint", None, str, "write the full training state here after every epoch, "
      "atomically (default: none)"),
     ("resume", None, str, "continue from a --checkpoint file; the same path for both "
