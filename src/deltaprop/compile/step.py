@@ -182,7 +182,8 @@ class CompiledStep:
         for node in tape.nodes:  # the eager graph is done with: keep no leaf alive
             node.fn.parents = ()
         prog.fused = prog.linear_weights() if self.fuse_update else []
-        self._programs[key] = prog
+        self._programs[key] = self._current = prog
+        self._set_fusion()  # so that describe() shows the plan before the first replay
 
     def _set_fusion(self) -> None:
         """Per step: the SGD fusion of each linear weight, on only while its group has no
