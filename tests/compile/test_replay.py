@@ -105,9 +105,11 @@ def assert_same_state(a, b, exact: bool):
             assert np.linalg.norm(u - v) / scale <= 1e-6, name
 
 
-CASES = [(m, o) for m in MODELS for o in ("momentum", "adam")] + [
-    ("relu", o) for o in OPTIMIZERS if o not in ("momentum", "adam")
-] + [("dropout_batchnorm", o) for o in ("nesterov", "adamw", "rmsprop", "adagrad")]
+CASES = (
+    [(m, o) for m in MODELS for o in ("momentum", "adam")]
+    + [("relu", o) for o in OPTIMIZERS if o not in ("momentum", "adam")]
+    + [("dropout_batchnorm", o) for o in ("nesterov", "adamw", "rmsprop", "adagrad")]
+)
 
 
 @pytest.mark.parametrize("model_name, opt_name", CASES)

@@ -43,7 +43,7 @@ class FunctionKernel(Kernel):
         if type(grads) is not tuple:
             grads = (grads,)
         out = []
-        for g, need, shape, dtype in zip(grads, self.needs, self.shapes, self.dtypes):
+        for g, need, shape in zip(grads, self.needs, self.shapes):
             if g is None or not need:
                 out.append(None)
                 continue

@@ -68,7 +68,8 @@ class SoftmaxCrossEntropyKernel(Kernel):
         red = "mean" if self.reduction == "mean" else "sum"
         return (
             f"{loss} = {red}(log(sum(exp({z} - max))) - ({z} - max)[{t}])  [e, s buffers]",
-            f"d{z} = (e / s - onehot({t}))" + (f" / {self.n}" if red == "mean" else "")
+            f"d{z} = (e / s - onehot({t}))"
+            + (f" / {self.n}" if red == "mean" else "")
             + "  [in place in e]",
         )
 

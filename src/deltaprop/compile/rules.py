@@ -13,8 +13,19 @@ from typing import Any
 
 import numpy as np
 
-from ..ops import activation, conv, elementwise, linalg, loss, loss_weighted, norm_batch
-from ..ops import norm_layer, pool, reduce, shape
+from ..ops import (
+    activation,
+    conv,
+    elementwise,
+    linalg,
+    loss,
+    loss_weighted,
+    norm_batch,
+    norm_layer,
+    pool,
+    reduce,
+    shape,
+)
 from ..ops.dropout import Dropout
 from ..ops.embedding import Embedding, _as_indices
 from .dense import DropoutKernel, LinearKernel, ReLUKernel, SigmoidKernel, TanhKernel

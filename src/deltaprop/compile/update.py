@@ -63,8 +63,10 @@ class Update:
     def text(self) -> str:
         if self.rule is None:
             return f"{self.name}.step() (its own code)"
-        rule = "w -= lr * d (d = g, or the momentum direction)" if self.rule is _sgd else (
-            "Adam: m, v moments, w -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)"
+        rule = (
+            "w -= lr * d (d = g, or the momentum direction)"
+            if self.rule is _sgd
+            else ("Adam: m, v moments, w -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)")
         )
         return f"{self.name}: {rule}; hyperparameters read at every step, one scratch array"
 
