@@ -193,7 +193,11 @@ class Program:
         return [
             (k, by_index[k.inputs[1]])
             for k in self.kernels
-            if isinstance(k, LinearKernel) and k.inputs[1] in by_index and k.gw is not None
+            if isinstance(k, LinearKernel)
+            and k.inputs[1] in by_index
+            and k.gw is not None
+            and k.gemm is not None
+            and by_index[k.inputs[1]].data.flags.c_contiguous  # W^T then Fortran-ordered
         ]
 
     # --- describe ---------------------------------------------------------------------------
