@@ -42,9 +42,7 @@ LAYERS = {
     "viz": 5,
     "callbacks": 5,  # the public face: train's callbacks and diagnostics' GradientMonitor
     "recipe": 6,
-    **dict.fromkeys(
-        ("tune", "semi", "distill", "gan", "parallel", "sklearn", "onnx"), 7
-    ),
+    **dict.fromkeys(("tune", "semi", "distill", "gan", "parallel", "sklearn", "onnx"), 7),
     "cli": 8,
 }
 SHARED = {"data", "io", "errors", "names", "checks", "config", "report", "__init__", "__main__"}
