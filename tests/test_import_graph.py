@@ -37,13 +37,12 @@ LAYERS = {
     "nn": 3,
     "optim": 3,
     "train": 4,
+    "compile": 4,  # beside train: the Trainer trains through a compiled step
     "diagnostics": 5,
     "viz": 5,
     "callbacks": 5,  # the public face: train's callbacks and diagnostics' GradientMonitor
     "recipe": 6,
-    **dict.fromkeys(
-        ("tune", "semi", "distill", "gan", "parallel", "sklearn", "onnx", "compile"), 7
-    ),
+    **dict.fromkeys(("tune", "semi", "distill", "gan", "parallel", "sklearn", "onnx"), 7),
     "cli": 8,
 }
 SHARED = {"data", "io", "errors", "names", "checks", "config", "report", "__init__", "__main__"}

@@ -9,6 +9,7 @@ array([[ 2., -4.]], dtype=float32)
 from . import callbacks, data, diagnostics, nn, ops, optim, recipe, semi, train, viz  # noqa: F401  (ops: Tensor methods; semi: registers its methods with recipe)
 from .autograd import GradcheckError, Tensor, gradcheck, tensor
 from .backend import seed, set_default_dtype
+from .compile import compile_step
 from .config import debug_mode, enable_grad, no_grad
 from .errors import (
     ConfigError,
@@ -39,6 +40,7 @@ __all__ = [
     "Trainer",
     "TrainingError",
     "callbacks",
+    "compile_step",
     "concatenate",
     "cross_validate",
     "debug_mode",

@@ -51,6 +51,7 @@ BAD = {
     "seed": -1,
     "test_size": 1.5,
     "drop_last": None,
+    "compile": "yes",
     "checkpoint": 7,
     "resume": ["a"],
     "save": 1,

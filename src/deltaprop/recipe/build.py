@@ -115,6 +115,7 @@ def build_trainer(
         clip_value=recipe.clip_value,
         l1=recipe.l1,
         l2=recipe.l2,
+        compile=recipe.compile,
     )
 
 

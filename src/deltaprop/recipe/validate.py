@@ -182,6 +182,7 @@ CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "seed": lambda v, n: check_int(v, n, minimum=0),
     "test_size": check_fraction,
     "drop_last": check_bool,
+    "compile": check_bool,
     "checkpoint": _PATH,
     "resume": _PATH,
     "save": _PATH,

@@ -27,6 +27,7 @@ class TrainStep:
     """``train_step`` and what it needs between steps; the Trainer inherits it."""
 
     _grad_params: list[Tensor]
+    _compiled = None  # a CompiledStep with Trainer(compile=True)
     _norm_sum = 0.0  # sum of the pre-clip norms of the epoch's steps so far
     _norm_steps = 0
 
@@ -53,17 +54,26 @@ class TrainStep:
         Raises:
             TrainingError: the loss is NaN/Inf; the step is not taken, the weights are unchanged.
         """
-        out = self.model(Tensor._wrap(xb))
-        loss = self._train_loss(out, yb)
-        value = float(loss.data)
+        compiled = self._compiled
+        if compiled is None:
+            out = self.model(Tensor._wrap(xb))
+            loss = self._train_loss(out, yb)
+            value, out = float(loss.data), out.data
+        else:  # the recorded kernels (deltaprop.compile): the same phases, replayed
+            value, out = compiled.forward(xb, yb)
         if self._penalties:
             value += penalty.value(self._penalties)
         if not math.isfinite(value):
+            if compiled is not None:
+                compiled.abandon()
             raise NonFiniteLoss(value)
-        stat = None if self._train_stat is None else self._train_stat(out.data, yb)
-        for p in self._grad_params:
-            p.grad = None
-        _backward(loss)
+        stat = None if self._train_stat is None else self._train_stat(out, yb)
+        if compiled is None:
+            for p in self._grad_params:
+                p.grad = None
+            _backward(loss)
+        else:
+            compiled.backward()
         if self._penalties:
             penalty.add_gradients(self._penalties)  # closed form; see train/penalty.py
         if self.clip_norm is not None:
@@ -71,7 +81,10 @@ class TrainStep:
             self._norm_steps += 1
         if self.clip_value is not None:
             clip_grad_value(self._clip_params, self.clip_value)
-        self.optimizer.step()
+        if compiled is None:
+            self.optimizer.step()
+        else:
+            compiled.update()
         return value, stat
 
     def _step_function(self):

@@ -20,7 +20,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..autograd.tensor import Tensor
 from ..checks import check_bool, check_choice, check_fraction, check_int, check_optional, check_real
+from ..compile import CompiledStep
 from ..data.loader import DESCENTS, batch_size_for
 from ..errors import ConfigError, TrainingError
 from ..nn.module import Module
@@ -75,6 +77,10 @@ class Trainer(TrainStep, Inference):
             magnitude) is far above the noise of a working run, even at batch size 1, and
             far below where a run that blew up sits (Adam at lr 1000 on digits: 1e12).
             None turns the check off.
+        compile: train through a :class:`~deltaprop.compile.CompiledStep`: the first step
+            of each batch shape runs eagerly while its kernels are recorded, later ones
+            replay them (buffers allocated once, no graph): the same weights, faster steps.
+            An op that cannot be recorded makes it train eagerly, after one warning.
 
     Attributes:
         stop_training: a callback sets it to end ``fit`` after the current epoch.
@@ -103,6 +109,7 @@ class Trainer(TrainStep, Inference):
         l1: float = 0.0,
         l2: float = 0.0,
         divergence_factor: float | None = 1e3,
+        compile: bool = False,
     ) -> None:
         if not isinstance(model, Module):
             raise ConfigError(f"model: expected a deltaprop Module, got {type(model).__name__}")
@@ -152,6 +159,14 @@ class Trainer(TrainStep, Inference):
         self._train_loss, self._train_stat = self._loss_call, self._batch_stat
         self._grad_params = []
         self._refresh_grad_params()
+        self.compile = check_bool(compile, "compile")
+        if self.compile and optimizer is not None:
+            # Plain SGD may write updates inside the GEMM only when nothing reads gradients.
+            plain = clip_norm is None and clip_value is None and not self._penalties
+            self._compiled = CompiledStep(
+                model, loss, optimizer, fuse_update=plain and not self.callbacks,
+                loss_call=lambda out, yb: self.loss(out, Tensor._wrap(yb)),
+            )  # fmt: skip
 
     # --- fit: checks, then the loop (train/loop.py) -------------------------------------------
     def fit(

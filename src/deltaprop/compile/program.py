@@ -1,0 +1,221 @@
+"""A recording: the kernels of one forward, loss and backward, and how to replay them.
+
+Built once from a tape (:mod:`~deltaprop.compile.trace`): every tensor the forward touched
+becomes a numbered value (``x``, ``y``, the parameters by their names, constants, and ``h1``,
+``h2``, ... for op outputs), every op a kernel (:mod:`~deltaprop.compile.rules`). The backward
+plan is fixed at the same time: kernels run in reverse recording order (a reverse topological
+order), and for each gradient that flows into a value it is known whether it is the first
+(stored) or a later one (added, as the engine's gradient table does).
+
+A replay is then two loops over kernels with a list of arrays: no Tensor, no Function node, no
+graph walk, no heap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..autograd.tensor import Tensor
+from .dense import LinearKernel
+from .kernel import Kernel
+from .rules import INPLACE_ACTIVATIONS, Context, Unrecordable, kernel_for
+from .trace import Tape
+
+
+class Program:
+    """The replayable recording of one (shape, dtype, mode) of a step.
+
+    Args:
+        tape: the ops of the recorded forward (model, then loss).
+        x, y: the Tensors the batch and the targets were wrapped in.
+        out, loss: the model's output Tensor and the loss Tensor.
+        params: ``(name, Parameter)`` pairs: every tensor the step may differentiate.
+        norm_layers: batch-norm layers by the id of their running-mean array.
+    """
+
+    def __init__(self, tape: Tape, x, y, out, loss, params, norm_layers) -> None:
+        self.names: list[str] = []
+        self.vals: list[Any] = []
+        self.kernels: list[Kernel] = []
+        by_tensor: dict[int, int] = {}
+        by_array: dict[int, int] = {}
+        self._params: list[tuple[Any, int]] = []  # (Parameter, value number)
+        batch = x.data
+        n = batch.shape[0] if batch.ndim else 0
+
+        def new(name: str, array) -> int:
+            self.names.append(name)
+            self.vals.append(array)
+            return len(self.vals) - 1
+
+        self.x = by_tensor[id(x)] = by_array[id(x.data)] = new("x", x.data)
+        self.y = by_tensor[id(y)] = by_array[id(y.data)] = new("y", y.data)
+        for name, p in params:
+            i = by_tensor[id(p)] = by_array[id(p.data)] = new(name, p.data)
+            self._params.append((p, i))
+
+        def ref(t: Tensor, op: str) -> int:
+            i = by_tensor.get(id(t))
+            if i is None:
+                i = by_array.get(id(t.data))
+            if i is None:
+                a = t.data
+                if t.requires_grad:
+                    raise Unrecordable(f"{op}: an input needs a gradient but is no parameter")
+                if type(a) is not np.ndarray:
+                    raise Unrecordable(f"{op}: an input is not a NumPy array (CPU only)")
+                if n > 1 and a.ndim and a.shape[0] == n:
+                    raise Unrecordable(
+                        f"{op}: an input shaped like the batch that is neither the batch, the "
+                        "targets nor an op's output (computed from .data in Python, or the "
+                        "targets converted to another dtype)"
+                    )
+                i = new(f"c{len(self.vals)}", a)  # a constant: kept as recorded
+            by_tensor[id(t)] = i
+            return i
+
+        for node in tape.nodes:
+            ins = [ref(t, node.op) for t in node.inputs]
+            if type(node.output.data) is not np.ndarray:
+                raise Unrecordable(f"{node.op}: its output is not a NumPy array (CPU only)")
+            o = new(f"h{len(self.kernels) + 1}", node.output.data)
+            by_tensor[id(node.output)] = o
+            self.kernels.append(kernel_for(node, Context(ins, o, self.x, batch, norm_layers)))
+        if id(loss) not in by_tensor or id(out) not in by_tensor:
+            raise Unrecordable("the loss was not computed by recorded ops")
+        self.loss, self.out = by_tensor[id(loss)], by_tensor[id(out)]
+        if self.kernels[-1].out != self.loss or loss.data.shape != ():
+            raise Unrecordable("the loss is not a single number made by the last op")
+        self.names[self.loss] = "loss"
+        self._seed = np.ones((), dtype=loss.data.dtype)
+        self._fuse_activations()
+        self._plan_backward()
+
+    # --- building -------------------------------------------------------------------------
+    def _consumers(self) -> list[int]:
+        count = [0] * len(self.vals)
+        for k in self.kernels:
+            for i in k.inputs:
+                count[i] += 1
+        return count
+
+    def _fuse_activations(self) -> None:
+        """An activation whose input is a linear's output used nowhere else overwrites it."""
+        count = self._consumers()
+        made_by = {k.out: k for k in self.kernels}
+        for k in self.kernels:
+            if isinstance(k, INPLACE_ACTIVATIONS):
+                src = k.inputs[0]
+                producer = made_by.get(src)
+                if isinstance(producer, LinearKernel) and count[src] == 1 and src != self.out:
+                    k.inplace, k.y = True, None
+
+    def _plan_backward(self) -> None:
+        """For each kernel (reverse order) and input: store or add, and whether the value's
+        final gradient is a buffer its consumer may overwrite (``may_write``)."""
+        contributions = [0] * len(self.vals)
+        owned_once = [False] * len(self.vals)
+        for k in self.kernels:
+            for j, (i, need) in enumerate(zip(k.inputs, k.needs)):
+                if need:
+                    contributions[i] += 1
+                    owned_once[i] = bool(k.owned[j]) if j < len(k.owned) else False
+        seen = [False] * len(self.vals)
+        self._plan: list[tuple[Kernel, bool, list[tuple[int, int, bool]]]] = []
+        for k in reversed(self.kernels):
+            steps = []
+            for j, (i, need) in enumerate(zip(k.inputs, k.needs)):
+                if need:
+                    steps.append((j, i, seen[i]))  # (position, value, add to an earlier one)
+                    seen[i] = True
+            may_write = contributions[k.out] > 1 or owned_once[k.out]
+            self._plan.append((k, may_write, steps))
+        self._exclusive = [c > 1 or o for c, o in zip(contributions, owned_once)]
+        # Each parameter's gradient, as the optimizer and clipping will see it: a buffer of
+        # its own (a kernel's, or a copy), wrapped once in a Tensor that p.grad points to.
+        self._grad_out = []
+        for p, i in self._params:
+            own = None if self._exclusive[i] else np.empty_like(p.data)
+            self._grad_out.append((p, i, own, Tensor._wrap(own)))
+        self._grads: list[Any] = [None] * len(self.vals)
+
+    # --- replay -----------------------------------------------------------------------------
+    def valid(self) -> bool:
+        """Whether every parameter still holds the array the kernels were built on (a
+        ``load_state_dict`` or a rollback rebinds them)."""
+        vals = self.vals
+        return all(p.data is vals[i] for p, i in self._params)
+
+    def forward(self, xb, yb) -> float:
+        """Forward and loss on a batch; returns the loss as a float."""
+        vals = self.vals
+        vals[self.x], vals[self.y] = xb, yb
+        for k in self.kernels:
+            k.forward(vals)
+        return float(vals[self.loss])
+
+    def output(self):
+        """The model's output array of the last forward (a buffer: read it before the next)."""
+        return self.vals[self.out]
+
+    def backward(self) -> None:
+        """Every gradient of the last forward; each parameter's ``.grad`` points to its own."""
+        vals, grads = self.vals, self._grads
+        for i in range(len(grads)):
+            grads[i] = None
+        grads[self.loss] = self._seed
+        for k, may_write, steps in self._plan:
+            gy = grads[k.out]
+            if gy is None:
+                continue
+            gs = k.backward(vals, gy, may_write)
+            for j, i, add in steps:
+                g = gs[j]
+                if g is None:
+                    continue
+                grads[i] = g if not add else grads[i] + g
+        for p, i, own, wrapper in self._grad_out:
+            g = grads[i]
+            if g is None:
+                p.grad = None
+                continue
+            if own is not None:
+                np.copyto(own, g, casting="same_kind")
+                g = own
+            wrapper.data = g
+            p.grad = wrapper
+
+    def linear_weights(self) -> list[tuple[LinearKernel, Any]]:
+        """(linear kernel, its weight Parameter) for the SGD fusion."""
+        by_index = {i: p for p, i in self._params}
+        return [
+            (k, by_index[k.inputs[1]])
+            for k in self.kernels
+            if isinstance(k, LinearKernel)
+            and k.inputs[1] in by_index
+            and k.gw is not None
+            and k.gemm is not None
+            and by_index[k.inputs[1]].data.flags.c_contiguous  # W^T then Fortran-ordered
+        ]
+
+    # --- describe ---------------------------------------------------------------------------
+    def describe(self) -> str:
+        """The kernels, one per line: forward in order, then backward in order."""
+        name = self.names.__getitem__
+        shapes = {i: _shape(v) for i, v in enumerate(self.vals) if v is not None}
+        lines = [f"values: x {shapes[self.x]}, y {shapes[self.y]}"]
+        lines += [f"  {name(i)} {shapes[i]}" for _, i in self._params]
+        lines.append("forward:")
+        for n, k in enumerate(self.kernels, 1):
+            lines.append(f"  {n:2d}. {k.text(name)[0]}  -> {shapes.get(k.out, '?')}")
+        lines.append("backward:")
+        for n, (k, _, steps) in enumerate(self._plan, 1):
+            if steps:
+                lines.append(f"  {n:2d}. {k.text(name)[1]}")
+        return "\n".join(lines)
+
+
+def _shape(a) -> str:
+    return str(tuple(np.shape(a)))

@@ -1,0 +1,238 @@
+"""CompiledStep: a training step that records itself once and replays from then on.
+
+The first call for a batch shape and dtype (and train/eval mode) runs the ordinary eager step
+while :mod:`~deltaprop.compile.trace` writes down its ops, then builds a
+:class:`~deltaprop.compile.program.Program` from them; later calls with the same key replay
+it. A step whose forward cannot be recorded trains eagerly for good, after one warning naming
+the op. Phases (``forward``, ``backward``, ``update``) are public so that the Trainer can
+check the loss and clip gradients between them, as its eager ``train_step`` does.
+
+What invalidates a recording: a parameter whose array was replaced (``load_state_dict``, a
+rollback), a new batch shape or dtype (a new key: its own recording), a change of any
+module's train/eval flag (also a key). The optimizer's hyperparameters and state are read at
+every step (:mod:`~deltaprop.compile.update`), so schedules and edits need no re-recording.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import report
+from ..autograd.engine import backward as _backward
+from ..autograd.tensor import Tensor
+from ..errors import ConfigError, DataError, ShapeError
+from ..nn.module import Module
+from ..nn.normalization import BatchNorm1d
+from ..optim import SGD, Optimizer
+from .program import Program
+from .rules import Unrecordable
+from .trace import Tape, tracing
+from .update import Update
+
+
+class CompiledStep:
+    """``step(xb, yb) -> float``: zero_grad, forward, loss, backward and the optimizer step in
+    one call, replayed from a recording after the first call (see the module doc).
+
+    Args:
+        model: the Module to train.
+        loss_fn: ``loss_fn(output, target)`` -> a one-element loss Tensor (a loss Module or a
+            function of Tensors).
+        optimizer: an Optimizer over the model's parameters.
+        fuse_update: let plain SGD write each linear layer's update straight into its weights
+            with one GEMM (the weight's ``.grad`` is then None after the step).
+        loss_call: ``(output Tensor, target array) -> loss Tensor``, instead of calling
+            ``loss_fn`` on wrapped targets (the Trainer passes its own).
+
+    Attributes:
+        fallback: why this step trains eagerly (None while it records and replays).
+        recordings, replays: how many steps were recorded and how many replayed.
+    """
+
+    def __init__(
+        self,
+        model: Module,
+        loss_fn: Callable,
+        optimizer: Optimizer,
+        fuse_update: bool = True,
+        loss_call: Callable | None = None,
+    ) -> None:
+        if not isinstance(model, Module):
+            raise ConfigError(f"model: expected a deltaprop Module, got {type(model).__name__}")
+        if not callable(loss_fn):
+            raise ConfigError(f"loss_fn: expected a loss Module or function, got {loss_fn!r}")
+        if not isinstance(optimizer, Optimizer):
+            raise ConfigError(
+                f"optimizer: expected a deltaprop Optimizer, got {type(optimizer).__name__}"
+            )
+        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self._loss_call = loss_call or (lambda out, yb: loss_fn(out, Tensor._wrap(yb)))
+        self.fuse_update = bool(fuse_update) and type(optimizer) is SGD
+        self.fallback: str | None = None
+        self.recordings = self.replays = 0
+        self._programs: dict[tuple, Program] = {}
+        self._update = Update(optimizer)
+        self._pending: tuple | None = None  # an eager step between its phases
+        self._current: Program | None = None
+
+    # --- the public step ------------------------------------------------------------------
+    def __call__(self, xb: Any, yb: Any) -> float:
+        """One training step on a batch: ``xb`` (N, ...) features, ``yb`` (N, ...) targets
+        (NumPy arrays; floats are taken in the model's dtype). Returns the batch's loss."""
+        xb, yb = self._check_batch(xb, yb)
+        value = self.forward(xb, yb)[0]
+        self.backward()
+        self.update()
+        return value
+
+    def _check_batch(self, xb, yb):
+        dtype = next((p.data.dtype for p in self.model.parameters()), np.dtype(np.float32))
+        arrays = []
+        for name, a in (("xb", xb), ("yb", yb)):
+            if isinstance(a, Tensor):
+                a = a.data
+            try:
+                a = np.asarray(a)
+            except (TypeError, ValueError) as exc:
+                raise DataError(f"{name}: expected a NumPy array, got {type(a).__name__}") from exc
+            if a.dtype.kind not in "fiub" or a.ndim == 0:
+                raise DataError(f"{name}: expected an array of numbers with a batch axis, got "
+                                f"dtype {a.dtype}, shape {a.shape}")  # fmt: skip
+            arrays.append(a.astype(dtype) if a.dtype.kind == "f" and a.dtype != dtype else a)
+        if arrays[0].shape[0] != arrays[1].shape[0]:
+            raise ShapeError(
+                f"xb, yb: expected the same number of rows, got {arrays[0].shape[0]} and "
+                f"{arrays[1].shape[0]}"
+            )
+        return arrays
+
+    # --- the phases -----------------------------------------------------------------------
+    def forward(self, xb, yb) -> tuple[float, Any]:
+        """Forward and loss: (the loss as a float, the model's output array). Replays when a
+        valid recording exists for this batch's key, else runs eagerly (recording)."""
+        key = (xb.shape, xb.dtype, yb.shape, yb.dtype, self._modes())
+        prog = self._programs.get(key)
+        if prog is not None and prog.valid():
+            self._current, self._pending = prog, None
+            self.replays += 1
+            return prog.forward(xb, yb), prog.output()
+        x, y = Tensor._wrap(xb), Tensor._wrap(yb)
+        tape = Tape() if self.fallback is None else None
+        if tape is None:
+            out = self.model(x)
+            loss = self._loss_call(out, yb)
+        else:
+            with tracing(tape):
+                out = self.model(x)
+                loss = self._loss_call(out, yb)
+        self._pending = (tape, key, x, y, out, loss)
+        return float(loss.data), out.data
+
+    def backward(self) -> None:
+        """Every gradient of the last forward, in each parameter's ``.grad``."""
+        if self._pending is None:
+            self._set_fusion()
+            self._current.backward()
+            return
+        tape, key, x, y, out, loss = self._pending
+        for p in self._all_params():
+            p.grad = None
+        _backward(loss)
+        if tape is not None:
+            self._record(tape, key, x, y, out, loss)
+
+    def update(self) -> None:
+        """The optimizer step (the recorded one after a replay)."""
+        if self._pending is not None:
+            self._pending = None
+            self.optimizer.step()
+            return
+        self._update()
+
+    def abandon(self) -> None:
+        """Drop the forward just run (its loss was refused): no backward, no step."""
+        self._pending = None
+
+    # --- recording --------------------------------------------------------------------------
+    def _record(self, tape: Tape, key, x, y, out, loss) -> None:
+        self.recordings += 1
+        try:
+            if tape.problem is not None:
+                raise Unrecordable(tape.problem)
+            if not tape.nodes:
+                raise Unrecordable("the forward applied no op")
+            norm = {
+                id(m.running_mean.data): m
+                for m in self.model.modules()
+                if isinstance(m, BatchNorm1d) and m.running_mean is not None
+            }
+            prog = Program(tape, x, y, out, loss, self._named_params(), norm)
+        except Unrecordable as exc:
+            self.fallback = str(exc)
+            self._programs.clear()
+            report.warn(
+                f"compile: cannot record {exc}; this step trains eagerly from now on (the "
+                "same results, without the speed-up)",
+                stacklevel=4,
+            )
+            return
+        for node in tape.nodes:  # the eager graph is done with: keep no leaf alive
+            node.fn.parents = ()
+        prog.fused = prog.linear_weights() if self.fuse_update else []
+        self._programs[key] = self._current = prog
+        self._set_fusion()  # so that describe() shows the plan before the first replay
+
+    def _set_fusion(self) -> None:
+        """Per step: the SGD fusion of each linear weight, on only while its group has no
+        momentum and no weight decay (read now: a schedule or an edit may change them)."""
+        fused = self._current.fused
+        if not fused:
+            return
+        groups = {id(p): g for g in self.optimizer.param_groups for p in g["params"]}
+        for kernel, p in fused:
+            g = groups.get(id(p))
+            if g is not None and g["momentum"] == 0.0 and g["weight_decay"] == 0.0:
+                kernel.fused_lr = g["lr"]
+            else:
+                kernel.fused_lr = None
+
+    def _modes(self) -> tuple:
+        return tuple(m.training for m in self.model.modules())
+
+    def _named_params(self) -> list[tuple[str, Any]]:
+        named = list(self.model.named_parameters())
+        seen = {id(p) for _, p in named}
+        extra = [(f"opt{i}", p) for i, p in enumerate(self.optimizer.params) if id(p) not in seen]
+        return named + extra
+
+    def _all_params(self) -> list:
+        return [p for _, p in self._named_params()]
+
+    # --- describe ---------------------------------------------------------------------------
+    def describe(self) -> str:
+        """The recorded kernels of every recording so far, with their shapes: forward, then
+        backward, then the update (a teaching view of one step of backprop)."""
+        if self.fallback is not None:
+            return f"eager (not recorded): {self.fallback}"
+        if not self._programs:
+            return "nothing recorded yet: the first call records the step"
+        parts = []
+        for (xs, xd, ys, yd, modes), prog in self._programs.items():
+            mode = "train" if all(modes) else "eval" if not any(modes) else "mixed"
+            parts.append(f"recording for x {xs} {xd}, y {ys} {yd}, {mode} mode")
+            parts.append(prog.describe())
+            fused = [kernel for kernel, _ in prog.fused if kernel.fused_lr is not None]
+            note = f" (weights of {len(fused)} linear layer(s) updated inside their gemm)"
+            parts.append("update: " + self._update.text() + (note if fused else ""))
+        return "\n".join(parts)
+
+
+def compile_step(
+    model: Module, loss_fn: Callable, optimizer: Optimizer, fuse_update: bool = True
+) -> CompiledStep:
+    """A compiled training step: ``step = dp.compile_step(model, loss_fn, optimizer)``, then
+    ``loss = step(xb, yb)`` per batch (see :class:`CompiledStep`)."""
+    return CompiledStep(model, loss_fn, optimizer, fuse_update=fuse_update)
