@@ -185,6 +185,8 @@ CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "save": _PATH,
     "metrics_out": _PATH,
     "plot": _PATH,
+    "tensorboard": _PATH,
+    "mlflow": check_bool,
 }
 
 
