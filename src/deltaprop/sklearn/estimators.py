@@ -94,7 +94,7 @@ class DeltapropClassifier(ClassifierMixin, DeltapropEstimator):
         unknown = self.classes_[codes] != y
         if np.any(unknown):
             raise DataError(
-                f"y: label {y[np.argmax(unknown)]!r} is not one of the classes "
+                f"y: label {y[np.argmax(unknown)].item()!r} is not one of the classes "
                 f"{self.classes_.tolist()} (pass classes= to the first partial_fit)"
             )
         return codes.astype(np.int64), len(self.classes_)
