@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import secrets
 from typing import Any
 
 import numpy as np
@@ -73,7 +74,10 @@ class TensorBoard(Callback):
         self._logged: dict[int, int] = {}  # id(monitor) -> its records already written
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self.writer = self._tbx.SummaryWriter(logdir=self.log_dir)
+        # tensorboardX names a file by the second and the host only: two fits in one second
+        # would write one file, the second replacing the first, without a suffix of its own
+        suffix = f".{os.getpid()}.{secrets.token_hex(4)}"
+        self.writer = self._tbx.SummaryWriter(logdir=self.log_dir, filename_suffix=suffix)
         self._logged = {}
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
