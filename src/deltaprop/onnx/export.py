@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import io
 from ..autograd.tensor import Tensor
+from ..backend import default_dtype
 from ..checks import require
 from ..config import no_grad
 from ..errors import ConfigError, DeltapropError, ShapeError
@@ -88,8 +89,6 @@ def _float_dtype(model: Module) -> np.dtype:
     """The dtype of the model's parameters (float32 unless it was built in float64)."""
     for p in model.parameters():
         return np.dtype(p.data.dtype)
-    from ..backend import default_dtype
-
     return np.dtype(default_dtype())
 
 

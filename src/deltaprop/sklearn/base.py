@@ -122,7 +122,7 @@ class DeltapropEstimator(BaseEstimator):
         if first:
             backend.seed(recipe.seed)  # the same seed, the same initial weights: fit repeats
             self.trainer_ = build_trainer(recipe, X.shape[1], n_out, self._task, log=None,
-                                          y_train=targets if n_out > 1 else None)  # fmt: skip
+                                          y_train=targets)  # fmt: skip
             self.model_ = self.trainer_.model
             self._partial_calls = 0
         elif getattr(self, "trainer_", None) is None:  # unpickled: a fresh optimizer

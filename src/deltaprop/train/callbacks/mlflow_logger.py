@@ -27,7 +27,7 @@ from ...errors import ConfigError, DeltapropError
 from ...io import save
 from ...report import warn
 from .base import Callback
-from .tensorboard import _is_number, check_log_dir
+from .tensorboard import check_log_dir, is_number
 
 DEFAULT_FOLDER = "mlruns"
 #: MLflow refuses longer parameter values (an architecture's JSON can reach it).
@@ -122,7 +122,7 @@ class MLflowLogger(Callback):
 
         now = int(time.time() * 1000)
         metrics = [Metric(key, float(value), now, epoch + 1)
-                   for key, value in (logs or {}).items() if _is_number(value)]  # fmt: skip
+                   for key, value in (logs or {}).items() if is_number(value)]  # fmt: skip
         if metrics:
             self._client.log_batch(self.run_id, metrics=metrics)
 
@@ -147,7 +147,7 @@ class MLflowLogger(Callback):
             history = getattr(self.trainer, "history", None)
             step = len(getattr(history, "epoch", []) or [0])
         now = int(time.time() * 1000)
-        found = [Metric(k, float(v), now, step) for k, v in metrics.items() if _is_number(v)]
+        found = [Metric(k, float(v), now, step) for k, v in metrics.items() if is_number(v)]
         if found:
             self._client.log_batch(self.run_id, metrics=found)
 

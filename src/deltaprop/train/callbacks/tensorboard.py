@@ -83,7 +83,7 @@ class TensorBoard(Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         step = epoch + 1
         for key, value in (logs or {}).items():
-            if _is_number(value):
+            if is_number(value):
                 self.writer.add_scalar(key, float(value), step)
         self._monitor_records()
         if self.histogram_every is not None and step % self.histogram_every == 0:
@@ -115,9 +115,9 @@ class TensorBoard(Callback):
         prefix = "steps/" if per_step else ""
         for layer, stats in record.get("layers", {}).items():
             for key in MONITOR_STATS:
-                if _is_number(stats.get(key)):
+                if is_number(stats.get(key)):
                     self.writer.add_scalar(f"{prefix}{key}/{layer}", float(stats[key]), step)
-        if _is_number(record.get("first_last_ratio")):
+        if is_number(record.get("first_last_ratio")):
             self.writer.add_scalar(f"{prefix}first_last_ratio", record["first_last_ratio"], step)
 
     def _histograms(self, step: int) -> None:
@@ -134,7 +134,7 @@ class TensorBoard(Callback):
         return f"TensorBoard(log_dir={self.log_dir!r}, histogram_every={self.histogram_every})"
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     """A real number (NumPy's too; NaN included: a run that blew up should show it), not a
     bool, a string or a dict of figures."""
     return isinstance(value, (numbers.Real, np.floating, np.integer)) and not isinstance(
