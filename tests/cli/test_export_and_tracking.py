@@ -192,3 +192,15 @@ def test_train_mlflow_logs_the_settings_epochs_test_scores_and_model(tmp_path, c
     )
     assert len(client.get_metric_history(run_info.info.run_id, "loss")) == 3
     assert [a.path for a in client.list_artifacts(run_info.info.run_id)] == ["model.safetensors"]
+
+
+def test_diagnose_tensorboard_gets_the_monitors_gradient_norms(tmp_path, capsys):
+    ea = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    code, _, _ = run(capsys, "diagnose", *FAST, "--tensorboard", tmp_path / "tb")
+    assert code == 0
+    acc = ea.EventAccumulator(str(tmp_path / "tb"))
+    acc.Reload()
+    # the doctor appends its GradientMonitor after the recipe's callbacks: still written
+    assert [e.step for e in acc.Scalars("grad_norm/0")] == [1, 2, 3]
+    code, _, err = run(capsys, "diagnose", *FAST, "--tensorboard", "/proc/tb")
+    assert code == 2 and err.startswith("deltaprop: error: --tensorboard: cannot create the folder")
