@@ -21,6 +21,7 @@ from .errors import (
     TrainingError,
 )
 from .io import load, load_weights, read_metadata, save
+from .onnx import export_onnx  # the onnx package itself is imported only when exporting
 from .ops import concatenate, stack
 from .recipe import Recipe, run
 from .train import Trainer, cross_validate
@@ -45,6 +46,7 @@ __all__ = [
     "cross_validate",
     "debug_mode",
     "enable_grad",
+    "export_onnx",
     "gradcheck",
     "load",
     "load_weights",

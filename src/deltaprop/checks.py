@@ -134,3 +134,20 @@ def check_pair(value: Any, name: str, minimum: int = 1) -> tuple[int, int]:
         )
     n = check_int(value, name, minimum=minimum)
     return (n, n)
+
+
+def require(module: str, extra: str, name: str) -> Any:
+    """Import the optional dependency ``module`` (lazily: the core install stays light), or
+    fail with a ConfigError naming ``name`` (what needs it) and the extra that installs it.
+
+    >>> require("numpy", "core", "x").__name__
+    'numpy'
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(
+            f"{name}: needs {module}, which is not installed: pip install deltaprop[{extra}]"
+        ) from None

@@ -66,6 +66,8 @@ BAD = {
     "semi_ramp_up": -1,
     "semi_ema_decay": 1.0,
     "semi_augment": "mixup",
+    "tensorboard": 3,
+    "mlflow": "yes",
 }
 
 

@@ -12,9 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import nn, optim
-from ..checks import check_choice
+from ..checks import check_choice, require
 from ..errors import ConfigError
 from ..train import Trainer, callbacks
+from ..train.callbacks.mlflow_logger import tracking_store
+from ..train.callbacks.tensorboard import check_log_dir
 from .augmentation import build_augment
 from .class_weight import class_weights
 from .models import build_model
@@ -23,7 +25,7 @@ from .spec import Recipe
 
 __all__ = [
     "RunData", "build_callbacks", "build_model", "build_optimizer", "build_schedule",
-    "build_trainer", "check_test_part", "fit_kwargs", "is_csv", "load_data",
+    "build_trainer", "check_test_part", "check_tracking", "fit_kwargs", "is_csv", "load_data",
 ]  # fmt: skip
 
 TASKS = ("classification", "regression")
@@ -53,11 +55,16 @@ def build_schedule(recipe: Recipe, optimizer: optim.Optimizer) -> optim.LRSchedu
     return optim.get_schedule(recipe.schedule, optimizer, recipe.epochs, warmup=recipe.warmup)
 
 
-def build_callbacks(recipe: Recipe, log: Log | None = print) -> list[callbacks.Callback]:
+def build_callbacks(
+    recipe: Recipe, log: Log | None = print, tracking: bool = True
+) -> list[callbacks.Callback]:
     """EarlyStopping (restoring the best weights) and ReduceLROnPlateau (factor 0.1, patience
     ``max(2, epochs // 10)``) as the recipe asks, watching ``val_loss`` when there is a
     validation split, else ``loss``; and a StallWarning, which sends to ``log`` (None: kept
     in its ``warned`` only) a line with the likely cause when the run is not learning.
+    With ``tracking`` (not for the folds of a cross-validation), the experiment trackers
+    the recipe names: TensorBoard into ``tensorboard``, an MLflowLogger (``mlflow``) with
+    the recipe's settings as its parameters.
 
     The StallWarning is left out of runs that write or resume a checkpoint: a checkpoint
     records the Trainer's callbacks and resuming needs the same list, so files written before
@@ -75,7 +82,23 @@ def build_callbacks(recipe: Recipe, log: Log | None = print) -> list[callbacks.C
         out.append(callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.1, patience=patience))
     if recipe.checkpoint is None and recipe.resume is None:
         out.append(callbacks.StallWarning(patience=STALL_PATIENCE, log=log, show=recipe.show))
+    if tracking and recipe.tensorboard is not None:
+        out.append(callbacks.TensorBoard(recipe.tensorboard))
+    if tracking and recipe.mlflow:
+        out.append(callbacks.MLflowLogger(params=recipe.to_dict()))
     return out
+
+
+def check_tracking(recipe: Recipe) -> None:
+    """Before any work: the trackers the recipe names are installed and their folders can be
+    written (``tensorboard``; ``./mlruns`` for ``mlflow`` unless MLFLOW_TRACKING_URI is set),
+    or a ConfigError naming the key."""
+    if recipe.tensorboard is not None:
+        require("tensorboardX", "tensorboard", recipe.show("tensorboard"))
+        check_log_dir(recipe.tensorboard, recipe.show("tensorboard"))
+    if recipe.mlflow:
+        require("mlflow", "mlflow", recipe.show("mlflow"))
+        tracking_store(None, recipe.show("mlflow"))
 
 
 def build_trainer(
@@ -85,13 +108,17 @@ def build_trainer(
     task: str,
     log: Log | None = print,
     y_train: Any = None,
+    model: nn.Module | None = None,
+    tracking: bool = True,
 ) -> Trainer:
     """A fresh model (:func:`build_model`: ``n_in`` is features per row, or the one-row shape
     :attr:`RunData.input_shape`, ``(C, H, W)`` for a cnn), optimizer, schedule and callbacks
     in a Trainer: cross-entropy and
     accuracy for ``task="classification"``, MSE for ``"regression"``. ``log``: where the
-    StallWarning's line goes (see :func:`build_callbacks`). ``y_train``: the training labels
-    (N,) in 0..n_out-1, needed by ``class_weight="balanced"`` (see :func:`class_weights`)."""
+    StallWarning's line goes, ``tracking``: whether to add the experiment trackers (see
+    :func:`build_callbacks`). ``y_train``: the training labels (N,) in 0..n_out-1, needed by
+    ``class_weight="balanced"`` (see :func:`class_weights`). ``model``: train this model
+    instead of a fresh one (a scikit-learn estimator's, after unpickling)."""
     classification = check_choice(task, TASKS, "task") == "classification"
     if classification:
         loss: nn.Loss = nn.CrossEntropyLoss(weight=class_weights(recipe, n_out, y_train))
@@ -102,14 +129,15 @@ def build_trainer(
         )
     else:
         loss = nn.MSELoss()
-    model = build_model(recipe, n_in, n_out)
+    if model is None:
+        model = build_model(recipe, n_in, n_out)
     optimizer = build_optimizer(recipe, model.parameters())
     return Trainer(
         model,
         loss=loss,
         optimizer=optimizer,
         metrics=["accuracy"] if classification else [],
-        callbacks=build_callbacks(recipe, log),
+        callbacks=build_callbacks(recipe, log, tracking),
         scheduler=build_schedule(recipe, optimizer),
         clip_norm=recipe.clip_norm,
         clip_value=recipe.clip_value,

@@ -20,7 +20,7 @@ from ..diagnostics.monitor import GradientMonitor
 from ..errors import ConfigError, TrainingError
 from ..train import Trainer
 from ..train.callbacks import History
-from .build import RunData, build_trainer, fit_kwargs, load_data
+from .build import RunData, build_trainer, check_tracking, fit_kwargs, load_data
 from .runner import check_plot_dir
 from .spec import Recipe
 
@@ -68,6 +68,7 @@ def diagnose_run(recipe: Recipe, log: Callable[[str], None] | None = None) -> Di
         recipe = recipe.replace(validation_split=0.1)
     if recipe.plot:
         check_plot_dir(recipe.plot, recipe.show("plot"))
+    check_tracking(recipe)  # --tensorboard/--mlflow: before any work, naming the option
     backend.seed(recipe.seed)
     data = load_data(recipe)
     trainer = build_trainer(

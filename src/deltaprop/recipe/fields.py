@@ -133,6 +133,13 @@ FIELDS: tuple[FieldSpec, ...] = tuple(FieldSpec(*row) for row in (
     ("metrics_out", None, str, "write the final metrics to this JSON file (default: none)"),
     ("plot", None, str, "write learning_curves.png (and decision_boundary.png for 2-feature "
      "data) into this folder, created if missing; needs deltaprop[plot] (default: none)"),
+    # experiment tracking (issue 16): optional extras, imported only when asked for
+    ("tensorboard", None, str, "write TensorBoard event files (scalars per epoch, learning "
+     "rate, histograms every 5 epochs) into this folder, created if missing; needs "
+     "deltaprop[tensorboard] (default: none)"),
+    ("mlflow", False, bool, "log the run to MLflow: the settings as parameters, metrics per "
+     "epoch, the model file as an artifact; into ./mlruns (MLflow's SQLite store) unless "
+     "MLFLOW_TRACKING_URI is set; needs deltaprop[mlflow]"),
 ))  # fmt: skip
 
 #: name -> FieldSpec, in the table's order.

@@ -28,8 +28,8 @@ import numpy as np
 from .. import backend, io, report, viz
 from ..errors import ConfigError, DeltapropError, ModelFileError
 from ..train import Trainer, cross_validate
-from ..train.callbacks import History
-from .build import RunData, build_trainer, fit_kwargs, load_data
+from ..train.callbacks import History, MLflowLogger
+from .build import RunData, build_trainer, check_tracking, fit_kwargs, load_data
 from .describe import name_paths, run_header
 from .scarce import SEMI_FITS
 from .spec import Recipe
@@ -126,6 +126,7 @@ def check_outputs(recipe: Recipe) -> None:
     check_distinct({recipe.show(k): getattr(recipe, k) for k in (*OUTPUTS, "plot")}, inputs)
     if recipe.plot:
         check_plot_dir(recipe.plot, recipe.show("plot"))
+    check_tracking(recipe)  # tensorboard's folder, mlflow's store
 
 
 def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResult:
@@ -161,7 +162,7 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
         cv = cross_validate(
             # the whole training part's class weights for every fold: close to each fold's own
             lambda: build_trainer(recipe, data.input_shape, data.n_out, data.task, log=None,
-                                  y_train=data.y_train),
+                                  y_train=data.y_train, tracking=False),
             data.X_train, data.y_train, k=recipe.cv, stratified=data.classification,
             seed=recipe.seed, fit_kwargs={**kwargs, "verbose": False},
         )  # fmt: skip
@@ -200,6 +201,9 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
     metrics["seconds"] = round(time.perf_counter() - start, 3)
 
     result = RunResult(recipe, trainer, history, metrics, data, cv)
+    for cb in trainer.callbacks:  # the test scores, beside the per-epoch ones
+        if isinstance(cb, MLflowLogger):
+            cb.log_metrics(metrics)
     if recipe.save:
         try:
             io.save(trainer.model, recipe.save, metadata={"deltaprop_cli": model_metadata(result)})

@@ -189,6 +189,8 @@ CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "metrics_out": _PATH,
     "plot": _PATH,
     **SCARCE_CHECKS,  # labels_per_class, semi and its options (recipe/scarce.py)
+    "tensorboard": _PATH,
+    "mlflow": check_bool,
 }
 
 

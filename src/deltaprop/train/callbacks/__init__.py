@@ -8,10 +8,12 @@ from .csv_logger import CSVLogger
 from .early_stopping import EarlyStopping
 from .history import History
 from .lr import LearningRateScheduler, ReduceLROnPlateau
+from .mlflow_logger import MLflowLogger
 from .model_checkpoint import ModelCheckpoint
 from .nan_guard import TerminateOnNaN
 from .progress import ProgressBar
 from .stall import StallWarning
+from .tensorboard import TensorBoard
 
 __all__ = [
     "CSVLogger",
@@ -20,9 +22,11 @@ __all__ = [
     "EarlyStopping",
     "History",
     "LearningRateScheduler",
+    "MLflowLogger",
     "ModelCheckpoint",
     "ProgressBar",
     "ReduceLROnPlateau",
     "StallWarning",
+    "TensorBoard",
     "TerminateOnNaN",
 ]
