@@ -30,8 +30,9 @@ from ..autograd.tensor import Tensor
 from ..checks import check_int, check_real
 from ..errors import ConfigError, DataError, ModelFileError
 
-#: Modes below this weight are dropped (the Bayesian mixture drives unneeded ones to ~0).
-MIN_MODE_WEIGHT = 0.005
+#: Modes below this weight are dropped: the Bayesian mixture drives unneeded ones towards 0,
+#: but a stray mode on one or two outlying rows keeps about 1/n (CTGAN keeps 0.005).
+MIN_MODE_WEIGHT = 0.01
 #: alpha's scale: 4 sigma puts ~all of a mode inside tanh's (-1, 1).
 ALPHA_SCALE = 4.0
 #: Auto-detected categorical columns: whole numbers with at most this many values.
