@@ -17,6 +17,7 @@ are thrown away.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,7 +29,7 @@ from ..checks import check_choice, check_fraction, check_int, check_real
 from ..config import no_grad
 from ..errors import ConfigError, DataError
 from ..nn.module import Module
-from . import networks
+from . import networks, plots
 from .space import DataSpace, fit_space, label_indices
 from .training import fit_gan
 
@@ -189,6 +190,9 @@ class ConditionalGAN:
         """
         X, y = _check_data(X, y)
         epochs = check_int(epochs, "epochs")
+        if plot is not None:  # before anything changes: a bad folder leaves the GAN as it was
+            plot = os.fspath(plot)
+            plot_every = plots.check_plot_folder(plot, plot_every, epochs)
         batch_size = check_int(batch_size, "batch_size", minimum=2)
         gen = backend.spawn_rng(None if seed is None else check_int(seed, "seed", minimum=0))
         classes, idx = np.unique(y, return_inverse=True)

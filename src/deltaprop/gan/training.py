@@ -68,9 +68,8 @@ def fit_gan(
     check_collapse: bool,
 ) -> tuple[History, Any]:
     """Train ``gan``'s networks on encoded rows E (N, ...) of classes ``idx`` (N,); return
-    the History and the health verdict. Plots (folder checked first) are written at the end."""
-    if plot is not None:
-        plot_every = plots.check_plot_folder(plot, plot_every, epochs)
+    the History and the health verdict. Plots (``plot_every`` checked by the caller, with
+    the folder) are written at the end."""
     G, D = gan.generator, gan.discriminator
     betas = gan.betas
     opt_g = optim.Adam(G.parameters(), lr=gan.lr, betas=betas)
@@ -139,7 +138,6 @@ def fit_gan(
             E_probe = gan.generate_encoded(probe, np.random.default_rng(probe_rng_seed))
             grids.append((epoch, plots.sample_grid_png(gan.space.decode(E_probe), probe,
                                                        gan.classes_, gan.space, epoch)))  # fmt: skip
-            G.train()
     G.eval()
     D.eval()
     collapse = health.mode_collapse(gan, E, idx, gen) if check_collapse else None
