@@ -21,8 +21,7 @@ from collections.abc import Sequence
 from .. import __version__, report
 from ..errors import DeltapropError
 from ..recipe import TRAIN_OPTIONS, flag
-from . import diagnose, memo_demo, predict, train, visualize
-from . import synth  # issue 13: deltaprop synth
+from . import diagnose, memo_demo, predict, synth, train, visualize
 from .options import Parser, check_writable, remedy_flags
 
 __all__ = ["TRAIN_OPTIONS", "build_parser", "check_writable", "flag", "main", "remedy_flags"]

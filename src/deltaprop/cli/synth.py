@@ -51,8 +51,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add("--test-size", type=float, default=0.2, help="the test part left out of the GAN's "
         "training, as `deltaprop train` leaves it out (default: 0.2)")  # fmt: skip
     add("--label", default=None, help="label column (CSV) or array name (NPZ)")
-    add("--plot", metavar="FOLDER", default=None, help="write loss_curves.png and, for "
-        "images, samples_epoch_N.png grids (a row per class) here; needs deltaprop[plot]")  # fmt: skip
+    add("--plot", metavar="FOLDER", default=None,
+        help="write loss_curves.png and, for images, samples_epoch_N.png grids (a row per "
+        "class) here; needs deltaprop[plot]")  # fmt: skip
     add("--plot-every", type=int, default=None, help="epochs between sample grids "
         "(default: 10 grids over the run)")  # fmt: skip
     add("--save", metavar="PATH", default=None, help="also save the GAN as one model file")

@@ -18,7 +18,7 @@
 ((4, 2), [0, 1, 0, 1])
 """
 
-from .files import load_gan, save_gan
+from .files import read_gan, save_gan
 from .health import GANVerdict, diagnose, mode_collapse
 from .layers import GANNetworks, Unflatten, Upsample
 from .model import ConditionalGAN
@@ -35,9 +35,9 @@ __all__ = [
     "Unflatten",
     "Upsample",
     "diagnose",
-    "load_gan",
     "mode_collapse",
     "plot_gan_history",
+    "read_gan",
     "save_gan",
     "synthesize",
 ]

@@ -5,7 +5,8 @@ under one checksum), with the GAN's settings, classes and data description in th
 metadata under ``"deltaprop_gan"``.
 
 ``dp.load(path)`` of such a file gives the GANNetworks (both models, usable as they are);
-:func:`load_gan` gives back the ConditionalGAN, ready to ``sample``. The optimizers' state is
+:meth:`ConditionalGAN.load` (on :func:`read_gan`) gives back the ConditionalGAN, ready to
+``sample``. The optimizers' state is
 not kept: a model file holds what predicts (here: what generates), not a training state.
 """
 
@@ -34,20 +35,27 @@ def save_gan(gan: Any, path: Any) -> None:
         "classes": classes.tolist(),
         "classes_dtype": classes.dtype.str,
         "latent_dim": gan.latent_dim,
-        "settings": {"kind": gan.kind, "hidden": list(gan.hidden),
-                     "channels": [list(c) for c in gan.channels], "lr": gan.lr,
-                     "betas": list(gan.betas), "d_steps": gan.d_steps, "dropout": gan.dropout,
-                     "n_modes": gan.n_modes, "tau": gan.tau},  # fmt: skip
+        "settings": {
+            "kind": gan.kind,
+            "hidden": list(gan.hidden),
+            "channels": [list(c) for c in gan.channels],
+            "lr": gan.lr,
+            "betas": list(gan.betas),
+            "d_steps": gan.d_steps,
+            "dropout": gan.dropout,
+            "n_modes": gan.n_modes,
+            "tau": gan.tau,
+        },  # fmt: skip
         "space": gan.space.state(),
     }
     io.save(GANNetworks(gan.generator, gan.discriminator), path, metadata={KEY: meta})
 
 
-def load_gan(path: Any) -> Any:
-    """The ConditionalGAN in ``path`` (eval mode). ModelFileError for any file that is not a
-    whole, unchanged deltaprop GAN file."""
-    from .model import ConditionalGAN
-
+def read_gan(path: Any) -> tuple[GANNetworks, dict[str, Any], np.ndarray, DataSpace]:
+    """``(networks, settings, classes, space)`` of the GAN file ``path`` (the settings as
+    :func:`save_gan` wrote them, ``latent_dim`` among them); :meth:`ConditionalGAN.load`
+    builds the GAN from them. ModelFileError for any file that is not a whole, unchanged
+    deltaprop GAN file."""
     pair, meta = io.load(path, return_metadata=True)
     info = meta.get(KEY)
     if not isinstance(pair, GANNetworks) or not isinstance(info, dict):
@@ -57,22 +65,12 @@ def load_gan(path: Any) -> Any:
         if info["version"] != FORMAT_VERSION:
             raise ValueError(f"version {info['version']!r}, expected {FORMAT_VERSION}")
         classes = np.asarray(info["classes"], dtype=np.dtype(info["classes_dtype"]))
-        s = info["settings"]
-        gan = ConditionalGAN(
-            kind=s["kind"], latent_dim=info["latent_dim"], hidden=s["hidden"],
-            channels=tuple(s["channels"]), generator=pair.generator,
-            discriminator=pair.discriminator, lr=s["lr"], betas=tuple(s["betas"]),
-            d_steps=s["d_steps"], dropout=s["dropout"], n_modes=s["n_modes"], tau=s["tau"],
-        )  # fmt: skip
+        settings = dict(info["settings"], latent_dim=info["latent_dim"])
+        space = DataSpace.from_state(info["space"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: the GAN's metadata is malformed: {exc}") from None
-    except Exception as exc:  # a ConfigError from a setting: the file, not the caller
-        raise ModelFileError(f"{path}: the GAN's metadata is malformed: {exc}") from None
-    try:
-        space = DataSpace.from_state(info["space"])
-    except (KeyError, ModelFileError) as exc:
+    except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
     if classes.ndim != 1 or len(classes) < 2:
-        raise ModelFileError(f"{path}: the GAN's metadata lists {len(classes)} classes")
-    gan.space, gan.classes_ = space, classes
-    return gan
+        raise ModelFileError(f"{path}: the GAN's metadata lists {classes.size} classes")
+    return pair, settings, classes, space

@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from .. import nn, ops
-from ..backend import xp_of
 from ..autograd.tensor import Tensor, as_tensor
+from ..backend import xp_of
 from ..checks import check_int
 from ..errors import ConfigError, ShapeError
 from ..nn.module import Module

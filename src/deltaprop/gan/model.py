@@ -23,13 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend, ops, optim
+from .. import backend, ops
 from ..autograd.tensor import Tensor
 from ..checks import check_choice, check_fraction, check_int, check_real
 from ..config import no_grad
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, ModelFileError
 from ..nn.module import Module
 from . import networks, plots
+from .files import read_gan, save_gan
 from .space import DataSpace, fit_space, label_indices
 from .training import fit_gan
 
@@ -253,16 +254,24 @@ class ConditionalGAN:
     # -- files ------------------------------------------------------------------------------
     def save(self, path: Any) -> None:
         """Both networks and the data description in one model file (:mod:`.files`)."""
-        from .files import save_gan
-
         save_gan(self, path)
 
     @classmethod
     def load(cls, path: Any) -> ConditionalGAN:
-        """A GAN saved by :meth:`save`, ready to :meth:`sample`."""
-        from .files import load_gan
-
-        return load_gan(path)
+        """A GAN saved by :meth:`save`, ready to :meth:`sample` (ModelFileError for a file
+        that is not one, or was changed)."""
+        pair, s, classes, space = read_gan(path)
+        try:
+            gan = cls(
+                kind=s["kind"], latent_dim=s["latent_dim"], hidden=s["hidden"],
+                channels=tuple(s["channels"]), generator=pair.generator,
+                discriminator=pair.discriminator, lr=s["lr"], betas=tuple(s["betas"]),
+                d_steps=s["d_steps"], dropout=s["dropout"], n_modes=s["n_modes"], tau=s["tau"],
+            )  # fmt: skip
+        except (KeyError, TypeError, ValueError, ConfigError) as exc:
+            raise ModelFileError(f"{path}: the GAN's settings are malformed: {exc}") from None
+        gan.space, gan.classes_ = space, classes
+        return gan
 
     def _check_fitted(self) -> None:
         if self.space is None or self.classes_ is None or self.generator is None:

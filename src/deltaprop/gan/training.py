@@ -132,12 +132,17 @@ def fit_gan(
         history.on_epoch_end(epoch - 1, logs)
         if verbose and (epoch % log_every == 0 or epoch == epochs or epoch == 1):
             print(health.epoch_line(epoch, epochs, logs), flush=True)
-        if plot is not None and gan.space.kind == "image" and (
-            epoch % plot_every == 0 or epoch == epochs  # type: ignore[operator]
+        if (
+            plot is not None
+            and gan.space.kind == "image"
+            and (
+                epoch % plot_every == 0 or epoch == epochs  # type: ignore[operator]
+            )
         ):
             E_probe = gan.generate_encoded(probe, np.random.default_rng(probe_rng_seed))
-            grids.append((epoch, plots.sample_grid_png(gan.space.decode(E_probe), probe,
-                                                       gan.classes_, gan.space, epoch)))  # fmt: skip
+            png = plots.sample_grid_png(gan.space.decode(E_probe), probe, gan.classes_,
+                                        gan.space, epoch)  # fmt: skip
+            grids.append((epoch, png))
     G.eval()
     D.eval()
     collapse = health.mode_collapse(gan, E, idx, gen) if check_collapse else None

@@ -21,9 +21,9 @@ from ..errors import ConfigError, TrainingError
 from ..train import Trainer
 from ..train.callbacks import History
 from .build import RunData, build_trainer, fit_kwargs, load_data
-from .synthetic import training_rows
 from .runner import check_plot_dir
 from .spec import Recipe
+from .synthetic import training_rows
 
 #: Keys diagnose cannot honour (it trains once, writes no model, metrics or checkpoint).
 UNSUPPORTED = ("cv", "checkpoint", "resume", "save", "metrics_out")
