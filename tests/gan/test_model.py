@@ -130,12 +130,15 @@ def test_bad_arguments_and_data():
 def test_image_gan_on_tiny_digits_like_data():
     rng = np.random.default_rng(0)
     X = rng.integers(0, 17, (12, 64)).astype(np.float32)  # flat rows + image_shape
+    X[:, 0], X[:, 1] = 0, rng.integers(3, 5, 12)  # a pixel always blank, one in [3, 4]
     y = np.repeat([0, 1, 2], 4)
     gan = ConditionalGAN(image_shape=(1, 8, 8), latent_dim=4, channels=((4, 4), (4,)))
     gan.fit(X, y, epochs=1, batch_size=6, seed=0)
     assert gan.space.kind == "image" and gan.space.flat
     Xs, ys = gan.sample(6, seed=0)
     assert Xs.shape == (6, 64) and Xs.min() >= 0 and Xs.max() <= 16
+    # every pixel stays in its own training range: the blank one blank
+    assert np.all(Xs[:, 0] == 0) and np.all((Xs[:, 1] >= 3) & (Xs[:, 1] <= 4))
     X4 = X.reshape(12, 1, 8, 8)
     gan4 = ConditionalGAN(latent_dim=4, channels=((4,), (4,)))
     gan4.fit(X4, y, epochs=1, batch_size=6, seed=0, check_collapse=False)

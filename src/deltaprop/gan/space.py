@@ -26,7 +26,11 @@ class DataSpace:
 
     ``kind``: "tabular" or "image"; ``n_features``: d (tabular) or C*H*W; ``image_shape``:
     (C, H, W) for images; ``flat``: the images came (and go back) as rows (N, C*H*W);
-    ``low``/``high``: the images' value range; ``transformer``: the tabular encoding."""
+    ``low``/``high``: the images' value range; ``transformer``: the tabular encoding;
+    ``feature_low``/``feature_high``: each feature's range in the training data, which
+    decoded samples are clipped to (a pixel always blank in training stays blank: tanh never
+    quite reaches -1, and a faint value there would be tens of standard deviations out for a
+    model that standardizes its inputs)."""
 
     kind: str
     n_features: int
@@ -35,6 +39,15 @@ class DataSpace:
     low: float = 0.0
     high: float = 1.0
     transformer: TabularTransformer | None = None
+    feature_low: list[float] | None = None
+    feature_high: list[float] | None = None
+
+    def clip(self, X: np.ndarray) -> np.ndarray:
+        """X (N, ...) in the data's units, each feature clipped to its training range."""
+        if self.feature_low is None or self.feature_high is None:
+            return X
+        flat = np.clip(X.reshape(len(X), -1), self.feature_low, self.feature_high)
+        return flat.reshape(X.shape).astype(np.float32)
 
     @property
     def width(self) -> int:
@@ -52,10 +65,11 @@ class DataSpace:
     def decode(self, E: np.ndarray) -> np.ndarray:
         """Network space -> the data's units and shape (as given to ``fit``)."""
         if self.transformer is not None:
-            return self.transformer.decode(E)
+            return self.clip(self.transformer.decode(E))
         E = np.clip(np.asarray(E, dtype=np.float64), -1.0, 1.0)
         X = (E + 1.0) / 2.0 * (self.high - self.low) + self.low
-        return X.reshape(len(X), -1).astype(np.float32) if self.flat else X.astype(np.float32)
+        X = self.clip(X)
+        return X.reshape(len(X), -1) if self.flat else X
 
     def state(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "n_features": self.n_features,
@@ -64,6 +78,8 @@ class DataSpace:
             out["image_shape"] = list(self.image_shape)
         if self.transformer is not None:
             out["transformer"] = self.transformer.state()
+        if self.feature_low is not None:
+            out["feature_low"], out["feature_high"] = self.feature_low, self.feature_high
         return out
 
     @classmethod
@@ -76,6 +92,14 @@ class DataSpace:
             space = cls(kind, int(d["n_features"]),
                         tuple(int(s) for s in shape) if shape is not None else None,  # type: ignore[arg-type]
                         bool(d["flat"]), float(d["low"]), float(d["high"]))  # fmt: skip
+            if "feature_low" in d:
+                low = np.asarray(d["feature_low"], dtype=np.float64)
+                high = np.asarray(d["feature_high"], dtype=np.float64)
+                if low.shape != (space.n_features,) or high.shape != low.shape:
+                    raise ValueError("feature ranges of the wrong length")
+                if not (np.all(np.isfinite(low)) and np.all(low <= high)):
+                    raise ValueError("feature ranges that are not finite or empty")
+                space.feature_low, space.feature_high = low.tolist(), high.tolist()
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"the GAN's data description is malformed: {exc}") from None
         if kind == "tabular":
@@ -99,7 +123,7 @@ def fit_space(
         if X.ndim != 2:
             raise DataError(f"X: expected rows (N, d) for a tabular GAN, got shape {X.shape}")
         t = TabularTransformer(categorical, n_modes=n_modes, seed=seed).fit(X)
-        return DataSpace("tabular", X.shape[1], transformer=t)
+        return _ranged(DataSpace("tabular", X.shape[1], transformer=t), X)
     if X.ndim == 4:
         shape, flat = tuple(int(s) for s in X.shape[1:]), False
         if image_shape is not None and tuple(image_shape) != shape:
@@ -116,7 +140,14 @@ def fit_space(
     low, high = float(X.min()), float(X.max())
     if not high > low:
         raise DataError(f"X: every pixel is {low:g}; an image GAN needs varying values")
-    return DataSpace("image", int(np.prod(shape)), shape, flat, low, high)  # type: ignore[arg-type]
+    space = DataSpace("image", int(np.prod(shape)), shape, flat, low, high)  # type: ignore[arg-type]
+    return _ranged(space, X)
+
+
+def _ranged(space: DataSpace, X: np.ndarray) -> DataSpace:
+    flat = X.reshape(len(X), -1).astype(np.float64)
+    space.feature_low, space.feature_high = flat.min(0).tolist(), flat.max(0).tolist()
+    return space
 
 
 def label_indices(classes: np.ndarray, labels: Any, name: str = "labels") -> np.ndarray:
