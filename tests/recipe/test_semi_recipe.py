@@ -186,3 +186,12 @@ def test_semi_run_is_reproducible():
     b = run(recipe, verbose=False).model.state_dict()
     assert all((a[k] == b[k]).all() for k in a)
     assert dp.semi is semi
+
+
+def test_synthetic_rows_are_refused_with_scarce_labels(tmp_path):
+    # The GAN behind a synthetic file saw every training label: mixing its rows into a
+    # scarce-label run would leak the labels labels_per_class hides.
+    with pytest.raises(ConfigError, match="synthetic: not with labels_per_class"):
+        Recipe(labels_per_class=5, synthetic=str(tmp_path / "s.npz"))
+    with pytest.raises(ConfigError, match="--synthetic: not with --labels-per-class"):
+        Recipe(labels_per_class=5, synthetic=str(tmp_path / "s.npz"), source="cli")

@@ -42,6 +42,7 @@ BAD = {
     "batchnorm": 1,
     "layernorm": "yes",
     "augment": "wobble",
+    "synthetic": 3,  # a path
     "clip_norm": 0.0,
     "clip_value": -2.0,
     "early_stopping": 0,

@@ -23,6 +23,7 @@ from ..train.callbacks import History
 from .build import RunData, build_trainer, check_tracking, fit_kwargs, load_data
 from .runner import check_plot_dir
 from .spec import Recipe
+from .synthetic import training_rows
 
 #: Keys diagnose cannot honour (it trains once, writes no model, metrics or checkpoint).
 UNSUPPORTED = ("cv", "checkpoint", "resume", "save", "metrics_out")
@@ -84,7 +85,8 @@ def diagnose_run(recipe: Recipe, log: Callable[[str], None] | None = None) -> Di
     trainer.stop_on_nan = True  # a NaN ends the run with a finding, not an exception
     error = None
     try:
-        history = trainer.fit(data.X_train, data.y_train, verbose=False, **fit_kwargs(recipe, data))
+        X, y, kwargs, _ = training_rows(recipe, data, fit_kwargs(recipe, data))
+        history = trainer.fit(X, y, verbose=False, **kwargs)
     except TrainingError as exc:
         error, history = exc, trainer.history
     error = error or getattr(trainer, "nan_error", None)

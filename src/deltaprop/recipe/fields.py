@@ -88,6 +88,10 @@ FIELDS: tuple[FieldSpec, ...] = tuple(FieldSpec(*row) for row in (
     ("batchnorm", None, bool, "batch normalization after each hidden Linear (and each conv "
      "of a cnn) (default: off for --model mlp, on for cnn)"),
     ("layernorm", False, bool, "layer normalization after each hidden Linear"),
+    # --- synthetic training data (issue 13) ---
+    ("synthetic", None, str, "an NPZ (or CSV) file of labelled synthetic rows (deltaprop "
+     "synth writes one) mixed into the training rows only, never into validation or test "
+     "(default: none)"),
     ("augment", None, str, "augment every training batch, names separated by commas: shift, "
      "rotate, flip, cutout (image data), noise, neighbours (classification), mixup; e.g. "
      "shift,noise,mixup (default: none)"),

@@ -33,6 +33,7 @@ from .build import RunData, build_trainer, check_tracking, fit_kwargs, load_data
 from .describe import name_paths, run_header
 from .scarce import SEMI_FITS
 from .spec import Recipe
+from .synthetic import training_rows
 
 Log = Callable[[str], None]
 
@@ -120,7 +121,7 @@ def check_outputs(recipe: Recipe) -> None:
     (``dataset``, ``resume``; ``checkpoint`` may be ``resume``: a crashed run restarts)."""
     for name in OUTPUTS:
         check_writable(getattr(recipe, name), recipe.show(name))
-    inputs = {recipe.show("dataset"): recipe.dataset}
+    inputs = {recipe.show("dataset"): recipe.dataset, recipe.show("synthetic"): recipe.synthetic}
     if not _same_file(recipe.resume, recipe.checkpoint):
         inputs[recipe.show("resume")] = recipe.resume
     check_distinct({recipe.show(k): getattr(recipe, k) for k in (*OUTPUTS, "plot")}, inputs)
@@ -154,7 +155,10 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
     if data.task_note:  # first: the header's "classes" or "regression" follows from it
         log(data.task_note)
     kwargs = fit_kwargs(recipe, data)  # before the header: a bad augment is a ConfigError
+    X_fit, y_fit, kwargs, mixed = training_rows(recipe, data, kwargs)  # synthetic: train only
     log(run_header(recipe, data))
+    if mixed:
+        log(mixed)
 
     metrics: dict[str, Any] = {"dataset": data.ds.name}
     cv = None
@@ -177,7 +181,7 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
         if recipe.semi != "none":  # deltaprop.semi's fit (recipe/scarce.py)
             history = semi_fit(recipe)(recipe, trainer, data, kwargs, verbose)
         else:
-            history = trainer.fit(data.X_train, data.y_train, verbose=verbose,
+            history = trainer.fit(X_fit, y_fit, verbose=verbose,
                                   checkpoint=recipe.checkpoint, resume_from=recipe.resume,
                                   **kwargs)  # fmt: skip
     except (ConfigError, ModelFileError) as exc:  # a bad checkpoint/resume path or file

@@ -83,6 +83,14 @@ SCARCE_CHECKS: dict[str, Callable[[Any, str], Any]] = {
 def semi_rules(out: dict[str, Any], show: Callable[[str], str]) -> None:
     """The rules between the scarce-label keys and the others (see the module docstring)."""
     semi = out["semi"]
+    if out["labels_per_class"] is not None and out.get("synthetic") is not None:
+        # A synthetic file's rows carry labels of a GAN trained on the whole training part:
+        # they would leak the labels that labels_per_class hides.
+        raise ConfigError(
+            f"{show('synthetic')}: not with {show('labels_per_class')} (the synthetic rows' "
+            "labels come from a GAN trained on every labeled row of the training part); "
+            "drop one of them"
+        )
     for method, keys in METHOD_KEYS.items():
         for key in keys:
             if out[key] is not None and semi != method:

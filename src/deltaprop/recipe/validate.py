@@ -173,6 +173,7 @@ CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "batchnorm": check_bool,
     "layernorm": check_bool,
     "augment": _augment,
+    "synthetic": _PATH,
     "clip_norm": _optional(check_real, strict=True),
     "clip_value": _optional(check_real, strict=True),
     "early_stopping": _optional(check_int),
