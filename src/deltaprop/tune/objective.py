@@ -114,7 +114,7 @@ class Objective:
             def score(logs: dict[str, Any], trainer: Any) -> float:
                 return float(trainer.evaluate(X[held_out], y[held_out])[metric])
 
-            trainer = self._trainer(recipe)
+            trainer = self._trainer(recipe, seed=False)  # seeded once, before the folds
             where = f"val_{metric} (fold {i + 1} of {recipe.cv}, mean so far)"
             step0 = i * recipe.epochs
             trainer.callbacks.append(_Reporter(trial, score, where, step0, scores))
@@ -122,6 +122,7 @@ class Objective:
             return trainer
 
         kwargs = {**fit_kwargs(recipe, data), "verbose": False}
+        backend.seed(recipe.seed)  # as run() does: the folds' models follow on one stream
         result = cross_validate(build, X, y, k=recipe.cv, stratified=data.classification,
                                 seed=recipe.seed, fit_kwargs=kwargs)  # fmt: skip
         epochs = sum(int(f["epochs"]) for f in result["folds"])
@@ -129,9 +130,10 @@ class Objective:
         best_epoch = round(float(np.mean(best))) if None not in best else None
         return float(result["mean"][metric]), epochs, best_epoch
 
-    def _trainer(self, recipe: Recipe) -> Any:
+    def _trainer(self, recipe: Recipe, seed: bool = True) -> Any:
         """A fresh Trainer, built as ``run`` builds it: seeded by the recipe, then made."""
-        backend.seed(recipe.seed)
+        if seed:
+            backend.seed(recipe.seed)
         data = self.data
         return build_trainer(recipe, data.input_shape, data.n_out, data.task, log=None,
                              y_train=data.y_train)  # fmt: skip

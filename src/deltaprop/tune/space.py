@@ -272,4 +272,6 @@ def _from_toml(name: str, value: Any, where: str) -> Param:
     ints = all(isinstance(value.get(k, 1), int) for k in ("low", "high", "step"))
     if _kind(name) is int or (ints and _kind(name) is not float):
         return Int(value["low"], value["high"], value.get("step", 1), value.get("log", False))
+    if value.get("log") is True and "step" not in value:
+        return LogFloat(value["low"], value["high"])
     return Float(value["low"], value["high"], value.get("step"), value.get("log", False))
