@@ -28,6 +28,7 @@ from ..errors import ConfigError, DeltapropError
 from ..recipe import Recipe, RunData, build_trainer, fit_kwargs, validation_part
 from ..train import cross_validate
 from ..train.callbacks import Callback
+from . import interrupt
 from .optuna_import import optuna_module
 from .space import Space
 from .storage import INTERRUPTED, retry_callback, worker_tag
@@ -58,7 +59,15 @@ class Objective:
         self.val = validation_part(base, data) if base.cv is None else None
 
     def __call__(self, trial: Any) -> float:
-        optuna = optuna_module()
+        try:
+            interrupt.check()  # Ctrl-C while Optuna asked the sampler: this trial stops
+            return self._run(trial)
+        except KeyboardInterrupt:  # wherever Ctrl-C lands, the trial is queued again
+            trial.set_user_attr("reason", INTERRUPTED)
+            _queue_again(optuna_module(), trial)
+            raise
+
+    def _run(self, trial: Any) -> float:
         trial.set_user_attr("worker", worker_tag())
         trial.set_user_attr("reason", None)  # a retried trial comes with its first's reason
         try:
@@ -71,10 +80,6 @@ class Objective:
             with report.quiet(True, all_warnings=True), np.errstate(all="ignore"):
                 fit = self._holdout if recipe.cv is None else self._crossval
                 value, epochs, best_epoch = fit(trial, recipe)
-        except KeyboardInterrupt:
-            trial.set_user_attr("reason", INTERRUPTED)
-            _queue_again(optuna, trial)
-            raise
         except DeltapropError as exc:  # TrainingError (NaN, divergence); a ConfigError
             raise _fail(trial, str(exc)) from None
         trial.set_user_attr("epochs", epochs)
@@ -149,6 +154,7 @@ class _Reporter(Callback):
         self.done = done if done is not None else []
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        interrupt.check()  # a safe point for Ctrl-C: no storage write is under way
         value = self.score(logs or {}, self.trainer)
         running = (sum(self.done) + value) / (len(self.done) + 1)
         if not math.isfinite(running):

@@ -118,6 +118,9 @@ def write_trials(study: Any, out: str) -> str:
     writer.writerow(head)
     for t in trials:
         reason = t.user_attrs.get("reason") or ""
+        if t.state.name == "WAITING":  # a copy keeps its first's attributes until it runs
+            first = t.system_attrs.get("retry_history", ["?"])[-1]
+            reason = f"queued again for trial {first}"
         if t.number in again and not reason:
             reason = f"the worker stopped mid-trial; queued again as trial {again[t.number]}"
         elif t.number in again:

@@ -21,6 +21,7 @@ from typing import Any
 from ..checks import check_int, check_optional
 from ..errors import ConfigError
 from ..recipe import Recipe, load_data
+from . import interrupt
 from . import report as files
 from .objective import Objective, TrialFailed, metric_of
 from .optuna_import import optuna_module
@@ -116,7 +117,7 @@ def run_study(
         ConfigError: before any trial, for any bad argument, space, output or storage.
         KeyboardInterrupt: after Ctrl-C, once trials.csv and best.toml are written.
     """
-    optuna = optuna_module()
+    optuna_module()  # the [tune] extra, checked first
     job, data = _prepare(recipe, space, strategy, trials, workers, out, storage, study_name,
                          pruner, sampler, study_seed, startup_trials, heartbeat, grace)  # fmt: skip
     metric, direction = metric_of(data)
@@ -127,10 +128,11 @@ def run_study(
                          if t.state.is_finished())  # fmt: skip
     result = StudyResult(study, out, metric)
     try:
-        if workers == 1:
-            work(study, Objective(job.recipe, job.space, data), job.target, progress)
-        else:
+        objective = Objective(job.recipe, job.space, data)
+        if workers > 1:
             _run_processes(job, workers, study, progress)
+            reap(study)  # a worker that died left its trial queued again: run what is left
+        work(study, objective, job.target, progress)
     except KeyboardInterrupt:
         progress.close()
         reap(study)
@@ -139,25 +141,24 @@ def run_study(
     progress.close()
     reap(study)
     files.write_all(study, result, job, retrain, log)
-    del optuna
     return result
 
 
 def work(study: Any, objective: Objective, target: int, progress: Progress | None = None) -> None:
     """Run trials in this process until ``target`` trials count (or a grid is done), with
-    one BLAS thread."""
+    one BLAS thread; Ctrl-C stops the trial that trains (:mod:`.interrupt`)."""
     from threadpoolctl import threadpool_limits
 
     def after_trial(study: Any, trial: Any) -> None:
         trials = study.get_trials(deepcopy=False)
-        if budget_used(trials) >= target:
+        if budget_used(trials) >= target or interrupt.STATE.pending:
             study.stop()
         if progress is not None:
             progress.update(trials)
 
     if budget_used(study.get_trials(deepcopy=False)) >= target:
         return
-    with threadpool_limits(limits=1):
+    with threadpool_limits(limits=1), interrupt.held_interrupts():
         study.optimize(objective, catch=(TrialFailed,), callbacks=[after_trial])
 
 
@@ -199,8 +200,7 @@ def _prepare(recipe, space, strategy, trials, workers, out, storage, name, prune
     epochs = space.params.get("epochs")
     max_epochs = max(epochs.endpoints()) if epochs is not None else recipe.epochs
     max_epochs *= recipe.cv or 1
-    pruner_obj = make_pruner(pruner, max_epochs)
-    del pruner_obj
+    make_pruner(pruner, max_epochs)
     data = load_data(recipe)
     job = Job(recipe, space, strategy, sampler, pruner, max_epochs, trials, out, storage, name,
               seed, startup, heartbeat, grace)  # fmt: skip
@@ -245,26 +245,38 @@ def _difference(before: Any, now: Any) -> str:
 
 # --- worker processes ------------------------------------------------------------------------
 def _run_processes(job: Job, workers: int, study: Any, progress: Progress) -> None:
-    """``workers`` spawned processes; this one prints what they finish. Ctrl-C here is
-    passed on to them (each fails and queues again its running trial), then they are
-    waited for."""
+    """``workers`` spawned processes; this one prints what they finish, and fails (and
+    queues again) the trial of a worker that died. Ctrl-C here is passed on to them (each
+    fails and queues again its running trial), then they are waited for."""
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=worker_main, args=(job, i), daemon=False)
              for i in range(workers)]  # fmt: skip
     for p in procs:
         p.start()
     try:
-        while any(p.is_alive() for p in procs):
-            time.sleep(POLL_SECONDS)
-            progress.update(study.get_trials(deepcopy=False))
-        progress.update(study.get_trials(deepcopy=False))
+        with interrupt.held_interrupts():  # never in the middle of a storage write
+            _watch(procs, study, progress)
     except KeyboardInterrupt:
         _stop(procs)
         raise
     lost = [p.exitcode for p in procs if p.exitcode not in (0, None)]
     if lost and progress.log is not None:
-        progress.log(f"{len(lost)} worker(s) stopped early (exit codes {lost}); their "
-                     "running trials are failed and queued again")  # fmt: skip
+        progress._print(f"{len(lost)} worker(s) stopped early (exit codes {lost}); their "
+                        "running trials are failed and queued again")  # fmt: skip
+
+
+def _watch(procs: list[Any], study: Any, progress: Progress) -> None:
+    """Until the workers are done: print what they finish; reap the trial of one that died."""
+    dead: set[int] = set()
+    while any(p.is_alive() for p in procs):
+        interrupt.check()
+        time.sleep(POLL_SECONDS)
+        gone = {i for i, p in enumerate(procs) if p.exitcode not in (None, 0)}
+        if gone - dead:  # fail its trial and queue it again while the others still run
+            dead |= gone
+            reap(study)
+        progress.update(study.get_trials(deepcopy=False))
+    progress.update(study.get_trials(deepcopy=False))
 
 
 def _stop(procs: list[Any], wait: float = 20.0) -> None:
@@ -285,11 +297,11 @@ def _stop(procs: list[Any], wait: float = 20.0) -> None:
 def worker_main(job: Job, index: int) -> None:
     """One worker process: open the study, load the data (the same seeded split), run
     trials until the study holds ``job.target``."""
-    optuna_module()
-    data = load_data(job.recipe)
-    metric, direction = metric_of(data)
-    study = _open(job, direction, job.seed, worker=index + 1)
     try:
+        optuna_module()
+        data = load_data(job.recipe)
+        metric, direction = metric_of(data)
+        study = _open(job, direction, job.seed, worker=index + 1)
         work(study, Objective(job.recipe, job.space, data), job.target)
     except KeyboardInterrupt:
-        pass  # the trial failed itself and was queued again: nothing more to say here
+        pass  # a running trial failed itself and was queued again: nothing more to say
