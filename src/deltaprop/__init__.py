@@ -6,7 +6,7 @@
 array([[ 2., -4.]], dtype=float32)
 """
 
-from . import callbacks, data, diagnostics, nn, ops, optim, recipe, train, viz  # noqa: F401  (ops: Tensor methods)
+from . import callbacks, data, diagnostics, nn, ops, optim, recipe, train, tune, viz  # noqa: F401  (ops: Tensor methods)
 from .autograd import GradcheckError, Tensor, gradcheck, tensor
 from .backend import seed, set_default_dtype
 from .config import debug_mode, enable_grad, no_grad

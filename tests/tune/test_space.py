@@ -67,7 +67,9 @@ def test_grid_values_and_the_continuous_range_error():
     assert space.grid() == {"lr": [0.01, 0.1], "batch_size": [16, 32, 48],
                             "dropout": [0.0, 0.1, 0.2]}  # fmt: skip
     assert space.grid_size() == 18
-    with pytest.raises(ConfigError, match=r"lr: a grid search needs listed values.*\[0.0001, 0.1\]"):
+    with pytest.raises(
+        ConfigError, match=r"lr: a grid search needs listed values.*\[0.0001, 0.1\]"
+    ):
         Space(lr=LogFloat(1e-4, 1e-1)).grid()
     with pytest.raises(ConfigError, match="more than a grid takes"):
         Space(l2=Float(0.0, 1.0, step=1e-6)).grid()
@@ -133,13 +135,20 @@ def test_from_toml_file(tmp_path):
 
 def test_suggest_builds_the_trial_recipe():
     base = dp.Recipe(dataset="iris", hidden="32")
-    space = Space(optimizer=Choice(["sgd", "adam"]), momentum=Float(0.1, 0.9),
-                  layers=Int(1, 3), units=Int(4, 64, log=True), lr=LogFloat(1e-3, 1e-1))  # fmt: skip
+    space = Space(
+        optimizer=Choice(["sgd", "adam"]), momentum=Float(0.1, 0.9), layers=Int(1, 3),
+        units=Int(4, 64, log=True), lr=LogFloat(1e-3, 1e-1),
+    )  # fmt: skip
     trial = optuna.trial.FixedTrial(
         {"optimizer": "sgd", "momentum": 0.5, "layers": 2, "units": 8, "lr": 0.01}
     )
     recipe = space.suggest(trial, base)
-    assert (recipe.optimizer, recipe.momentum, recipe.hidden, recipe.lr) == ("sgd", 0.5, (8, 8), 0.01)
+    assert (recipe.optimizer, recipe.momentum, recipe.hidden, recipe.lr) == (
+        "sgd",
+        0.5,
+        (8, 8),
+        0.01,
+    )
     # momentum is conditional: not asked of a trial whose optimizer has none
     trial = optuna.trial.FixedTrial({"optimizer": "adam", "layers": 1, "units": 16, "lr": 0.01})
     recipe = space.suggest(trial, base)

@@ -102,8 +102,10 @@ def test_gaussian_process_sampler(tmp_path):
     assert len(result.study.trials) == 3
 
 
-@pytest.mark.parametrize("pruner, cls", [("median", "MedianPruner"), ("hyperband", "HyperbandPruner"),
-                                         ("none", "NopPruner")])  # fmt: skip
+@pytest.mark.parametrize(
+    "pruner, cls",
+    [("median", "MedianPruner"), ("hyperband", "HyperbandPruner"), ("none", "NopPruner")],
+)
 def test_pruners_prune_poor_trials(tmp_path, pruner, cls):
     # lr 1e-5 barely moves: with a median over earlier, better trials it is stopped early
     # (study seed 9: the grid sampler takes it last)
@@ -127,7 +129,9 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_study_goes_on(tmp_path)
     result = study(tmp_path, strategy="grid", space=space, trials=None)
     states = {t.params["lr"]: t for t in result.study.trials}
     assert states[1e5].state.name == "FAIL"
-    assert "diverged" in states[1e5].user_attrs["reason"] or "NaN" in states[1e5].user_attrs["reason"]
+    assert (
+        "diverged" in states[1e5].user_attrs["reason"] or "NaN" in states[1e5].user_attrs["reason"]
+    )
     assert states[0.05].state.name == "COMPLETE"
     table = rows(tmp_path / "s" / "trials.csv")
     assert any(r["state"] == "FAIL" and r["reason"] for r in table)
@@ -136,7 +140,9 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_study_goes_on(tmp_path)
 def test_values_that_do_not_go_together_fail_the_trial(tmp_path):
     # each value is fine with the recipe; stochastic descent with batch norm is not
     space = Space(descent=Choice(["stochastic", "minibatch"]), batchnorm=Choice([True, False]))
-    result = study(tmp_path, strategy="grid", space=space, trials=None, recipe=BASE.replace(epochs=1))
+    result = study(
+        tmp_path, strategy="grid", space=space, trials=None, recipe=BASE.replace(epochs=1)
+    )
     failed = [t for t in result.study.trials if t.state.name == "FAIL"]
     assert len(failed) == 1 and "do not go together" in failed[0].user_attrs["reason"]
     assert failed[0].params == {"descent": "stochastic", "batchnorm": True}
@@ -173,7 +179,12 @@ def test_sqlite_storage(tmp_path):
 def test_retrain_recipe_uses_the_kept_epochs():
     best = BASE.replace(early_stopping=3, epochs=50, warmup=2)
     final = retrain_recipe(best, best_epoch=7)
-    assert (final.epochs, final.early_stopping, final.validation_split, final.cv) == (7, None, 0.0, None)
+    assert (final.epochs, final.early_stopping, final.validation_split, final.cv) == (
+        7,
+        None,
+        0.0,
+        None,
+    )
     assert retrain_recipe(best, best_epoch=1).epochs == 3  # warm-up must fit
     assert retrain_recipe(BASE, None).epochs == BASE.epochs
 

@@ -94,7 +94,9 @@ def test_sigkill_of_a_worker_mid_trial_loses_no_trial(tmp_path):
     assert budget_used(trials) >= 4 and sum(t.state.name == "COMPLETE" for t in trials) >= 4
     assert sorted(t.number for t in trials) == list(range(len(trials)))
     row = csv_rows(tmp_path)[number]
-    assert "worker stopped mid-trial" in row["reason"] and f"trial {retry[0].number}" in row["reason"]
+    assert (
+        "worker stopped mid-trial" in row["reason"] and f"trial {retry[0].number}" in row["reason"]
+    )
     assert "worker(s) stopped early" in out
 
 

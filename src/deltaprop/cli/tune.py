@@ -43,13 +43,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     group.add_argument("--strategy", default="bayes", choices=("grid", "random", "bayes"),
                        help="grid (every combination of listed values), random, or bayes "
                        "(TPE; --sampler gp for a Gaussian process) (default: bayes)")  # fmt: skip
-    group.add_argument("--sampler", default="tpe", choices=("tpe", "gp"),
-                       help="the Bayesian sampler (default: tpe)")
+    group.add_argument(
+        "--sampler",
+        default="tpe",
+        choices=("tpe", "gp"),
+        help="the Bayesian sampler (default: tpe)",
+    )
     group.add_argument("--trials", type=int, metavar="N",
                        help="trials in the study when done; a resumed study runs the rest "
                        "(default: the grid's size, or 20)")  # fmt: skip
-    group.add_argument("--workers", type=int, default=1, metavar="N",
-                       help="processes sharing the study, one BLAS thread each (default: 1)")
+    group.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes sharing the study, one BLAS thread each (default: 1)",
+    )
     group.add_argument("--out", default="study", metavar="DIR",
                        help="output folder; holds the study's journal file unless --storage "
                        "(default: study)")  # fmt: skip
@@ -57,8 +66,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="a database for the study instead of the journal file: "
                        "sqlite:///study.db, or postgresql://user@host/dbname for workers on "
                        "several machines")  # fmt: skip
-    group.add_argument("--study-name", default="deltaprop", metavar="NAME",
-                       help="the study's name in the storage (default: deltaprop)")
+    group.add_argument(
+        "--study-name",
+        default="deltaprop",
+        metavar="NAME",
+        help="the study's name in the storage (default: deltaprop)",
+    )
     group.add_argument("--pruner", default="median", choices=("none", "median", "hyperband"),
                        help="stop poor trials early from their per-epoch validation scores "
                        "(default: median)")  # fmt: skip
@@ -68,8 +81,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     group.add_argument("--startup-trials", type=int, metavar="N",
                        help="random trials before the Bayesian sampler models the results "
                        "(default: 10)")  # fmt: skip
-    group.add_argument("--no-retrain", dest="retrain", action="store_false",
-                       help="skip retraining the best configuration and testing it")
+    group.add_argument(
+        "--no-retrain",
+        dest="retrain",
+        action="store_false",
+        help="skip retraining the best configuration and testing it",
+    )
     add_recipe_options(parser, exclude=LEFT_OUT)
     parser.set_defaults(func=command)
 

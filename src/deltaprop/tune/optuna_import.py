@@ -22,8 +22,7 @@ def optuna_module() -> Any:
     major_minor = tuple(int(p) for p in optuna.__version__.split(".")[:2] if p.isdigit())
     if major_minor < MIN_VERSION:
         raise ConfigError(
-            f"tune: needs Optuna >= 4.0, found {optuna.__version__}: pip install -U "
-            "deltaprop[tune]"
+            f"tune: needs Optuna >= 4.0, found {optuna.__version__}: pip install -U deltaprop[tune]"
         )
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     return optuna

@@ -1,7 +1,8 @@
 """The kinds of search parameter: :class:`Float` (:class:`LogFloat` on a log scale),
 :class:`Int` and :class:`Choice`. Each checks itself under the name it is given in a
-:class:`~deltaprop.tune.Space` (a ConfigError naming the parameter), asks an Optuna trial for a value (``suggest``) and lists its values for a grid
-(``grid``); a continuous range has no grid.
+:class:`~deltaprop.tune.Space` (a ConfigError naming the parameter), asks an Optuna trial
+for a value (``suggest``) and lists its values for a grid (``grid``); a continuous range has
+no grid.
 
 >>> LogFloat(1e-4, 1e-1).describe()
 {'low': 0.0001, 'high': 0.1, 'log': True}
@@ -165,8 +166,7 @@ class Choice:
         for v in self.values:
             if not isinstance(v, (str, int, float, bool)):
                 raise ConfigError(
-                    f"{name}: expected strings, numbers or booleans, got {v!r} "
-                    f"({type(v).__name__})"
+                    f"{name}: expected strings, numbers or booleans, got {v!r} ({type(v).__name__})"
                 )
         seen = []
         for v in self.values:  # 1 == 1.0 == True in Python: compare with the type

@@ -263,9 +263,7 @@ def _from_toml(name: str, value: Any, where: str) -> Param:
         )
     unknown = [k for k in value if k not in TABLE_KEYS]
     if unknown:
-        raise ConfigError(
-            f"{shown}: unknown key {unknown[0]!r}; expected {', '.join(TABLE_KEYS)}"
-        )
+        raise ConfigError(f"{shown}: unknown key {unknown[0]!r}; expected {', '.join(TABLE_KEYS)}")
     for key in ("low", "high"):
         if key not in value:
             raise ConfigError(f"{shown}: expected {key} in the table, got {value!r}")

@@ -31,9 +31,7 @@ HEARTBEAT, GRACE = 10, 30
 INTERRUPTED = "interrupted"
 
 
-def open_storage(
-    url: str | None, out: str, heartbeat: int = HEARTBEAT, grace: int = GRACE
-) -> Any:
+def open_storage(url: str | None, out: str, heartbeat: int = HEARTBEAT, grace: int = GRACE) -> Any:
     """The study's storage: the journal file in ``out`` (None) or a database URL.
 
     Raises:
@@ -51,6 +49,7 @@ def open_storage(
             f"storage: expected a database URL such as sqlite:///study.db or "
             f"postgresql://user@host/dbname, got {url!r}"
         )
+    url = _with_driver(url)
     callback = retry_callback()
     params = _callback_keyword(optuna)
     with warnings.catch_warnings():  # heartbeats and the retry callback are "experimental"
@@ -67,6 +66,18 @@ def open_storage(
         except Exception as exc:  # SQLAlchemy's errors: a bad URL, a server that is not there
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(f"storage: cannot open {hide_password(url)}: {first}") from None
+
+
+def _with_driver(url: str) -> str:
+    """``postgresql://`` names no driver, and SQLAlchemy 2.1 takes psycopg 3 for it; with only
+    psycopg2 installed (the driver the [tune] extra brings), name that one."""
+    if not url.startswith("postgresql://"):
+        return url
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2"):
+        return "postgresql+psycopg2://" + url[len("postgresql://") :]
+    return url
 
 
 def hide_password(url: str) -> str:
