@@ -6,10 +6,9 @@ tested once).
 
 >>> import deltaprop as dp
 >>> space = dp.tune.Space(lr=dp.tune.LogFloat(1e-3, 1e-1), hidden=dp.tune.Choice(["16", "32,16"]))
->>> recipe = dp.Recipe(dataset="iris", epochs=5)
->>> result = dp.tune.run_study(recipe, space, strategy="random", trials=3, out=str(tmp),
-...                            log=None)   # doctest: +SKIP
->>> result.best_recipe.lr  # doctest: +SKIP
+>>> result = dp.tune.run_study(dp.Recipe(dataset="iris", epochs=20), space, strategy="random",
+...                            trials=10, out="study")           # doctest: +SKIP
+>>> result.best_recipe.lr, result.best_value, result.metrics["test_accuracy"]  # doctest: +SKIP
 
 Optuna is imported when a study starts, not with deltaprop.
 """
