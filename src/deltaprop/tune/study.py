@@ -55,6 +55,7 @@ class Job:
     startup: int | None
     heartbeat: int = HEARTBEAT
     grace: int = GRACE
+    fresh: bool = True  # this command created the study (its workers seed from study_seed)
 
 
 @dataclass
@@ -107,7 +108,8 @@ def run_study(
             process (and the same ``study_seed`` then gives the same trials).
         out: the output folder (created); also holds the journal file of the default storage.
         storage: a database URL (``sqlite:///study.db``, ``postgresql://...``) instead.
-        study_seed: seeds the sampler (default: the recipe's seed); worker i adds i.
+        study_seed: seeds the sampler of a new study (default: the recipe's seed); worker i
+            adds i. A resumed study, or one another command made, seeds from the system.
         startup_trials: random trials before a Bayesian sampler models the results.
         retrain: retrain the best configuration and test it (False: skip that step).
         log: where the per-trial lines and the summary go (None: silent).
@@ -129,8 +131,8 @@ def run_study(
     result = StudyResult(study, out, metric)
     try:
         objective = Objective(job.recipe, job.space, data)
-        if workers > 1:
-            _run_processes(job, workers, study, progress)
+        if workers > 1:  # this process is worker 0; the others are spawned
+            _run_processes(job, workers, study, progress, objective)
             reap(study)  # a worker that died left its trial queued again: run what is left
         work(study, objective, job.target, progress)
     except KeyboardInterrupt:
@@ -144,12 +146,22 @@ def run_study(
     return result
 
 
-def work(study: Any, objective: Objective, target: int, progress: Progress | None = None) -> None:
+def work(
+    study: Any,
+    objective: Objective,
+    target: int,
+    progress: Progress | None = None,
+    watch: Callable[[], None] | None = None,
+) -> None:
     """Run trials in this process until ``target`` trials count (or a grid is done), with
-    one BLAS thread; Ctrl-C stops the trial that trains (:mod:`.interrupt`)."""
+    one BLAS thread; Ctrl-C stops the trial that trains (:mod:`.interrupt`). ``watch`` is
+    called after every trial (the parent looks after its worker processes there)."""
     from threadpoolctl import threadpool_limits
 
     def after_trial(study: Any, trial: Any) -> None:
+        if watch is not None:
+            watch()
+        reap(study)  # a worker gone mid-trial (here or in another command): queue it again
         trials = study.get_trials(deepcopy=False)
         if budget_used(trials) >= target or interrupt.STATE.pending:
             study.stop()
@@ -209,15 +221,32 @@ def _prepare(recipe, space, strategy, trials, workers, out, storage, name, prune
 
 def _open(job: Job, direction: str, study_seed: int | None, worker: int = 0) -> Any:
     """Create or load the study; a resumed one must be of the same recipe, space and
-    strategy (else ConfigError)."""
+    strategy (else ConfigError).
+
+    The sampler's seed: ``study_seed`` (+ the worker's index) in the command that created
+    the study, so that one worker on a new study draws the same trials every time; a
+    command that joins (or resumes) a study seeds from the system instead, so that two
+    commands on one study (two machines) never draw the same sequence."""
     optuna = optuna_module()
     storage = open_storage(job.storage, job.out, job.heartbeat, job.grace)
-    seed = None if study_seed is None else study_seed + worker
-    study = optuna.create_study(
-        storage=storage, study_name=job.name, direction=direction, load_if_exists=True,
+    pruner = make_pruner(job.pruner, job.max_epochs)
+    if not worker:
+        try:  # the storage decides, atomically, which command creates the study
+            optuna.create_study(storage=storage, study_name=job.name, direction=direction,
+                                pruner=pruner)  # fmt: skip
+            job.fresh = True
+        except optuna.exceptions.DuplicatedStudyError:
+            job.fresh = False
+    seed = None if study_seed is None or not job.fresh else study_seed + worker
+    study = optuna.load_study(
+        storage=storage, study_name=job.name, pruner=pruner,
         sampler=make_sampler(job.strategy, job.sampler, job.space, seed, job.startup),
-        pruner=make_pruner(job.pruner, job.max_epochs),
     )  # fmt: skip
+    if study.direction.name.lower() != direction:
+        raise ConfigError(
+            f"out: study {job.name!r} is to {study.direction.name.lower()}, and this one "
+            f"to {direction}; give another output folder or study name"
+        )
     if worker:
         return study
     settings = {"recipe": job.recipe.to_dict(), "space": job.space.describe(),
@@ -244,18 +273,30 @@ def _difference(before: Any, now: Any) -> str:
 
 
 # --- worker processes ------------------------------------------------------------------------
-def _run_processes(job: Job, workers: int, study: Any, progress: Progress) -> None:
-    """``workers`` spawned processes; this one prints what they finish, and fails (and
-    queues again) the trial of a worker that died. Ctrl-C here is passed on to them (each
-    fails and queues again its running trial), then they are waited for."""
+def _run_processes(
+    job: Job, workers: int, study: Any, progress: Progress, objective: Objective
+) -> None:
+    """``workers - 1`` spawned processes beside this one, which runs trials too (its data
+    is loaded already) and prints what every worker finishes; it fails (and queues again)
+    the trial of a worker that died. Ctrl-C here is passed on to them (each fails and
+    queues again its running trial), then they are waited for."""
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=worker_main, args=(job, i), daemon=False)
-             for i in range(workers)]  # fmt: skip
+             for i in range(workers - 1)]  # fmt: skip
     for p in procs:
         p.start()
+    dead: set[int] = set()
+
+    def watch() -> None:
+        gone = {i for i, p in enumerate(procs) if p.exitcode not in (None, 0)}
+        if gone - dead:  # fail its trial and queue it again while the others still run
+            dead.update(gone)
+            reap(study)
+
     try:
+        work(study, objective, job.target, progress, watch)
         with interrupt.held_interrupts():  # never in the middle of a storage write
-            _watch(procs, study, progress)
+            _watch(procs, study, progress, watch)
     except KeyboardInterrupt:
         _stop(procs)
         raise
@@ -265,16 +306,12 @@ def _run_processes(job: Job, workers: int, study: Any, progress: Progress) -> No
                         "running trials are failed and queued again")  # fmt: skip
 
 
-def _watch(procs: list[Any], study: Any, progress: Progress) -> None:
+def _watch(procs: list[Any], study: Any, progress: Progress, watch: Callable[[], None]) -> None:
     """Until the workers are done: print what they finish; reap the trial of one that died."""
-    dead: set[int] = set()
     while any(p.is_alive() for p in procs):
         interrupt.check()
         time.sleep(POLL_SECONDS)
-        gone = {i for i, p in enumerate(procs) if p.exitcode not in (None, 0)}
-        if gone - dead:  # fail its trial and queue it again while the others still run
-            dead |= gone
-            reap(study)
+        watch()
         progress.update(study.get_trials(deepcopy=False))
     progress.update(study.get_trials(deepcopy=False))
 
