@@ -6,8 +6,10 @@
    (every trial trains with the same recipe seed; only the sampler's seed changes). A study
    that never reaches the target within ``--max-trials`` counts as max-trials + 1 (shown
    ">N"). Goal: Bayesian needs <= 50% of random's trials.
-2. Workers: wall time of the same ``--parallel-trials`` random trials with 2 worker processes
-   and with 1 (each with one BLAS thread), as trials per minute. Goal: >= 1.6x.
+2. Workers: wall time of the same ``--parallel-trials`` random trials (``--parallel-epochs``
+   each) with 2 worker processes and with 1 (each with one BLAS thread), as trials per
+   minute; also from the first trial's start to the last one's end (without the second
+   process's start-up: imports and data). Goal: >= 1.6x.
 
     python benchmarks/tune.py                      # the full run for BENCHMARKS.md
     python benchmarks/tune.py --seeds 5 --max-trials 20 --epochs 5 --parallel-trials 12
@@ -51,15 +53,21 @@ def trials_to_target(strategy: str, seed: int, args: argparse.Namespace) -> int:
     return args.max_trials + 1
 
 
-def wall_time(workers: int, args: argparse.Namespace) -> float:
-    recipe = dp.Recipe(dataset="digits", epochs=args.epochs)
+def wall_time(workers: int, args: argparse.Namespace) -> tuple[float, float]:
+    """(wall seconds of the whole study, seconds from the first trial's start to the last
+    one's end): the second leaves out starting the worker processes."""
+    recipe = dp.Recipe(dataset="digits", epochs=args.parallel_epochs)
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        tune.run_study(
+        result = tune.run_study(
             recipe, SPACE, strategy="random", trials=args.parallel_trials, workers=workers,
             out=out, pruner="none", study_seed=0, retrain=False, log=None,
         )  # fmt: skip
-        return time.perf_counter() - start
+        wall = time.perf_counter() - start
+        trials = result.study.trials
+        first = min(t.datetime_start for t in trials)
+        last = max(t.datetime_complete for t in trials)
+        return wall, (last - first).total_seconds()
 
 
 def main() -> None:
@@ -70,6 +78,7 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.975)
     parser.add_argument("--startup", type=int, default=5, help="TPE's random startup trials")
     parser.add_argument("--parallel-trials", type=int, default=20)
+    parser.add_argument("--parallel-epochs", type=int, default=30)
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     print(f"digits, {args.epochs} epochs per trial, target val_accuracy {args.target}, "
@@ -86,13 +95,16 @@ def main() -> None:
     print(f"\nbayes / random: {ratio:.2f} (goal <= 0.50: {'met' if ratio <= 0.5 else 'missed'})\n")
     one, two = wall_time(1, args), wall_time(2, args)
     n = args.parallel_trials
-    print("| workers | wall s | trials/min |")
-    print("|---|---|---|")
-    for workers, seconds in ((1, one), (2, two)):
-        print(f"| {workers} | {seconds:.1f} | {60 * n / seconds:.1f} |")
-    speedup = one / two
+    print(f"{n} random trials, {args.parallel_epochs} epochs each\n")
+    print("| workers | wall s | trials/min | trials/min, first start to last end |")
+    print("|---|---|---|---|")
+    for workers, (wall, busy) in ((1, one), (2, two)):
+        print(f"| {workers} | {wall:.1f} | {60 * n / wall:.1f} | {60 * n / busy:.1f} |")
+    speedup, steady = one[0] / two[0], one[1] / two[1]
+    verdict = "met" if speedup >= 1.6 else "missed"
     print(
-        f"\n2 workers / 1: {speedup:.2f}x (goal >= 1.6x: {'met' if speedup >= 1.6 else 'missed'})"
+        f"\n2 workers / 1: {speedup:.2f}x wall, {steady:.2f}x from the first trial's start to "
+        f"the last one's end (goal >= 1.6x: {verdict})"
     )
 
 
