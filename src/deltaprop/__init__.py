@@ -6,7 +6,7 @@
 array([[ 2., -4.]], dtype=float32)
 """
 
-from . import callbacks, data, diagnostics, gan, nn, ops, optim, recipe, semi, train, viz  # noqa: F401  (ops: Tensor methods; semi: registers its methods with recipe)
+from . import callbacks, data, diagnostics, gan, nn, ops, optim, recipe, semi, train, tune, viz  # noqa: F401  (ops: Tensor methods; semi: registers its methods with recipe)
 from .autograd import GradcheckError, Tensor, gradcheck, tensor
 from .backend import seed, set_default_dtype
 from .compile import compile_step

@@ -47,8 +47,9 @@ def canonical(names: Sequence[str]) -> Callable[[str], str]:
     return convert
 
 
-def add_recipe_options(parser: argparse.ArgumentParser) -> None:
-    """``--config`` and one flag per recipe field (shared by train and diagnose)."""
+def add_recipe_options(parser: argparse.ArgumentParser, exclude: Sequence[str] = ()) -> None:
+    """``--config`` and one flag per recipe field (shared by train, diagnose and tune; the
+    keys in ``exclude`` get no flag)."""
     parser.add_argument(
         "--config",
         metavar="PATH",
@@ -56,7 +57,7 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
         "[[architecture]] tables), which has no flag",
     )
     for spec in FIELDS:
-        if not spec.has_flag:  # a list of tables: TOML (--config) only
+        if not spec.has_flag or spec.name in exclude:  # a list of tables: TOML only
             continue
         text, default = spec.help, spec.default
         # default=None so that we can tell a flag that was given from one that was not.

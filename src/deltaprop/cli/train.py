@@ -48,6 +48,9 @@ def command(args: argparse.Namespace) -> None:
             f"test_r2 {m['test_r2']:.4f}  test_mae {m['test_mae']:.4g}  "
             f"test_rmse {m['test_rmse']:.4g}  " + summary
         )
+    if "val_loss" in m:  # the final model on the validation part: what `tune` scores trials by
+        key = "val_accuracy" if "val_accuracy" in m else "val_loss"
+        summary += f"  {key} {m[key]:.4f}"
     print(f"{m['dataset']}: {summary}  ({m['epochs']} epochs, {m['seconds']:.1f} s)")
     if recipe.save:
         print(f"saved model to {recipe.save}")

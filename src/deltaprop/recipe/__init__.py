@@ -34,6 +34,7 @@ from .build import (
     build_trainer,
     fit_kwargs,
     load_data,
+    validation_part,
 )
 from .diagnose import DiagnoseResult, diagnose_run
 from .fields import FIELD_SPECS, FIELDS, TRAIN_OPTIONS, FieldSpec, flag, key_display
@@ -72,4 +73,5 @@ __all__ = [
     "parse_hidden",
     "read_toml",
     "run",
+    "validation_part",
 ]

@@ -17,6 +17,7 @@ from ..errors import ConfigError
 from ..train import Trainer, callbacks
 from ..train.callbacks.mlflow_logger import tracking_store
 from ..train.callbacks.tensorboard import check_log_dir
+from ..train.validation import split_off
 from .augmentation import build_augment
 from .class_weight import class_weights
 from .models import build_model
@@ -26,6 +27,7 @@ from .spec import Recipe
 __all__ = [
     "RunData", "build_callbacks", "build_model", "build_optimizer", "build_schedule",
     "build_trainer", "check_test_part", "check_tracking", "fit_kwargs", "is_csv", "load_data",
+    "validation_part",
 ]  # fmt: skip
 
 TASKS = ("classification", "regression")
@@ -162,3 +164,13 @@ def fit_kwargs(recipe: Recipe, data: RunData | None = None) -> dict[str, Any]:
             )
         kwargs["augment"] = build_augment(recipe, data)
     return kwargs
+
+
+def validation_part(recipe: Recipe, data: RunData) -> tuple[Any, Any] | None:
+    """The rows of ``data``'s training part that ``fit``'s ``validation_split`` holds out
+    (the same rows, chosen the same way), as ``(X_val, y_val)``; None without a split. A
+    search scores its trials on them, and ``run`` reports the final model's scores there."""
+    if not recipe.validation_split:
+        return None
+    _, _, val = split_off(data.X_train, data.y_train, recipe.validation_split, data.task)
+    return val

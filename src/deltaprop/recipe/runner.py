@@ -11,7 +11,7 @@ when ``verbose``, and ``log`` receives the cross-validation line.
 >>> result = dp.run(dp.Recipe(dataset="iris", hidden="8", epochs=3), verbose=False)
 >>> sorted(result.metrics)  # doctest: +NORMALIZE_WHITESPACE
 ['dataset', 'epochs', 'seconds', 'test_accuracy', 'test_loss', 'test_report', 'train_accuracy',
- 'train_loss']
+ 'train_loss', 'val_accuracy', 'val_loss']
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from .. import backend, io, report, viz
 from ..errors import ConfigError, DeltapropError, ModelFileError
 from ..train import Trainer, cross_validate
 from ..train.callbacks import History, MLflowLogger
-from .build import RunData, build_trainer, check_tracking, fit_kwargs, load_data
+from .build import RunData, build_trainer, check_tracking, fit_kwargs, load_data, validation_part
 from .describe import name_paths, run_header
 from .scarce import SEMI_FITS
 from .spec import Recipe
@@ -47,6 +47,7 @@ PLOT_FILES = ("learning_curves.png", "decision_boundary.png", "gradient_flow.png
 class RunResult:
     """What :func:`run` made: the fitted ``trainer`` (``trainer.model``), its ``history``,
     ``metrics`` (exactly what ``metrics_out`` holds: dataset, test/train loss and accuracy,
+    validation loss and accuracy of the final model when there is a ``validation_split``,
     ``test_report`` (confusion matrix, per-class precision/recall/F1, ROC AUC; R^2 for regression),
     epochs, seconds, and ``cv`` when cross-validated), the split ``data``, the full
     :func:`~deltaprop.cross_validate` result ``cv`` (or None) and the ``plots`` written."""
@@ -200,6 +201,12 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
     else:
         metrics.update(regression_metrics(trainer, data))
     metrics["train_loss"] = float(history.history["loss"][-1])
+    val = validation_part(recipe, data)
+    if val is not None:  # the final model there: what a search scores a trial by (tune)
+        scores = trainer.evaluate(*val)
+        metrics["val_loss"] = float(scores["loss"])
+        if data.classification:
+            metrics["val_accuracy"] = float(scores["accuracy"])
     metrics["test_report"] = test["report"]  # confusion matrix, per-class scores, ROC AUC
     metrics["epochs"] = len(history.history["loss"])
     metrics["seconds"] = round(time.perf_counter() - start, 3)
