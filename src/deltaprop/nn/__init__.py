@@ -44,12 +44,12 @@ from .module import Module, Parameter, Sequential
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d
 from .residual import Residual
-from .shape import Flatten, Identity
+from .shape import Flatten, Identity, Unflatten, Upsample
 
 LAYERS: dict[str, type[Module]] = {
     cls.__name__: cls
     for cls in (
-        Sequential, Linear, Flatten, Identity, Dropout,
+        Sequential, Linear, Flatten, Unflatten, Upsample, Identity, Dropout,
         ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, Softmax, LogSoftmax,
         BatchNorm1d, LayerNorm,
         Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, GlobalAvgPool2d, BatchNorm2d, Residual,
@@ -94,7 +94,7 @@ def layer_name(cls: type[Module]) -> str | None:
 
 
 __all__ = [
-    "ACTIVATIONS", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dropout", "ELU", "Flatten", "GELU",
+    "ACTIVATIONS", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dropout", "ELU", "Flatten", "GELU", "Unflatten", "Upsample",
     "HuberLoss", "INITIALIZERS", "Identity", "LAYERS", "LOSSES", "LeakyReLU", "Linear",
     "LogSoftmax", "Loss", "MSELoss", "Module", "NLLLoss", "Parameter", "ReLU", "Sequential",
     "Sigmoid", "Softmax", "Tanh", "get_activation", "get_initializer", "get_loss", "init",

@@ -165,6 +165,20 @@ def _flatten(g: Graph, layer: nn.Flatten, x: str, shape: Shape, where: str) -> s
     return g.node("Reshape", [x, g.const(f"{where}.shape", target, keep_dtype=True)], where)
 
 
+def _unflatten(g: Graph, layer: nn.Unflatten, x: str, shape: Shape, where: str) -> str:
+    # 0 copies the (dynamic) batch axis.
+    target = np.array([0, *layer.shape], dtype=np.int64)
+    return g.node("Reshape", [x, g.const(f"{where}.shape", target, keep_dtype=True)], where)
+
+
+def _upsample(g: Graph, layer: nn.Upsample, x: str, shape: Shape, where: str) -> str:
+    # Nearest 2x: asymmetric coordinates with floor rounding copy pixel (i, j) into the 2x2
+    # block at (2i, 2j), exactly deltaprop's reshape-and-broadcast.
+    scales = g.const(f"{where}.scales", np.array([1, 1, 2, 2], dtype=np.float32), keep_dtype=True)
+    return g.node("Resize", [x, "", scales], where, mode="nearest",
+                  coordinate_transformation_mode="asymmetric", nearest_mode="floor")  # fmt: skip
+
+
 def _embedding(g: Graph, layer: nn.Embedding, x: str, shape: Shape, where: str) -> str:
     indices = g.node("Cast", [x], where, to=g.elem_type(np.int64))
     return g.node("Gather", [g.const(f"{where}.weight", _array(layer.weight)), indices], where,
@@ -193,7 +207,16 @@ CONVERTERS: dict[type, Converter] = {
     nn.AdaptiveAvgPool2d: _simple("GlobalAveragePool"),
     nn.GlobalAvgPool2d: _simple("GlobalAveragePool"),
     nn.Flatten: _flatten,
+    nn.Unflatten: _unflatten,
+    nn.Upsample: _upsample,
     nn.Embedding: _embedding,
+}
+
+#: Registered layers that have no single ONNX graph, by name (no import of their packages),
+#: with what to export instead.
+REFUSED = {
+    "GANNetworks": "a GAN's generator and discriminator together compute nothing; export one "
+    "of them (gan.generator or gan.discriminator)",
 }
 
 #: What walks into its sub-modules instead of being converted itself.
@@ -223,6 +246,11 @@ def convert(g: Graph, module: Any, x: str, value: Tensor, path: str) -> tuple[st
     if type(module) is Checkpointed:  # the same forward; recomputation is a training matter
         return convert(g, module.segment, x, value, f"{path}.segment" if path else "segment")
     converter = CONVERTERS.get(type(module))
+    if type(module).__name__ in REFUSED:
+        raise ConfigError(
+            f"model: layer {path or '(the model itself)'!r} is a {type(module).__name__}: "
+            f"{REFUSED[type(module).__name__]}"
+        )
     if converter is None:
         raise ConfigError(
             f"model: layer {path or '(the model itself)'!r} is a {type(module).__qualname__}, "
