@@ -94,7 +94,8 @@ def layer_name(cls: type[Module]) -> str | None:
 
 
 __all__ = [
-    "ACTIVATIONS", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dropout", "ELU", "Flatten", "GELU", "Unflatten", "Upsample",
+    "ACTIVATIONS", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dropout", "ELU", "Flatten", "GELU",
+    "Unflatten", "Upsample",
     "HuberLoss", "INITIALIZERS", "Identity", "LAYERS", "LOSSES", "LeakyReLU", "Linear",
     "LogSoftmax", "Loss", "MSELoss", "Module", "NLLLoss", "Parameter", "ReLU", "Sequential",
     "Sigmoid", "Softmax", "Tanh", "get_activation", "get_initializer", "get_loss", "init",
