@@ -37,12 +37,15 @@ LAYERS = {
     "nn": 3,
     "optim": 3,
     "train": 4,
+    # MPI ranks, sharding and the gradient bucket: the Trainer's distributed=True uses them, so
+    # they sit beside train (knowing none of it), not above recipe as DESIGN.md first drew
+    "parallel": 4,
     "diagnostics": 5,
     "viz": 5,
     "callbacks": 5,  # the public face: train's callbacks and diagnostics' GradientMonitor
     "recipe": 6,
     **dict.fromkeys(
-        ("tune", "semi", "distill", "gan", "parallel", "sklearn", "onnx", "compile"), 7
+        ("tune", "semi", "distill", "gan", "sklearn", "onnx", "compile"), 7
     ),
     "cli": 8,
 }
