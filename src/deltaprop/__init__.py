@@ -9,6 +9,8 @@ array([[ 2., -4.]], dtype=float32)
 from . import callbacks, data, diagnostics, nn, ops, optim, recipe, train, viz  # noqa: F401  (ops: Tensor methods)
 from .autograd import GradcheckError, Tensor, gradcheck, tensor
 from .backend import seed, set_default_dtype
+from .backend import device  # noqa: I001  (h15: devices)
+from . import parallel  # noqa: F401, I001  (h15: MPI, imported on first use)
 from .config import debug_mode, enable_grad, no_grad
 from .errors import (
     ConfigError,
@@ -42,6 +44,7 @@ __all__ = [
     "concatenate",
     "cross_validate",
     "debug_mode",
+    "device",
     "enable_grad",
     "gradcheck",
     "load",

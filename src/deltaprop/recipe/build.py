@@ -115,6 +115,8 @@ def build_trainer(
         clip_value=recipe.clip_value,
         l1=recipe.l1,
         l2=recipe.l2,
+        distributed=recipe.distributed,
+        device=None if recipe.device == "cpu" else recipe.device,
     )
 
 

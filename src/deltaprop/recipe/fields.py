@@ -110,6 +110,11 @@ FIELDS: tuple[FieldSpec, ...] = tuple(FieldSpec(*row) for row in (
     ("metrics_out", None, str, "write the final metrics to this JSON file (default: none)"),
     ("plot", None, str, "write learning_curves.png (and decision_boundary.png for 2-feature "
      "data) into this folder, created if missing; needs deltaprop[plot] (default: none)"),
+    ("distributed", False, bool, "data-parallel training on MPI: run under mpiexec -n N; each "
+     "global batch of --batch-size rows is split over the N ranks, rank 0 prints and writes "
+     "the files; needs deltaprop[dist]"),
+    ("device", "cpu", str, "where the arrays live: cpu, or cuda (a GPU, through CuPy; needs "
+     "deltaprop[gpu] and a CUDA device)"),
 ))  # fmt: skip
 
 #: name -> FieldSpec, in the table's order.
