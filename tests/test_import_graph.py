@@ -32,6 +32,7 @@ ROOT = "deltaprop"
 
 LAYERS = {
     "backend": 0,
+    "strict_backend": 0,  # the strict host backend (CuPy's rules on NumPy) behind backend.py
     "autograd": 1,
     "ops": 2,
     "nn": 3,
@@ -44,9 +45,7 @@ LAYERS = {
     "viz": 5,
     "callbacks": 5,  # the public face: train's callbacks and diagnostics' GradientMonitor
     "recipe": 6,
-    **dict.fromkeys(
-        ("tune", "semi", "distill", "gan", "sklearn", "onnx", "compile"), 7
-    ),
+    **dict.fromkeys(("tune", "semi", "distill", "gan", "sklearn", "onnx", "compile"), 7),
     "cli": 8,
 }
 SHARED = {"data", "io", "errors", "names", "checks", "config", "report", "__init__", "__main__"}

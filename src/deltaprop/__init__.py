@@ -6,11 +6,9 @@
 array([[ 2., -4.]], dtype=float32)
 """
 
-from . import callbacks, data, diagnostics, nn, ops, optim, recipe, train, viz  # noqa: F401  (ops: Tensor methods)
+from . import callbacks, data, diagnostics, nn, ops, optim, parallel, recipe, train, viz  # noqa: F401  (ops: Tensor methods)
 from .autograd import GradcheckError, Tensor, gradcheck, tensor
-from .backend import seed, set_default_dtype
-from .backend import device  # noqa: I001  (h15: devices)
-from . import parallel  # noqa: F401, I001  (h15: MPI, imported on first use)
+from .backend import device, seed, set_default_dtype
 from .config import debug_mode, enable_grad, no_grad
 from .errors import (
     ConfigError,
