@@ -56,6 +56,8 @@ BAD = {
     "save": 1,
     "metrics_out": 2.0,
     "plot": True,
+    "distributed": "yes",
+    "device": "tpu",
 }
 
 
