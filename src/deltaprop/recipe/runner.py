@@ -227,7 +227,7 @@ def check_resources(recipe: Recipe) -> bool:
     otherwise, before any work. Returns whether this process writes the outputs (rank 0,
     or the only process)."""
     if recipe.device != "cpu":
-        backend.device(recipe.device, name=recipe.show("device"))
+        backend.device(recipe.device, option=recipe.show("device"))
     if not recipe.distributed:
         return True
     parallel.mpi(recipe.show("distributed"))
