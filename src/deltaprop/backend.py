@@ -47,7 +47,8 @@ def gpu_available() -> bool:
 #: (:mod:`deltaprop.strict_backend`), CuPy's behaviour on NumPy, for tests without a GPU.
 DEVICES = ("cpu", "cuda", "gpu", "strict")
 _GPU_EXTRA = (
-    "pip install deltaprop[gpu] (CuPy for CUDA 12; for CUDA 11 install cupy-cuda11x instead)"
+    "pip install deltaprop[gpu] (cupy-cuda12x, CuPy for CUDA 12; for CUDA 11 install "
+    "cupy-cuda11x instead)"
 )
 
 
