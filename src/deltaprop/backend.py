@@ -20,15 +20,20 @@ except Exception:  # pragma: no cover - depends on the machine
     _cp = None
 
 _DEFAULT_DTYPE = np.float32
+# True once arrays other than NumPy's can exist: CuPy imported, or the strict device used
+# (StrictArrays are made through to_device / place, which set it).
+_OTHER_ARRAYS = _cp is not None
 _FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
 def xp_of(array: Any):
     """Return the array module (numpy or cupy, or the strict test backend's) of ``array``."""
-    if _cp is not None and isinstance(array, _cp.ndarray):
-        return _cp
-    if isinstance(array, _strict.StrictArray):
-        return _strict.xp
+    # The hot path (every op asks): one global test while only NumPy arrays can exist.
+    if _OTHER_ARRAYS:
+        if _cp is not None and isinstance(array, _cp.ndarray):
+            return _cp
+        if type(array) is _strict.StrictArray:
+            return _strict.xp
     return np
 
 
@@ -105,6 +110,8 @@ def to_device(array: Any, device_: Any):
     if target == "cpu":
         return to_numpy(array)
     if target == "strict":
+        global _OTHER_ARRAYS
+        _OTHER_ARRAYS = True
         return array if isinstance(array, _strict.StrictArray) else _strict.asarray(to_numpy(array))
     return _cp.asarray(to_numpy(array) if isinstance(array, _strict.StrictArray) else array)
 
