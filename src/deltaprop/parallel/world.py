@@ -32,10 +32,12 @@ DEFAULT_TIMEOUT = 300.0
 TIMEOUT_ENV = "DELTAPROP_DIST_TIMEOUT"
 INSTALL = "pip install deltaprop[dist]"
 
-# Polling: spin on Test() for this long (a step's ranks usually finish within microseconds of
-# each other, and MPI makes progress only inside MPI calls), then sleep in growing naps.
-_SPIN_SECONDS = 0.005
-_MAX_NAP = 0.005
+# Polling: MPI moves a large message in many pieces and makes progress only inside MPI calls,
+# so a rank spins on Test() as a blocking Allreduce would (napping between tests made the
+# 7.4 MB allreduce of benchmarks/dist.py 3x slower: 10 ms against 3). Only a wait longer than
+# this (rank 0 writing a checkpoint, a rank that died) naps, in growing naps, to the deadline.
+_SPIN_SECONDS = 1.0
+_MAX_NAP = 0.002
 
 
 class RankTimeout(TrainingError):
