@@ -32,17 +32,21 @@ ROOT = "deltaprop"
 
 LAYERS = {
     "backend": 0,
+    "strict_backend": 0,  # the strict host backend (CuPy's rules on NumPy) behind backend.py
     "autograd": 1,
     "ops": 2,
     "nn": 3,
     "optim": 3,
     "train": 4,
     "compile": 4,  # beside train: the Trainer trains through a compiled step
+    # MPI ranks, sharding and the gradient bucket: the Trainer's distributed=True uses them, so
+    # they sit beside train (knowing none of it), not above recipe as DESIGN.md first drew
+    "parallel": 4,
     "diagnostics": 5,
     "viz": 5,
     "callbacks": 5,  # the public face: train's callbacks and diagnostics' GradientMonitor
     "recipe": 6,
-    **dict.fromkeys(("tune", "semi", "distill", "gan", "parallel", "sklearn", "onnx"), 7),
+    **dict.fromkeys(("tune", "semi", "distill", "gan", "sklearn", "onnx"), 7),
     "cli": 8,
 }
 SHARED = {"data", "io", "errors", "names", "checks", "config", "report", "__init__", "__main__"}

@@ -6,9 +6,24 @@
 array([[ 2., -4.]], dtype=float32)
 """
 
-from . import callbacks, data, diagnostics, gan, nn, ops, optim, recipe, semi, train, tune, viz  # noqa: F401  (ops: Tensor methods; semi: registers its methods with recipe)
+# ops attaches the Tensor methods; semi registers its methods with recipe.
+from . import (  # noqa: F401
+    callbacks,
+    data,
+    diagnostics,
+    gan,
+    nn,
+    ops,
+    optim,
+    parallel,
+    recipe,
+    semi,
+    train,
+    tune,
+    viz,
+)
 from .autograd import GradcheckError, Tensor, gradcheck, tensor
-from .backend import seed, set_default_dtype
+from .backend import device, seed, set_default_dtype
 from .compile import compile_step
 from .config import debug_mode, enable_grad, no_grad
 from .errors import (
@@ -45,6 +60,7 @@ __all__ = [
     "concatenate",
     "cross_validate",
     "debug_mode",
+    "device",
     "enable_grad",
     "export_onnx",
     "gradcheck",

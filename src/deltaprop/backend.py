@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from . import strict_backend as _strict
 from .checks import check_int
 from .errors import ConfigError
 
@@ -19,13 +20,20 @@ except Exception:  # pragma: no cover - depends on the machine
     _cp = None
 
 _DEFAULT_DTYPE = np.float32
+# True once arrays other than NumPy's can exist: CuPy imported, or the strict device used
+# (StrictArrays are made through to_device / place, which set it).
+_OTHER_ARRAYS = _cp is not None
 _FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
 def xp_of(array: Any):
-    """Return the array module (numpy or cupy) that owns ``array``."""
-    if _cp is not None and isinstance(array, _cp.ndarray):
-        return _cp
+    """Return the array module (numpy or cupy, or the strict test backend's) of ``array``."""
+    # The hot path (every op asks): one global test while only NumPy arrays can exist.
+    if _OTHER_ARRAYS:
+        if _cp is not None and isinstance(array, _cp.ndarray):
+            return _cp
+        if type(array) is _strict.StrictArray:
+            return _strict.xp
     return np
 
 
@@ -39,31 +47,111 @@ def gpu_available() -> bool:
         return False
 
 
-def to_device(array: Any, device: str):
-    """Move an array to ``"cpu"`` or ``"gpu"``; a no-op when it is already there."""
-    if device == "cpu":
-        return to_numpy(array)
-    if device in ("gpu", "cuda"):
+# --- devices -------------------------------------------------------------------------------
+#: Device names: "gpu" is another name of "cuda"; "strict" is the strict host backend
+#: (:mod:`deltaprop.strict_backend`), CuPy's behaviour on NumPy, for tests without a GPU.
+DEVICES = ("cpu", "cuda", "gpu", "strict")
+_GPU_EXTRA = (
+    "pip install deltaprop[gpu] (cupy-cuda12x, CuPy for CUDA 12; for CUDA 11 install "
+    "cupy-cuda11x instead)"
+)
+
+
+class Device:
+    """A checked device: ``dp.device("cuda")``. ``str(d)`` is its name ("cpu", "cuda",
+    "strict"); ``d.xp`` its array module. Pass it (or the name) to ``model.to(...)``,
+    ``Trainer(device=...)``, :func:`to_device`."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @property
+    def xp(self):
+        return {"cpu": np, "cuda": _cp, "strict": _strict.xp}[self.name]
+
+    def __eq__(self, other: object) -> bool:
+        other = other.name if isinstance(other, Device) else other
+        return other == self.name or (self.name == "cuda" and other == "gpu")
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"device({self.name!r})"
+
+
+def device(name: Any = "cpu", option: str = "device") -> Device:
+    """The device ``name`` ("cpu", "cuda" or "gpu", "strict"), checked: "cuda" needs CuPy and
+    a CUDA device, else a ConfigError naming ``option`` and what to install."""
+    if isinstance(name, Device):
+        return name
+    if not isinstance(name, str) or name.lower() not in DEVICES:
+        raise ConfigError(f"{option}: expected one of {list(DEVICES)}, got {name!r}")
+    name = "cuda" if name.lower() == "gpu" else name.lower()
+    if name == "cuda":
         if _cp is None:
-            # No deltaprop extra installs CuPy: its wheel depends on the CUDA version.
+            raise ConfigError(f"{option}: 'cuda' needs CuPy, which is not installed: {_GPU_EXTRA}")
+        if not gpu_available():
             raise ConfigError(
-                "device='gpu' needs CuPy, which is not installed: install the CuPy build for "
-                "your CUDA version (pip install cupy-cuda12x for CUDA 12, cupy-cuda11x for "
-                "CUDA 11)"
+                f"{option}: 'cuda' needs a CUDA GPU, and CuPy sees none on this machine "
+                "(check the driver and CUDA_VISIBLE_DEVICES), or use 'cpu'"
             )
-        return _cp.asarray(array)
-    raise ConfigError(f"device: expected 'cpu' or 'gpu', got {device!r}")
+    return Device(name)
+
+
+def to_device(array: Any, device_: Any):
+    """Move an array to a device (a :class:`Device` or its name); a no-op when it is there."""
+    target = device(device_).name
+    if target == "cpu":
+        return to_numpy(array)
+    if target == "strict":
+        global _OTHER_ARRAYS
+        _OTHER_ARRAYS = True
+        return array if isinstance(array, _strict.StrictArray) else _strict.asarray(to_numpy(array))
+    return _cp.asarray(to_numpy(array) if isinstance(array, _strict.StrictArray) else array)
 
 
 def to_numpy(array: Any) -> np.ndarray:
-    """Return a NumPy array, copying from the GPU when needed."""
+    """Return a NumPy array, copying from the GPU (or the strict device) when needed."""
     if _cp is not None and isinstance(array, _cp.ndarray):
         return _cp.asnumpy(array)
+    if isinstance(array, _strict.StrictArray):
+        return array.get()
     return np.asarray(array)
 
 
 def device_of(array: Any) -> str:
-    return "gpu" if xp_of(array) is not np else "cpu"
+    """ "cpu", "cuda" or "strict"."""
+    if isinstance(array, _strict.StrictArray):
+        return "strict"
+    return "cuda" if xp_of(array) is not np else "cpu"
+
+
+_DEFAULT_DEVICE: Device | None = None  # None: new tensors stay where their data is (host)
+
+
+def set_default_device(device_: Any) -> None:
+    """New tensors (``dp.tensor``, parameters) are made on this device; None or "cpu" for the
+    host (the default). The strict tests use it to run existing tests on the strict device."""
+    global _DEFAULT_DEVICE
+    d = None if device_ is None else device(device_)
+    _DEFAULT_DEVICE = None if d is None or d.name == "cpu" else d
+
+
+def get_default_device() -> Device:
+    return _DEFAULT_DEVICE if _DEFAULT_DEVICE is not None else Device("cpu")
+
+
+def place(array: Any):
+    """``array`` on the default device (only host arrays move; the default is the host)."""
+    if _DEFAULT_DEVICE is None or not isinstance(array, np.ndarray):
+        return array
+    return to_device(array, _DEFAULT_DEVICE)
 
 
 def default_dtype():
@@ -139,4 +227,6 @@ def uniform_like(array, generator: np.random.Generator | None = None):
     values = gen.random(array.shape, dtype=np.float64 if array.dtype == np.float64 else np.float32)
     if _cp is not None and isinstance(array, _cp.ndarray):  # pragma: no cover - GPU only
         return _cp.asarray(values)
+    if isinstance(array, _strict.StrictArray):
+        return _strict.asarray(values)
     return values

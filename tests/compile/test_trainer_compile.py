@@ -108,3 +108,11 @@ def test_recipe_key_and_cli_flag(tmp_path):
     with pytest.raises(dp.ConfigError, match="compile"):
         dp.Recipe(compile="maybe")
     assert dp.Recipe(compile=True).compile is True
+
+
+@pytest.mark.parametrize("kwargs", [{"distributed": True}, {"device": "cuda"}])
+def test_compile_is_refused_with_distributed_or_a_device(kwargs):
+    model = dp.nn.Sequential(dp.nn.Linear(3, 2))
+    opt = dp.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(dp.ConfigError, match="compile: the compiled step runs one process"):
+        dp.Trainer(model, loss=dp.nn.CrossEntropyLoss(), optimizer=opt, compile=True, **kwargs)

@@ -69,6 +69,8 @@ BAD = {
     "semi_augment": "mixup",
     "tensorboard": 3,
     "mlflow": "yes",
+    "distributed": "yes",
+    "device": "tpu",
 }
 
 

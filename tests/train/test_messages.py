@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,5 +107,7 @@ def test_gpu_message_names_something_installable(monkeypatch):
     monkeypatch.setattr(backend, "_cp", None)
     with pytest.raises(dp.ConfigError, match="cupy-cuda12x") as exc:
         backend.to_device(np.zeros(2), "gpu")
-    # pyproject has no [gpu] extra: the message must not send users to one
-    assert "deltaprop[gpu]" not in str(exc.value)
+    # the message sends users to the [gpu] extra, which pyproject must then have
+    assert "deltaprop[gpu]" in str(exc.value)
+    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    assert '\ngpu = ["cupy-cuda12x"]' in pyproject

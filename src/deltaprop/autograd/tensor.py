@@ -26,7 +26,7 @@ def _as_array(data: Any, dtype=None):
         data = data.data
     xp = backend.xp_of(data)
     if dtype is not None:
-        return xp.asarray(data, dtype=dtype)
+        return backend.place(xp.asarray(data, dtype=dtype))
     arr = xp.asarray(data)
     if arr.dtype.kind == "f" or arr.dtype.kind == "c":
         target = backend.default_dtype()
@@ -34,7 +34,7 @@ def _as_array(data: Any, dtype=None):
             arr = arr.astype(target)
     elif arr.dtype.kind not in "biu":
         raise ConfigError(f"data: expected numbers, got an array of dtype {arr.dtype}")
-    return arr
+    return backend.place(arr)  # host data onto the default device (the host unless set)
 
 
 class Tensor:
@@ -125,8 +125,9 @@ class Tensor:
         """The same values, cut from the graph (shares memory)."""
         return Tensor._wrap(self.data)
 
-    def to(self, device: str) -> Tensor:
-        """A copy on ``"cpu"`` or ``"gpu"`` (the same tensor when already there)."""
+    def to(self, device: Any) -> Tensor:
+        """A copy on ``"cpu"``, ``"cuda"`` or a :func:`deltaprop.device` (the same tensor when
+        already there)."""
         moved = backend.to_device(self.data, device)
         if moved is self.data:
             return self

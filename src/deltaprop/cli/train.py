@@ -7,7 +7,7 @@ import argparse
 
 import numpy as np
 
-from .. import report
+from .. import parallel, report
 from ..recipe import run
 from .options import add_recipe_options, recipe_from_args
 
@@ -39,6 +39,8 @@ def command(args: argparse.Namespace) -> None:
         report.quiet(args.quiet, all_warnings=True),
     ):
         result = run(recipe, verbose=not args.quiet, log=print)
+    if recipe.distributed and not parallel.is_root():
+        return  # rank 0 prints the summary
     m = result.metrics
     summary = f"test_loss {m['test_loss']:.4f}"
     if "test_accuracy" in m:

@@ -201,10 +201,14 @@ class Module:
             xp = backend.xp_of(target.data)
             target.data = xp.asarray(array, dtype=target.data.dtype).copy()
 
-    def to(self, device: str) -> Module:
-        """Move parameters and buffers to ``"cpu"`` or ``"gpu"`` in place."""
+    def to(self, device: Any) -> Module:
+        """Move parameters and buffers to ``"cpu"``, ``"cuda"`` (``"gpu"``) or a
+        :func:`deltaprop.device`, in place (a ConfigError naming ``device`` when CuPy or a GPU
+        is missing, before anything moves). Parameters keep their identity, so an optimizer
+        made before still holds them; make it before or after, but step it after."""
+        target = backend.device(device)
         for t in list(self.parameters()) + [b for _, b in self.named_buffers()]:
-            t.data = backend.to_device(t.data, device)
+            t.data = backend.to_device(t.data, target)
             t.grad = None
         return self
 

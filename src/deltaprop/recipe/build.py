@@ -146,6 +146,8 @@ def build_trainer(
         l1=recipe.l1,
         l2=recipe.l2,
         compile=recipe.compile,
+        distributed=recipe.distributed,
+        device=None if recipe.device == "cpu" else recipe.device,
     )
 
 

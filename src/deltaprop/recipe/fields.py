@@ -144,6 +144,11 @@ FIELDS: tuple[FieldSpec, ...] = tuple(FieldSpec(*row) for row in (
     ("mlflow", False, bool, "log the run to MLflow: the settings as parameters, metrics per "
      "epoch, the model file as an artifact; into ./mlruns (MLflow's SQLite store) unless "
      "MLFLOW_TRACKING_URI is set; needs deltaprop[mlflow]"),
+    ("distributed", False, bool, "data-parallel training on MPI: run under mpiexec -n N; each "
+     "global batch of --batch-size rows is split over the N ranks, rank 0 prints and writes "
+     "the files; needs deltaprop[dist]"),
+    ("device", "cpu", str, "where the arrays live: cpu, or cuda (a GPU, through CuPy; needs "
+     "deltaprop[gpu] and a CUDA device)"),
 ))  # fmt: skip
 
 #: name -> FieldSpec, in the table's order.

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend, io, report, viz
+from .. import backend, io, parallel, report, viz
 from ..errors import ConfigError, DeltapropError, ModelFileError
 from ..train import Trainer, cross_validate
 from ..train.callbacks import History, MLflowLogger
@@ -151,6 +151,9 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
         log = print if verbose else _silent
     start = time.perf_counter()
     check_outputs(recipe)
+    root = check_resources(recipe)  # MPI, a GPU: before any work, naming the option
+    if not root:  # data-parallel: rank 0 alone prints and writes (the Trainer does the same)
+        log, verbose = _silent, False
     backend.seed(recipe.seed)
     data = load_data(recipe)
     if data.task_note:  # first: the header's "classes" or "regression" follows from it
@@ -212,6 +215,8 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
     metrics["seconds"] = round(time.perf_counter() - start, 3)
 
     result = RunResult(recipe, trainer, history, metrics, data, cv)
+    if not root:
+        return result
     for cb in trainer.callbacks:  # the test scores, beside the per-epoch ones
         if isinstance(cb, MLflowLogger):
             cb.log_metrics(metrics)
@@ -240,6 +245,26 @@ def semi_fit(recipe: Recipe) -> Callable[..., History]:
 
 def _silent(line: str) -> None:
     pass
+
+
+def check_resources(recipe: Recipe) -> bool:
+    """What the recipe's ``distributed`` and ``device`` need is there (mpi4py and a global
+    batch of at least one row per rank; CuPy and a GPU): a ConfigError naming the option
+    otherwise, before any work. Returns whether this process writes the outputs (rank 0,
+    or the only process)."""
+    if recipe.device != "cpu":
+        backend.device(recipe.device, option=recipe.show("device"))
+    if not recipe.distributed:
+        return True
+    parallel.mpi(recipe.show("distributed"))
+    world = parallel.world()
+    if recipe.descent == "stochastic" or (
+        recipe.descent == "minibatch" and recipe.batch_size < world.size
+    ):
+        batch = 1 if recipe.descent == "stochastic" else recipe.batch_size
+        name = recipe.show("descent" if recipe.descent == "stochastic" else "batch_size")
+        parallel.check_global_batch(batch, world.size, name)
+    return world.is_root
 
 
 def regression_metrics(trainer: Trainer, data: RunData) -> dict[str, float]:

@@ -38,6 +38,7 @@ from .scarce import SCARCE_CHECKS, semi_rules
 CLASS_WEIGHTS = ("balanced",)  # sklearn's compute_class_weight rule
 MOMENTUM_OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop")
 MODELS = ("mlp", "cnn")
+DEVICES = ("cpu", "cuda")  # a recipe names devices as the command line does ("gpu": cuda)
 #: Keys whose default depends on ``model`` (their table default is None, "not given"): a cnn's
 #: ``hidden`` is its dense head after the conv blocks, and batch norm after each convolution
 #: is what makes the default cnn train fast with the shared optimizer defaults (sgd, lr 0.1,
@@ -192,6 +193,8 @@ CHECKS: dict[str, Callable[[Any, str], Any]] = {
     **SCARCE_CHECKS,  # labels_per_class, semi and its options (recipe/scarce.py)
     "tensorboard": _PATH,
     "mlflow": check_bool,
+    "distributed": check_bool,
+    "device": lambda v, n: choice(v, DEVICES, n),
 }
 
 

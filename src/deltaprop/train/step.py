@@ -87,10 +87,10 @@ class TrainStep:
             compiled.update()
         return value, stat
 
-    def _step_function(self):
-        """The step the loop calls per batch, chosen once: :meth:`train_step`, wrapped to step
-        a per-step schedule after it."""
-        step = self.train_step
+    def _step_function(self, step=None):
+        """The step the loop calls per batch, chosen once: :meth:`train_step` (or ``step``:
+        the data-parallel one), wrapped to step a per-step schedule after it."""
+        step = self.train_step if step is None else step
         if self.scheduler is None or self.scheduler_interval != "step":
             return step
         schedule_step = self.scheduler.step

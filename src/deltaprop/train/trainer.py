@@ -28,6 +28,7 @@ from ..errors import ConfigError, TrainingError
 from ..nn.module import Module
 from ..optim import Optimizer
 from . import augmenting, inputs, penalty, validation
+from . import distributed as _distributed
 from .callbacks import CallbackList, History
 from .inference import Inference, fast_loss_call, loss_kind
 from .loop import EpochLoop
@@ -81,6 +82,13 @@ class Trainer(TrainStep, Inference):
             of each batch shape runs eagerly while its kernels are recorded, later ones
             replay them (buffers allocated once, no graph): the same weights, faster steps.
             An op that cannot be recorded makes it train eagerly, after one warning.
+        distributed: data-parallel training on MPI: True (run under ``mpiexec``; needs
+            ``deltaprop[dist]``) or a :class:`deltaprop.parallel.World` (its timeout).
+            Each global batch of ``fit`` is split over the ranks and the gradients summed;
+            rank 0 alone prints and writes checkpoints (:mod:`deltaprop.train.distributed`).
+        device: ``"cpu"`` or ``"cuda"`` (needs CuPy and a GPU), or a :func:`deltaprop.device`:
+            the model is moved there now; ``fit``'s data is moved there once, outputs and
+            metrics come back to the host. None leaves the model where it is.
 
     Attributes:
         stop_training: a callback sets it to end ``fit`` after the current epoch.
@@ -110,6 +118,8 @@ class Trainer(TrainStep, Inference):
         l2: float = 0.0,
         divergence_factor: float | None = 1e3,
         compile: bool = False,
+        distributed: Any = False,
+        device: Any = None,
     ) -> None:
         if not isinstance(model, Module):
             raise ConfigError(f"model: expected a deltaprop Module, got {type(model).__name__}")
@@ -160,6 +170,13 @@ class Trainer(TrainStep, Inference):
         self._grad_params = []
         self._refresh_grad_params()
         self.compile = check_bool(compile, "compile")
+        if self.compile and (distributed is not False or device not in (None, "cpu")):
+            # A recording replays the host step: no allreduce between backward and update,
+            # and no kernels for a device's arrays.
+            raise ConfigError(
+                "compile: the compiled step runs one process on the CPU; not with "
+                "distributed or a device other than cpu"
+            )
         if self.compile and optimizer is not None:
             # Plain SGD may write updates inside the GEMM only when nothing reads gradients.
             plain = clip_norm is None and clip_value is None and not self._penalties
@@ -167,6 +184,11 @@ class Trainer(TrainStep, Inference):
                 model, loss, optimizer, fuse_update=plain and not self.callbacks,
                 loss_call=lambda out, yb: self.loss(out, Tensor._wrap(yb)),
             )  # fmt: skip
+        # data-parallel training (train/distributed.py): None on one process
+        world = _distributed.resolve(distributed)
+        self._dist = None if world is None else _distributed.Distributed(self, world)
+        if device is not None:  # parameters keep their identity: the optimizer follows
+            model.to(device)
 
     # --- fit: checks, then the loop (train/loop.py) -------------------------------------------
     def fit(
@@ -283,6 +305,8 @@ class Trainer(TrainStep, Inference):
         if augment is not None:  # on the training rows only, after the split
             augmenting.fit_to(augment, X, y, self._kind, n_out)
         bs = batch_size_for(descent, batch_size, X.shape[0])
+        if self._dist is not None:
+            self._dist.check_batch(bs, X.shape[0])
         inputs.check_batchnorm_batches(self.model, X.shape[0], bs, descent, drop_last)
         schedule = self.scheduler
         per_epoch = schedule is not None and self.scheduler_interval == "epoch"
@@ -303,7 +327,16 @@ class Trainer(TrainStep, Inference):
         self._refresh_grad_params()
         self._norm_sum, self._norm_steps = 0.0, 0
         self._train_loss, self._train_stat = augmenting.train_calls(self, augment)
-        return loop.run()
+        if self._dist is None:
+            return loop.run()
+        # data-parallel: rank 0's weights everywhere, the sharded step; rank 0 alone writes
+        self._dist.begin()
+        loop.step = self._step_function(self._dist.step)
+        loop.verbose = verbose and self._dist.world.is_root
+        if not self._dist.world.is_root:
+            loop.writer = None
+        with self._dist.outputs():
+            return loop.run()
 
     # --- helpers -----------------------------------------------------------------------------
     def _prepare(self, X, y, x_name, y_name):

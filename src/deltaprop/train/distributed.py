@@ -1,0 +1,182 @@
+"""The Trainer's data-parallel hook: ``Trainer(..., distributed=True)`` on MPI.
+
+Every rank runs the same ``fit`` on the same data: the same shuffled order of rows (one
+generator, rank 0's, broadcast at the start), hence the same global batches. Each rank trains
+on its own contiguous shard of every batch (:func:`deltaprop.parallel.shard_bounds`); its
+gradients, scaled by its share of the batch, go into one buffer that one ``Allreduce`` sums
+over the ranks (:class:`deltaprop.parallel.GradBucket`), together with the loss and the
+metric's batch sum. Every rank then takes the same optimizer step from the same summed
+gradient, so the weights stay identical without being sent again, and the result is that of
+one process on the whole batch, up to the order of floating-point additions.
+
+Why the share and not ``1 / size``: shards differ by a row when the batch does not divide
+evenly, and a class-weighted cross-entropy divides by the batch's sum of class weights, not by
+its rows; scaling each rank's mean by its part of the batch's normalizer gives the batch's
+mean exactly.
+
+Rank 0 alone prints the epoch lines, writes the training checkpoint and runs the callbacks
+that write files or draw progress bars; the other ranks run inside :func:`deltaprop.report.
+quiet`. BatchNorm normalizes over each rank's shard (a smaller batch): results then depend on
+the number of ranks, and rank 0 warns.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .. import backend, report
+from ..autograd.engine import backward as _backward
+from ..autograd.tensor import Tensor
+from ..errors import ConfigError
+from ..nn.losses import CrossEntropyLoss
+from ..nn.normalization import BatchNorm1d
+from ..optim.clip import clip_grad_norm, clip_grad_value
+from ..parallel import GradBucket, World, check_global_batch, shard_bounds, world
+from . import penalty
+from .callbacks import CSVLogger, MLflowLogger, ModelCheckpoint, ProgressBar, TensorBoard
+from .loop import NonFiniteLoss
+
+#: Callbacks that only rank 0 runs: they write files or draw on the terminal.
+ROOT_ONLY = (ModelCheckpoint, CSVLogger, ProgressBar, TensorBoard, MLflowLogger)
+_HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
+          "on_batch_begin", "on_batch_end")  # fmt: skip
+
+
+def resolve(distributed: Any) -> World | None:
+    """``distributed``: False/None (one process), True (the MPI world; ConfigError naming
+    the extra without mpi4py) or a :class:`~deltaprop.parallel.World`."""
+    if distributed is None or distributed is False:
+        return None
+    if distributed is True:
+        return world()
+    if isinstance(distributed, World):
+        return distributed
+    raise ConfigError(
+        f"distributed: expected True, False or a deltaprop.parallel.World, got "
+        f"{type(distributed).__name__}"
+    )
+
+
+class Distributed:
+    """What ``fit`` does differently on several ranks (one per Trainer)."""
+
+    def __init__(self, trainer: Any, world: World) -> None:
+        self.trainer = trainer
+        self.world = world
+        self.bucket: GradBucket | None = None
+
+    def check_batch(self, batch_size: int, n_rows: int) -> None:
+        """Every global batch gives each rank a row (checked before anything changes)."""
+        check_global_batch(min(batch_size, n_rows), self.world.size)
+
+    # --- the start of fit --------------------------------------------------------------------
+    def begin(self) -> None:
+        """Rank 0's weights, buffers and generator on every rank; the gradient buffer."""
+        trainer, w = self.trainer, self.world
+        state = w.broadcast_object(trainer.model.state_dict(), "the broadcast of the weights")
+        if not w.is_root:
+            trainer.model.load_state_dict(state)
+        # the generator shuffles the rows (seed=None) and seeds augmentation: one order for all
+        gen = backend.rng()
+        gen.bit_generator.state = w.broadcast_object(gen.bit_generator.state, "the generator")
+        params = [p for p in trainer._grad_params if p.requires_grad]
+        self.bucket = GradBucket(params, n_scalars=2)  # + the loss and the metric's sum
+        if w.is_root and any(isinstance(m, BatchNorm1d) for m in trainer.model.modules()):
+            report.warn(
+                f"distributed: BatchNorm1d normalizes over each rank's shard of the batch "
+                f"(1/{w.size} of it), so results depend on the number of ranks"
+            )
+
+    @contextmanager
+    def outputs(self) -> Iterator[None]:
+        """Rank 0 as it is; on the others, no printing, no warnings, and the callbacks of
+        :data:`ROOT_ONLY` silent (their hooks shadowed for the block)."""
+        if self.world.is_root:
+            yield
+            return
+        muted = [cb for cb in self.trainer.callbacks if isinstance(cb, ROOT_ONLY)]
+        for cb in muted:
+            for hook in _HOOKS:
+                setattr(cb, hook, _silent)
+        try:
+            with report.quiet():
+                yield
+        finally:
+            for cb in muted:
+                for hook in _HOOKS:
+                    cb.__dict__.pop(hook, None)
+
+    # --- one step ----------------------------------------------------------------------------
+    def step(self, xb, yb) -> tuple[float, Any]:
+        """:meth:`TrainStep.train_step <deltaprop.train.step.TrainStep.train_step>` on this
+        rank's shard of the global batch (xb, yb), with the gradients, the loss and the
+        metric's batch sum summed over the ranks in one Allreduce before the update."""
+        t, bucket = self.trainer, self.bucket
+        n = xb.shape[0]
+        lo, hi = shard_bounds(n, self.world.rank, self.world.size)
+        for p in t._grad_params:
+            p.grad = None
+        stat: Any = None
+        if hi > lo:
+            xs, ys = xb[lo:hi], yb[lo:hi]
+            out = t.model(Tensor._wrap(xs))
+            loss = t._train_loss(out, ys)
+            share = self._share(ys, yb, hi - lo, n)
+            local = float(loss.data) * share
+            if t._train_stat is not None:
+                stat = t._train_stat(out.data, ys)
+            if math.isfinite(local):  # a NaN loss is seen by all ranks after the sum
+                _backward(loss)
+            bucket.pack(share)
+        else:  # the last batch of an epoch may leave a rank without rows
+            local = 0.0
+            bucket.zero()
+        scalars = bucket.scalars
+        scalars[0] = local
+        scalars[1] = 0 if stat is None else stat
+        self.world.allreduce_(bucket.buffer, "the gradient allreduce")
+        value = float(scalars[0])
+        if t._train_stat is not None:
+            stat = float(scalars[1])
+            stat = int(round(stat)) if self._integral_stat else stat
+        if t._penalties:
+            value += penalty.value(t._penalties)
+        if not math.isfinite(value):
+            raise NonFiniteLoss(value)
+        bucket.unpack()
+        if t._penalties:
+            penalty.add_gradients(t._penalties)  # on the weights every rank holds alike
+        if t.clip_norm is not None:
+            t._norm_sum += clip_grad_norm(t._clip_params, t.clip_norm)
+            t._norm_steps += 1
+        if t.clip_value is not None:
+            clip_grad_value(t._clip_params, t.clip_value)
+        t.optimizer.step()
+        return value, stat
+
+    @property
+    def _integral_stat(self) -> bool:
+        # counts (accuracy's correct rows) come back as ints, as on one process
+        return self.trainer._kind != "regression"
+
+    def _share(self, ys, yb, rows: int, n: int) -> float:
+        """This shard's part of the batch's normalizer: rows / n for a mean over rows (1 for
+        a sum), the shard's sum of class weights over the batch's for a weighted mean."""
+        t = self.trainer
+        if not t._loss_per_row:
+            return 1.0
+        weight = getattr(t.loss, "weight", None)
+        if weight is None or not isinstance(t.loss, CrossEntropyLoss):
+            return rows / n
+        xp = backend.xp_of(yb)
+        w = xp.asarray(weight, dtype=xp.float64)
+        if yb.ndim == 1:  # labels: row i weighs w[y_i]
+            return float(w[ys].sum()) / float(w[yb].sum())
+        return float((ys @ w).sum()) / float((yb @ w).sum())  # probabilities (mixup)
+
+
+def _silent(*args: Any, **kwargs: Any) -> None:
+    pass

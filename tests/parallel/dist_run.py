@@ -1,0 +1,75 @@
+"""A training run for the MPI tests, started by them under ``mpiexec`` (not collected).
+
+    python dist_run.py OUT --epochs 5 [--checkpoint F] [--resume F] [--kill-rank R --at E
+                       --signal KILL|STOP] [--timeout S]
+
+Every rank trains the same small MLP on the same data (rows and labels from a fixed seed) with
+``Trainer(..., distributed=World(timeout))``; rank 0 writes the final weights to OUT (.npy).
+With ``--kill-rank``, that rank sends itself SIGKILL (or SIGSTOP: a hung rank) at the end of
+epoch ``--at`` (0-based), before that epoch's checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+
+import numpy as np
+
+import deltaprop as dp
+from deltaprop import nn, parallel
+from deltaprop.callbacks import Callback
+
+
+def data(n: int = 203, d: int = 12, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] * X[:, 2] > 0).astype(np.int64) + (X[:, 3] > 1)
+    return X, y
+
+
+def model(d: int = 12):
+    return nn.Sequential(nn.Linear(d, 32), nn.Tanh(), nn.Linear(32, 16), nn.ReLU(),
+                         nn.Linear(16, 3))  # fmt: skip
+
+
+class Die(Callback):
+    def __init__(self, rank: int, epoch: int, sig: int) -> None:
+        self.rank, self.epoch, self.sig = rank, epoch, sig
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch and parallel.rank() == self.rank:
+            os.kill(os.getpid(), self.sig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--checkpoint")
+    ap.add_argument("--resume")
+    ap.add_argument("--kill-rank", type=int)
+    ap.add_argument("--at", type=int, default=1)
+    ap.add_argument("--signal", default="KILL")
+    ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument("--single", action="store_true", help="no MPI: the reference run")
+    args = ap.parse_args()
+    dp.seed(0)
+    X, y = data()
+    # always listed (rank -1: never fires): a checkpoint resumes only with the same callbacks
+    rank = -1 if args.kill_rank is None else args.kill_rank
+    callbacks = [Die(rank, args.at, getattr(signal, "SIG" + args.signal))]
+    world = False if args.single else parallel.World(timeout=args.timeout)
+    net = model()
+    trainer = dp.Trainer(net, loss="cross_entropy", optimizer="momentum", lr=0.05,
+                         callbacks=callbacks, distributed=world)  # fmt: skip
+    trainer.fit(X, y, epochs=args.epochs, batch_size=args.batch_size, verbose=True,
+                checkpoint=args.checkpoint, resume_from=args.resume)  # fmt: skip
+    if parallel.is_root():
+        np.save(args.out, np.concatenate([p.numpy().ravel() for p in net.parameters()]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Data-parallel training under ``mpiexec`` (the venv's MPICH): 1, 2 and 4 ranks give the
+weights of one process on the same global batch; a killed or hung rank ends the job within a
+bound, leaving the last checkpoint intact; a run resumes on another number of ranks; rank 0
+alone prints and writes. Every run is bounded by a timeout (its process group is killed)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from deltaprop.train import state as train_state
+
+from .conftest import HERE
+
+SCRIPT = str(HERE / "dist_run.py")
+pytestmark = pytest.mark.slow
+
+
+def _rel(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The single-process run (no MPI at all): 5 epochs, batch 32 over 203 rows."""
+    from .conftest import run_group
+
+    out = tmp_path_factory.mktemp("ref") / "w.npy"
+    code, text, _ = run_group([sys.executable, SCRIPT, str(out), "--single"], timeout=120)
+    assert code == 0, text
+    return np.load(out)
+
+
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_ranks_give_the_weights_of_one_process(mpirun, reference, tmp_path, n):
+    out = tmp_path / "w.npy"
+    code, text, _ = mpirun(n, [SCRIPT, str(out)], timeout=180)
+    assert code == 0, text
+    assert _rel(np.load(out), reference) < 1e-5
+    # rank 0 alone prints: one line per epoch, not one per rank
+    assert text.count("epoch 5/5") == 1, text
+
+
+def test_killed_rank_ends_the_job_and_the_checkpoint_resumes_on_other_ranks(
+    mpirun, reference, tmp_path
+):
+    ck = tmp_path / "state.safetensors"
+    out = tmp_path / "w.npy"
+    # rank 1 is SIGKILLed at the end of epoch 3 (index 2), before that epoch's checkpoint
+    code, text, seconds = mpirun(
+        2, [SCRIPT, str(out), "--checkpoint", str(ck), "--kill-rank", "1", "--at", "2"],
+        timeout=120,
+    )  # fmt: skip
+    assert code not in (0, None), text  # ended, and not as a success
+    assert "signal 9" in text or "Killed" in text, text  # the launcher says which rank died
+    assert not out.exists()
+    state = train_state.read(str(ck))  # whole: the checksum is verified on reading
+    assert 2 <= state.epoch <= 3
+    # resume on 4 ranks (then 1): the run ends as the uninterrupted one did
+    code, text, _ = mpirun(4, [SCRIPT, str(out), "--checkpoint", str(ck), "--resume", str(ck)])
+    assert code == 0, text
+    assert f"resumed from {ck} after epoch {state.epoch}" in text
+    assert _rel(np.load(out), reference) < 1e-5
+
+
+def test_hung_rank_times_out_with_a_clear_error(mpirun, tmp_path):
+    ck = tmp_path / "state.safetensors"
+    out = tmp_path / "w.npy"
+    args = [SCRIPT, str(out), "--checkpoint", str(ck), "--kill-rank", "1", "--at", "1",
+            "--signal", "STOP", "--timeout", "3"]  # fmt: skip
+    code, text, seconds = mpirun(3, args, timeout=90)
+    assert code not in (0, None), text
+    assert "waited 3 s for the other ranks at the gradient allreduce" in text, text
+    assert "RankTimeout" in text and "the last checkpoint is intact" in text
+    assert seconds < 60
+    assert train_state.read(str(ck)).epoch == 2  # rank 0 wrote epoch 2, then waited
+
+
+def test_resume_on_fewer_ranks(mpirun, reference, tmp_path):
+    ck = tmp_path / "state.safetensors"
+    out = tmp_path / "w.npy"
+    code, text, _ = mpirun(4, [SCRIPT, str(out), "--epochs", "2", "--checkpoint", str(ck)])
+    assert code == 0, text
+    code, text, _ = mpirun(1, [SCRIPT, str(out), "--resume", str(ck)])
+    assert code == 0, text
+    assert _rel(np.load(out), reference) < 1e-5
+
+
+def test_cli_train_distributed_prints_and_writes_once(mpirun, tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((120, 3))
+    y = (X[:, 0] > 0).astype(int)
+    csv = tmp_path / "d.csv"
+    rows = [f"{a:.5f},{b:.5f},{c:.5f},{t}" for (a, b, c), t in zip(X, y)]
+    csv.write_text("a,b,c,label\n" + "\n".join(rows) + "\n")
+    args = ["-m", "deltaprop", "train", "--dataset", str(csv), "--hidden", "8", "--epochs",
+            "4", "--log-every", "1", "--distributed", "--save", "m.safetensors",
+            "--metrics-out", "m.json"]  # fmt: skip
+    code, text, _ = mpirun(2, args, timeout=180, cwd=tmp_path)
+    assert code == 0, text
+    assert text.count("test_accuracy") == 1, text
+    assert text.count("epoch 4/4") == 1, text
+    assert (tmp_path / "m.safetensors").exists() and (tmp_path / "m.json").exists()
+    # a global batch smaller than the ranks: one clear error naming the flag, nothing written
+    args = [*args[:-4], "--batch-size", "1", "--save", "n.safetensors"]
+    code, text, _ = mpirun(2, args, timeout=120, cwd=tmp_path)
+    assert code == 2, text
+    assert "--batch-size: the global batch of 1 row(s) is smaller than the number of ranks" in text
+    assert not (tmp_path / "n.safetensors").exists()
