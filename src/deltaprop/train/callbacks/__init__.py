@@ -12,12 +12,14 @@ from .model_checkpoint import ModelCheckpoint
 from .nan_guard import TerminateOnNaN
 from .progress import ProgressBar
 from .stall import StallWarning
+from .unfreezing import GradualUnfreezing
 
 __all__ = [
     "CSVLogger",
     "Callback",
     "CallbackList",
     "EarlyStopping",
+    "GradualUnfreezing",
     "History",
     "LearningRateScheduler",
     "ModelCheckpoint",
