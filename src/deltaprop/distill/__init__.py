@@ -6,5 +6,6 @@
 """
 
 from .distiller import Distiller
+from .run import distill_run, load_teacher
 
-__all__ = ["Distiller"]
+__all__ = ["Distiller", "distill_run", "load_teacher"]
