@@ -56,6 +56,13 @@ BAD = {
     "save": 1,
     "metrics_out": 2.0,
     "plot": True,
+    "init_from": 7,
+    "freeze": "0-a",
+    "head_lr": 0.0,
+    "body_lr": -1.0,
+    "teacher": 3,
+    "temperature": 0.0,
+    "alpha": 1.5,
 }
 
 
