@@ -31,7 +31,8 @@ def test_unfreezes_from_the_top_every_n_epochs_and_restores_the_flags():
     model = nn.mlp(4, [6, 5], 2)
     first = model[0].weight.numpy().copy()
     spy = Spy(model)
-    trainer = dp.Trainer(model, "cross_entropy", "adam", callbacks=[GradualUnfreezing(every=2), spy])
+    callbacks = [GradualUnfreezing(every=2), spy]
+    trainer = dp.Trainer(model, "cross_entropy", "adam", callbacks=callbacks)
     trainer.fit(*_data(), epochs=5, verbose=False)
     head, middle, bottom = ["4.weight", "4.bias"], ["2.weight", "2.bias"], ["0.weight", "0.bias"]
     assert spy.seen == [head, head, middle + head, middle + head, bottom + middle + head]

@@ -22,8 +22,7 @@ from ..config import no_grad
 from ..errors import ConfigError, ShapeError
 from ..nn import CrossEntropyLoss, Module
 from ..ops.distill import DistillationLoss
-from ..train import Trainer
-from ..train import augmenting, inputs, validation
+from ..train import Trainer, augmenting, inputs, validation
 
 #: Rows per teacher forward when its logits are cached (bounded memory for big sets).
 TEACHER_BATCH = 1024

@@ -71,9 +71,7 @@ class DistillationLoss(Function):
 
     def backward(self, gy):
         (grad,) = self.saved
-        return (_scaled(grad, gy, grad.shape[0], self.reduction),) + (None,) * (
-            len(self.needs) - 1
-        )
+        return (_scaled(grad, gy, grad.shape[0], self.reduction),) + (None,) * (len(self.needs) - 1)
 
 
 def distillation_loss(
