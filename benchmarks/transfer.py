@@ -150,8 +150,9 @@ def main() -> None:
         )
         print(f"seed {seed}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in scores.items()),
               flush=True)  # fmt: skip
+    seconds = time.perf_counter() - start
     print(f"\ndigits 5-9 from {5 * args.labels} labels ({args.labels} per class), pretrained on "
-          f"0-4; test accuracy over seeds {args.seeds} ({time.perf_counter() - start:.0f} s)\n")  # fmt: skip
+          f"0-4; test accuracy over seeds {args.seeds} ({seconds:.0f} s)\n")  # fmt: skip
     print("| method | median | min - max |")
     print("|---|---|---|")
     for name, values in scores.items():
