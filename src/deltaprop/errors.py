@@ -23,6 +23,12 @@ class ModelFileError(DeltapropError, OSError):
     """A model or checkpoint file that is missing, truncated, corrupt, foreign or mismatched."""
 
 
+class WeightsMismatchError(ModelFileError, ShapeError):
+    """Weights that do not fit a model (a tensor of another shape): a ModelFileError, as a file
+    of weights that does not match is one, and a ShapeError, as it was before transfer learning
+    made loading weights from elsewhere common; ``except`` either catches it."""
+
+
 class TrainingError(DeltapropError, RuntimeError):
     """Training that cannot go on, e.g. a loss that became NaN/Inf."""
 

@@ -326,6 +326,23 @@ for _r in _REDUCTIONS:
         dom=("nz", "prob"),
     )
     case(f"mse_loss-{_r}", lambda F, x, t, r=_r: F.mse_loss(x, t, reduction=r), *_PAIRS)
+    # knowledge distillation: student logits, the teacher's (a constant), labels
+    for _temp, _alpha in ((4.0, 0.5), (1.0, 0.0), (0.5, 0.9)):
+        case(
+            f"distillation_loss-T{_temp}-a{_alpha}-{_r}",
+            lambda F, s, t, y, r=_r, T=_temp, a=_alpha: F.distillation_loss(
+                s, t, y, temperature=T, alpha=a, reduction=r
+            ),
+            *((x, x, (x[0],)) for x in ((4, 3), (1, 5), (6, 2))),
+            dom=("real", "~real", "int2"),
+        )
+    case(
+        f"distillation_loss-soft-only-{_r}",
+        lambda F, s, t, r=_r: F.distillation_loss(s, t, temperature=3.0, alpha=1.0, reduction=r),
+        ((4, 3), (4, 3)),
+        ((1, 1), (1, 1)),
+        dom=("real", "~real"),
+    )
     for _delta in (1.0, 0.5):
         case(
             f"huber_loss-{_delta}-{_r}",
@@ -523,6 +540,15 @@ class TorchOps:
         self.adaptive_avg_pool2d = lambda x, size=1: tf.adaptive_avg_pool2d(x, size)
         self.batch_norm2d = lambda x, g=None, b=None: tf.batch_norm(x, None, None, g, b, True)
         self.embedding = lambda i, w: tf.embedding(i, w)
+
+    def distillation_loss(self, s, t, y=None, temperature=4.0, alpha=0.5, reduction="mean"):
+        # torch's own KL divergence (batchmean is the "mean" over rows) and cross-entropy
+        tf, T = self.torch.nn.functional, temperature
+        log_q, log_p = tf.log_softmax(s / T, dim=1), tf.log_softmax(t / T, dim=1)
+        values = alpha * T * T * tf.kl_div(log_q, log_p, reduction="none", log_target=True).sum(1)
+        if y is not None and alpha < 1:
+            values = values + (1 - alpha) * tf.cross_entropy(s, y, reduction="none")
+        return {"mean": values.mean, "sum": values.sum}.get(reduction, lambda: values)()
 
     def _t(self, v):
         if isinstance(v, np.ndarray):

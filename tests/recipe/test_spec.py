@@ -71,6 +71,13 @@ BAD = {
     "mlflow": "yes",
     "distributed": "yes",
     "device": "tpu",
+    "init_from": 7,
+    "freeze": "0-a",
+    "head_lr": 0.0,
+    "body_lr": -1.0,
+    "teacher": 3,
+    "temperature": 0.0,
+    "alpha": 1.5,
 }
 
 

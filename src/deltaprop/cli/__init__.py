@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from .. import __version__, report
 from ..errors import DeltapropError
 from ..recipe import TRAIN_OPTIONS, flag
-from . import diagnose, export, memo_demo, predict, synth, train, tune, visualize
+from . import diagnose, distill, export, memo_demo, predict, synth, train, tune, visualize
 from .options import Parser, check_writable, remedy_flags
 
 __all__ = ["TRAIN_OPTIONS", "build_parser", "check_writable", "flag", "main", "remedy_flags"]
@@ -34,7 +34,7 @@ def build_parser() -> Parser:
     )
     parser.add_argument("--version", action="version", version=f"deltaprop {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (train, predict, memo_demo, diagnose, visualize, tune, export, synth):
+    for module in (train, predict, memo_demo, diagnose, visualize, tune, distill, export, synth):
         module.add_parser(sub)
     return parser
 

@@ -12,6 +12,7 @@ from ..data import DESCENTS
 from ..errors import ConfigError
 from ..names import normalize
 from ..recipe import FIELDS, Recipe, check_writable, flag, read_toml
+from ..recipe.fields import COMMAND_KEYS
 from ..recipe.runner import OUTPUTS, check_distinct
 from ..recipe.validate import MODELS, SCHEDULE_NAMES
 
@@ -47,9 +48,13 @@ def canonical(names: Sequence[str]) -> Callable[[str], str]:
     return convert
 
 
-def add_recipe_options(parser: argparse.ArgumentParser, exclude: Sequence[str] = ()) -> None:
-    """``--config`` and one flag per recipe field (shared by train, diagnose and tune; the
-    keys in ``exclude`` get no flag)."""
+def add_recipe_options(
+    parser: argparse.ArgumentParser, command: str = "train", exclude: Sequence[str] = ()
+) -> None:
+    """``--config`` and one flag per recipe field (shared by train, diagnose, distill and
+    tune); the keys only another command takes (:data:`~deltaprop.recipe.fields.COMMAND_KEYS`)
+    and those in ``exclude`` get no flag."""
+    others = {k for cmd, keys in COMMAND_KEYS.items() if cmd != command for k in keys}
     parser.add_argument(
         "--config",
         metavar="PATH",
@@ -57,7 +62,7 @@ def add_recipe_options(parser: argparse.ArgumentParser, exclude: Sequence[str] =
         "[[architecture]] tables), which has no flag",
     )
     for spec in FIELDS:
-        if not spec.has_flag or spec.name in exclude:  # a list of tables: TOML only
+        if not spec.has_flag or spec.name in others or spec.name in exclude:  # TOML only
             continue
         text, default = spec.help, spec.default
         # default=None so that we can tell a flag that was given from one that was not.

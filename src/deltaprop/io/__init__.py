@@ -9,6 +9,8 @@
   and :func:`parse_json`, the bounded parser of every JSON text read from a file;
 - :mod:`.checksum`: the checksums of files (:func:`file_checksum`) and of bytes, text or
   tensors (:func:`checksum`);
+- :mod:`.torch_names`: PyTorch ``state_dict`` files into a deltaprop model and out
+  (:func:`load_torch_state`, :func:`save_torch_state`);
 - :mod:`.files`: :func:`atomic_write` (fsync, rename), :func:`remove_stale_temporaries`,
   :func:`check_path`, :func:`check_regular_file`, :func:`same_path`.
 
@@ -29,6 +31,7 @@ from .files import (
 )
 from .model_file import FORMAT, VERSION, load, load_weights, read_metadata, save
 from .tensorfile import TensorFile, read_tensor_file, write_tensor_file
+from .torch_names import from_torch_state, load_torch_state, save_torch_state, to_torch_state
 
 __all__ = [
     "FORMAT",
@@ -55,4 +58,9 @@ __all__ = [
     "to_json",
     "tree_diff",
     "write_tensor_file",
+    # PyTorch state_dicts (safetensors) in and out
+    "from_torch_state",
+    "load_torch_state",
+    "save_torch_state",
+    "to_torch_state",
 ]

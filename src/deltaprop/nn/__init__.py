@@ -40,11 +40,12 @@ from .losses import (
     l1_penalty,
     l2_penalty,
 )
-from .module import Module, Parameter, Sequential
+from .module import IncompatibleKeys, Module, Parameter, Sequential
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d
 from .residual import Residual
 from .shape import Flatten, Identity, Unflatten, Upsample
+from .transfer import head_name, replace_head
 
 LAYERS: dict[str, type[Module]] = {
     cls.__name__: cls
@@ -109,3 +110,5 @@ __all__ = [
 from .recompute import Checkpointed, checkpoint_sequential  # noqa: E402
 
 __all__ += ["Checkpointed", "checkpoint_sequential"]
+# transfer learning: a new output layer, and what load_state_dict did not match
+__all__ += ["IncompatibleKeys", "head_name", "replace_head"]

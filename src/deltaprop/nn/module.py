@@ -10,13 +10,21 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .. import backend
 from ..autograd.tensor import Tensor
-from ..errors import ConfigError, ShapeError
+from ..errors import ConfigError, WeightsMismatchError
+from .freezing import select, set_requires_grad
+
+
+class IncompatibleKeys(NamedTuple):
+    """What :meth:`Module.load_state_dict` did not match (PyTorch's NamedTuple of the name)."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
 
 
 class Parameter(Tensor):
@@ -159,6 +167,27 @@ class Module:
     def num_parameters(self) -> int:
         return int(sum(p.data.size for p in self.parameters()))
 
+    # --- freezing (see freezing.py) ----------------------------------------------------------
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Set ``requires_grad`` on every parameter of this module (False: frozen)."""
+        set_requires_grad(self.parameters(), bool(requires_grad))
+        return self
+
+    def freeze(self, *names: str | int) -> Module:
+        """Freeze the layers or parameters named (``model.freeze("0", "2")``, ``freeze(0)``;
+        none: all of them); their weights stay as they are while the rest trains.
+
+        Raises:
+            ConfigError: a name that is not a layer or parameter of this model (nothing is
+                frozen then)."""
+        set_requires_grad(select(self, names, "freeze"), False)
+        return self
+
+    def unfreeze(self, *names: str | int) -> Module:
+        """Undo :meth:`freeze` for the layers or parameters named (none: all of them)."""
+        set_requires_grad(select(self, names, "unfreeze"), True)
+        return self
+
     # --- state -------------------------------------------------------------------------------
     def state_dict(self) -> OrderedDict[str, np.ndarray]:
         """Parameters and buffers by dotted name, as NumPy copies (safe to keep and save)."""
@@ -169,22 +198,27 @@ class Module:
             state[name] = backend.to_numpy(b.data).copy()
         return state
 
-    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
-        """Copy values into this model's parameters and buffers.
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Copy values into this model's parameters and buffers; return the
+        ``(missing_keys, unexpected_keys)`` of ``state`` (an :class:`IncompatibleKeys`).
 
         All keys and shapes are checked before anything is written, so a failed load changes
-        nothing. With ``strict``, missing and unexpected keys are errors.
+        nothing. With ``strict``, missing and unexpected keys are a ConfigError; without it
+        they are skipped (and returned), as for a model whose output layer was replaced.
+
+        Raises:
+            WeightsMismatchError: a value whose shape is not its tensor's (strict or not); it
+                is a ModelFileError and a ShapeError, naming the tensor and both shapes.
         """
         targets = dict(self.named_parameters())
         targets.update(dict(self.named_buffers()))
-        if strict:
-            missing = [k for k in targets if k not in state]
-            unexpected = [k for k in state if k not in targets]
-            if missing or unexpected:
-                raise ConfigError(
-                    f"state_dict: keys do not match the model; missing {missing}, "
-                    f"unexpected {unexpected}"
-                )
+        missing = [k for k in targets if k not in state]
+        unexpected = [k for k in state if k not in targets]
+        if strict and (missing or unexpected):
+            raise ConfigError(
+                f"state_dict: keys do not match the model; missing {missing}, "
+                f"unexpected {unexpected}"
+            )
         staged = []
         for name, value in state.items():
             if name not in targets:
@@ -193,13 +227,14 @@ class Module:
             array = value.data if isinstance(value, Tensor) else value
             array = np.asarray(backend.to_numpy(array))
             if array.shape != target.data.shape:
-                raise ShapeError(
+                raise WeightsMismatchError(
                     f"state_dict[{name!r}]: expected shape {target.data.shape}, got {array.shape}"
                 )
             staged.append((target, array))
         for target, array in staged:
             xp = backend.xp_of(target.data)
             target.data = xp.asarray(array, dtype=target.data.dtype).copy()
+        return IncompatibleKeys(missing, unexpected)
 
     def to(self, device: Any) -> Module:
         """Move parameters and buffers to ``"cpu"``, ``"cuda"`` (``"gpu"``) or a

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..autograd.tensor import Tensor, as_tensor
 from .activation import elu, gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .conv import conv2d
+from .distill import distillation_loss
 from .dropout import dropout
 from .elementwise import (
     abs,
@@ -40,6 +41,8 @@ __all__ = [
     "tanh", "transpose", "where",
     # images and categories
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm2d", "conv2d", "embedding", "max_pool2d",
+    # knowledge distillation
+    "distillation_loss",
 ]  # fmt: skip
 
 

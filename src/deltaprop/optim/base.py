@@ -30,7 +30,8 @@ class Optimizer:
     writes the update of one parameter (:meth:`update`) and the state it starts from
     (:meth:`init_state`).
 
-    :meth:`step` does, for every group and every parameter w whose gradient g is not None::
+    :meth:`step` does, for every group and every parameter w whose gradient g is not None
+    and that is not frozen (``requires_grad`` True)::
 
         state = state.get(w) or init_state(w, group)      (made at the first update, kept)
         state["step"] += 1                                 (when counts_steps)
@@ -184,7 +185,9 @@ class Optimizer:
             shrink = 1.0 - group["lr"] * weight_decay
             for p in group["params"]:
                 g = p.grad
-                if g is None:
+                # a frozen parameter (requires_grad False) is not stepped, nor decayed, even
+                # when a gradient was left on it from before it was frozen
+                if g is None or not p.requires_grad:
                     continue
                 w = p.data
                 s = state.get(p)

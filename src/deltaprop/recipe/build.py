@@ -23,6 +23,7 @@ from .class_weight import class_weights
 from .models import build_model
 from .rundata import RunData, check_test_part, is_csv, load_data
 from .spec import Recipe
+from .transfer import param_groups, prepare_model
 
 __all__ = [
     "RunData", "build_callbacks", "build_model", "build_optimizer", "build_schedule",
@@ -121,6 +122,10 @@ def build_trainer(
     :func:`build_callbacks`). ``y_train``: the training labels (N,) in 0..n_out-1, needed by
     ``class_weight="balanced"`` (see :func:`class_weights`). ``model``: train this model
     instead of a fresh one (a scikit-learn estimator's, after unpickling)."""
+    if recipe.teacher is not None:  # deltaprop.distill builds its own (a Distiller)
+        raise ConfigError(
+            f"{recipe.show('teacher')}: a distillation run; use deltaprop.distill.distill_run"
+        )
     classification = check_choice(task, TASKS, "task") == "classification"
     if classification:
         loss: nn.Loss = nn.CrossEntropyLoss(weight=class_weights(recipe, n_out, y_train))
@@ -133,7 +138,8 @@ def build_trainer(
         loss = nn.MSELoss()
     if model is None:
         model = build_model(recipe, n_in, n_out)
-    optimizer = build_optimizer(recipe, model.parameters())
+        prepare_model(recipe, model)  # init_from, freeze
+    optimizer = build_optimizer(recipe, param_groups(recipe, model))
     return Trainer(
         model,
         loss=loss,

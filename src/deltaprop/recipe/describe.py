@@ -7,8 +7,9 @@ import math
 
 from .architecture_build import shape_text
 from .build import RunData
-from .models import model_description
+from .models import build_model, model_description
 from .spec import Recipe
+from .transfer import describe as transfer_description
 
 __all__ = ["name_paths", "run_header"]
 
@@ -38,6 +39,8 @@ def run_header(recipe: Recipe, data: RunData) -> str:
     model = model_description(recipe, data.input_shape, data.n_out)
     if recipe.augment:
         model += f", augment {recipe.augment}"
+    # init_from, freeze, head/body lr: checked here, so that a bad one fails before any line
+    model += transfer_description(recipe, build_model, data.input_shape, data.n_out)
     if recipe.semi != "none":
         model += f", semi {recipe.semi}"
     return f"{data.ds.name}: {rows}, {features}, {target}; {model}"

@@ -149,7 +149,24 @@ FIELDS: tuple[FieldSpec, ...] = tuple(FieldSpec(*row) for row in (
      "the files; needs deltaprop[dist]"),
     ("device", "cpu", str, "where the arrays live: cpu, or cuda (a GPU, through CuPy; needs "
      "deltaprop[gpu] and a CUDA device)"),
+    # transfer learning and knowledge distillation (issue 12)
+    ("init_from", None, str, "start from the weights of this file: a deltaprop model "
+     "(.safetensors from --save) or a PyTorch state_dict saved with safetensors; an output "
+     "layer of another size (other classes) starts fresh (default: none)"),
+    ("freeze", None, str, "layers that keep their weights, by index as the model prints them "
+     "(an mlp's Linear, activation, ... count one each): 0-1, 0,2 (default: none)"),
+    ("head_lr", None, float, "learning rate of the output layer (default: --lr)"),
+    ("body_lr", None, float, "learning rate of every layer below the output layer "
+     "(default: --lr)"),
+    ("teacher", None, str, "distill: the trained teacher's model file"),
+    ("temperature", None, float, "distill: temperature T > 0 of the teacher's soft targets "
+     "(default: 4)"),
+    ("alpha", None, float, "distill: weight in [0, 1] of the teacher's soft targets; the "
+     "labels get 1 - alpha (default: 0.5)"),
 ))  # fmt: skip
+
+#: Keys that only one command takes (no flag elsewhere): a distillation run's.
+COMMAND_KEYS: dict[str, tuple[str, ...]] = {"distill": ("teacher", "temperature", "alpha")}
 
 #: name -> FieldSpec, in the table's order.
 FIELD_SPECS: dict[str, FieldSpec] = {f.name: f for f in FIELDS}

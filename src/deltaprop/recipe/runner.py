@@ -122,7 +122,8 @@ def check_outputs(recipe: Recipe) -> None:
     (``dataset``, ``resume``; ``checkpoint`` may be ``resume``: a crashed run restarts)."""
     for name in OUTPUTS:
         check_writable(getattr(recipe, name), recipe.show(name))
-    inputs = {recipe.show("dataset"): recipe.dataset, recipe.show("synthetic"): recipe.synthetic}
+    inputs = {recipe.show(k): getattr(recipe, k)
+              for k in ("dataset", "synthetic", "init_from", "teacher")}  # fmt: skip
     if not _same_file(recipe.resume, recipe.checkpoint):
         inputs[recipe.show("resume")] = recipe.resume
     check_distinct({recipe.show(k): getattr(recipe, k) for k in (*OUTPUTS, "plot")}, inputs)
@@ -131,7 +132,14 @@ def check_outputs(recipe: Recipe) -> None:
     check_tracking(recipe)  # tensorboard's folder, mlflow's store
 
 
-def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResult:
+def run(
+    recipe: Recipe,
+    verbose: bool = True,
+    log: Log | None = None,
+    *,
+    build: Callable[..., Trainer] | None = None,
+    header: Callable[[RunData], str] | None = None,
+) -> RunResult:
     """Train as the recipe says and write its outputs; return a :class:`RunResult`.
 
     Args:
@@ -140,6 +148,11 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
         log: receives the run's header and the cross-validation summary line; None prints
             them when ``verbose``. A run that is not learning (the StallWarning) is a warning:
             a :class:`~deltaprop.report.DeltapropWarning`, silenced by ``report.quiet()``.
+        build: makes the Trainer, with :func:`~deltaprop.recipe.build.build_trainer`'s
+            arguments (the default); a run on another Trainer (``deltaprop distill``'s
+            Distiller) passes its own.
+        header: ``header(data)`` is added to the run's header line, and may refuse the data
+            (raising) before the line is printed.
 
     Raises:
         ConfigError: an output that cannot be written (before any training) or a bad data file.
@@ -149,6 +162,12 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
         raise ConfigError(f"recipe: expected a Recipe, got {type(recipe).__name__}")
     if log is None:
         log = print if verbose else _silent
+    if recipe.teacher is not None and build is None:
+        raise ConfigError(
+            f"{recipe.show('teacher')}: distillation is a run of its own: use `deltaprop "
+            "distill` (or deltaprop.distill.distill_run)"
+        )
+    build = build_trainer if build is None else build
     start = time.perf_counter()
     check_outputs(recipe)
     root = check_resources(recipe)  # MPI, a GPU: before any work, naming the option
@@ -160,7 +179,7 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
         log(data.task_note)
     kwargs = fit_kwargs(recipe, data)  # before the header: a bad augment is a ConfigError
     X_fit, y_fit, kwargs, mixed = training_rows(recipe, data, kwargs)  # synthetic: train only
-    log(run_header(recipe, data))
+    log(run_header(recipe, data) + ("" if header is None else header(data)))
     if mixed:
         log(mixed)
 
@@ -169,8 +188,8 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
     if recipe.cv is not None:
         cv = cross_validate(
             # the whole training part's class weights for every fold: close to each fold's own
-            lambda: build_trainer(recipe, data.input_shape, data.n_out, data.task, log=None,
-                                  y_train=data.y_train, tracking=False),
+            lambda: build(recipe, data.input_shape, data.n_out, data.task, log=None,
+                          y_train=data.y_train, tracking=False),
             data.X_train, data.y_train, k=recipe.cv, stratified=data.classification,
             seed=recipe.seed, fit_kwargs={**kwargs, "verbose": False},
         )  # fmt: skip
@@ -179,8 +198,8 @@ def run(recipe: Recipe, verbose: bool = True, log: Log | None = None) -> RunResu
         log(f"{recipe.cv}-fold cross-validation: " + "  ".join(parts))
 
     # The StallWarning is a warning: through the one channel, so that --quiet silences it.
-    trainer = build_trainer(recipe, data.input_shape, data.n_out, data.task, log=report.warn,
-                            y_train=data.y_train)  # fmt: skip
+    trainer = build(recipe, data.input_shape, data.n_out, data.task, log=report.warn,
+                    y_train=data.y_train)  # fmt: skip
     try:
         if recipe.semi != "none":  # deltaprop.semi's fit (recipe/scarce.py)
             history = semi_fit(recipe)(recipe, trainer, data, kwargs, verbose)

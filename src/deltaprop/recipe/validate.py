@@ -34,6 +34,7 @@ from ..names import normalize
 from .architecture import check_architecture
 from .fields import FIELD_SPECS
 from .scarce import SCARCE_CHECKS, semi_rules
+from .transfer import parse_freeze
 
 CLASS_WEIGHTS = ("balanced",)  # sklearn's compute_class_weight rule
 MOMENTUM_OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop")
@@ -195,6 +196,13 @@ CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "mlflow": check_bool,
     "distributed": check_bool,
     "device": lambda v, n: choice(v, DEVICES, n),
+    "init_from": _PATH,
+    "freeze": parse_freeze,
+    "head_lr": _optional(check_real, strict=True),
+    "body_lr": _optional(check_real, strict=True),
+    "teacher": _PATH,
+    "temperature": _optional(check_real, strict=True),
+    "alpha": _optional(check_fraction, closed_low=True, closed_high=True),
 }
 
 
@@ -228,6 +236,11 @@ def validate(values: dict[str, Any], show: Show = str) -> dict[str, Any]:
             f"{show('batchnorm')} and {show('layernorm')}: expected at most one of them, got both"
         )
     semi_rules(out, show)
+    for key in ("temperature", "alpha"):  # what a distillation run needs; else a slip
+        if out[key] is not None and out["teacher"] is None:
+            raise ConfigError(
+                f"{show(key)}: only used when distilling, with {show('teacher')}; got no teacher"
+            )
     needs_val = out["early_stopping"] is not None or out["schedule"] == "plateau"
     if needs_val and out["validation_split"] is None:
         out["validation_split"] = DEFAULT_VALIDATION_SPLIT

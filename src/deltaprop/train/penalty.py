@@ -62,8 +62,11 @@ def value(terms: list[Term]) -> float:
 
 def add_gradients(terms: list[Term]) -> None:
     """``W.grad += a * sign(W) + 2 b W`` for every term (in place: the engine gives each
-    parameter its own gradient array). A weight that got no gradient gets the penalty's."""
+    parameter its own gradient array). A weight that got no gradient gets the penalty's; a
+    frozen one (``requires_grad`` False) gets none: freezing keeps it as it is."""
     for w, a, b in terms:
+        if not w.requires_grad:
+            continue
         d = w.data
         extra = (2.0 * b) * d if b else None
         if a:

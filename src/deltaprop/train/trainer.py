@@ -277,6 +277,11 @@ class Trainer(TrainStep, Inference):
         """
         if self.optimizer is None:
             raise ConfigError("optimizer: fit needs an Optimizer; this Trainer was made without")
+        if not any(p.requires_grad for p in self.optimizer.params):
+            raise ConfigError(
+                "model: every parameter the optimizer updates is frozen (requires_grad=False), "
+                "so training would change nothing; unfreeze some, e.g. model.unfreeze(-1)"
+            )
         # Every check once, here: the epoch loop trusts these values.
         epochs = check_int(epochs, "epochs")
         descent = check_choice(descent, DESCENTS, "descent")

@@ -14,12 +14,14 @@ from .nan_guard import TerminateOnNaN
 from .progress import ProgressBar
 from .stall import StallWarning
 from .tensorboard import TensorBoard
+from .unfreezing import GradualUnfreezing
 
 __all__ = [
     "CSVLogger",
     "Callback",
     "CallbackList",
     "EarlyStopping",
+    "GradualUnfreezing",
     "History",
     "LearningRateScheduler",
     "MLflowLogger",
