@@ -24,12 +24,36 @@ _add_reduce = np.add.reduce
 
 
 def _blas_gemm(dtype):
-    """SciPy's BLAS ``?gemm`` for float32/float64 (None when SciPy's BLAS is missing)."""
+    """SciPy's BLAS ``?gemm`` for float32/float64; None when SciPy's BLAS is missing or is not
+    the library NumPy's matrix products use (see :func:`_one_blas`)."""
     try:
         from scipy.linalg import blas
     except ImportError:  # pragma: no cover - SciPy comes with scikit-learn
         return None
+    if not _one_blas():
+        return None
     return blas.sgemm if dtype == np.float32 else blas.dgemm if dtype == np.float64 else None
+
+
+_ONE_BLAS: list[bool] = []
+
+
+def _one_blas() -> bool:
+    """Whether NumPy and SciPy share one BLAS library. The pip wheels each bundle their own
+    OpenBLAS, each with a thread per core that spins after every call: interleaving the two
+    (NumPy's GEMMs, SciPy's fused update) left four threads fighting for two cores and made a
+    compiled 784-256-128-10 epoch 12x slower than eager (measured). The fusion is only worth
+    it with one library."""
+    if not _ONE_BLAS:
+        try:
+            import scipy.linalg.blas  # noqa: F401  (loads SciPy's BLAS, so it is listed)
+            from threadpoolctl import threadpool_info
+
+            libraries = {i["filepath"] for i in threadpool_info() if i["user_api"] == "blas"}
+            _ONE_BLAS.append(len(libraries) == 1)
+        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+            _ONE_BLAS.append(False)
+    return _ONE_BLAS[0]
 
 
 class LinearKernel(Kernel):
