@@ -111,15 +111,7 @@ def read_toml(path: str | os.PathLike, source: str = "python") -> dict[str, Any]
     """
     where = "--config" if source == "cli" else "config"
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: file not found: {path}") from None
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: {path} is not valid TOML: {exc}") from None
+    raw = load_toml(path, where)
     if isinstance(raw.get("train"), dict):  # allow a [train] table or top-level keys
         raw = raw["train"]
     settings: dict[str, Any] = {}
@@ -169,3 +161,18 @@ Recipe.__doc__ = (
     "``hidden``, ``optimizer``, ``lr``, ..., ``save``, ``metrics_out``, ``plot``), validated "
     "and normalized when made. ``source='cli'`` names keys as flags in error messages."
 )
+
+
+def load_toml(path: str | os.PathLike, where: str) -> dict[str, Any]:
+    """A TOML file as a dict; ConfigError starting with ``where`` (the option that named the
+    file) for a missing or unreadable file or invalid TOML."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: {path} is not valid TOML: {exc}") from None

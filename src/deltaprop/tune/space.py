@@ -16,18 +16,13 @@ trials whose optimizer has one.
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 from ..errors import ConfigError
 from ..recipe import FIELD_SPECS, Recipe
+from ..recipe.spec import load_toml
 from ..recipe.validate import CHECKS, MOMENTUM_OPTIMIZERS
 from .params import Choice, Float, Int, LogFloat, Param
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 #: Recipe keys a search may vary, in the table's order (``optimizer`` before ``momentum``).
 SEARCHABLE: tuple[str, ...] = tuple(
@@ -98,15 +93,7 @@ class Space:
         """The ``[space]`` table of a TOML file; the file may also hold the recipe (a
         ``[train]`` table, read by ``--config``), and nothing else."""
         path = os.fspath(path)
-        try:
-            with open(path, "rb") as fh:
-                raw = tomllib.load(fh)
-        except FileNotFoundError:
-            raise ConfigError(f"{where}: file not found: {path}") from None
-        except OSError as exc:
-            raise ConfigError(f"{where}: cannot read {path}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{where}: {path} is not valid TOML: {exc}") from None
+        raw = load_toml(path, where)
         other = [k for k in raw if k not in ("space", "train")]
         if other:
             raise ConfigError(
