@@ -236,3 +236,11 @@ def test_public_names():
     assert callable(dp.recipe.diagnose_run) and callable(dp.nn.mlp)
     with pytest.raises(ConfigError, match="^source:"):
         Recipe(source="toml")
+
+
+def test_train_and_diagnose_refuse_a_teacher_naming_distill(tmp_path):
+    # A config written for `deltaprop distill` must not train or diagnose without its teacher.
+    recipe = Recipe(dataset="iris", teacher=str(tmp_path / "t.safetensors"), epochs=1)
+    for call in (dp.run, dp.recipe.diagnose_run):
+        with pytest.raises(ConfigError, match="teacher: .*`deltaprop distill`"):
+            call(recipe)

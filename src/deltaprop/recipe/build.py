@@ -124,7 +124,9 @@ def build_trainer(
     instead of a fresh one (a scikit-learn estimator's, after unpickling)."""
     if recipe.teacher is not None:  # deltaprop.distill builds its own (a Distiller)
         raise ConfigError(
-            f"{recipe.show('teacher')}: a distillation run; use deltaprop.distill.distill_run"
+            f"{recipe.show('teacher')}: only a distillation run trains with a teacher: "
+            "`deltaprop distill` (Python: deltaprop.distill.distill_run); train and diagnose "
+            "do not"
         )
     classification = check_choice(task, TASKS, "task") == "classification"
     if classification:
