@@ -60,7 +60,8 @@ def running_in(pid_other_than):
     def test(trials):
         for t in trials:
             pid = (t.user_attrs.get("worker") or {}).get("pid")
-            if t.state.name == "RUNNING" and pid and pid != pid_other_than:
+            # params too: killed before its point is drawn, a trial has nothing to run again
+            if t.state.name == "RUNNING" and pid and pid != pid_other_than and t.params:
                 return t.number, pid
         return None
 
