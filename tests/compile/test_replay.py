@@ -202,3 +202,26 @@ def test_sgd_fusion_is_off_with_two_blas_libraries(monkeypatch):
     assert "alpha=-lr, beta=1" not in step.describe()
     assert m2[0].weight.grad is not None
     assert_same_state(m1, m2, exact=True)  # no fusion: bit for bit
+
+
+@pytest.mark.parametrize("opt_name", ["sgd", "adam"])
+def test_freezing_and_unfreezing_between_steps_is_followed(opt_name, monkeypatch):
+    # GradualUnfreezing changes requires_grad between epochs: a frozen layer must not move,
+    # and an unfrozen one must train, exactly as in eager (fusion forced on where it exists).
+    monkeypatch.setattr("deltaprop.compile.dense._ONE_BLAS", [True])
+    (m1, o1), (m2, o2) = pair("relu", opt_name)
+    step = dp.compile_step(m2, nn.CrossEntropyLoss(), o2)
+    for m in (m1, m2):
+        m.freeze("0")
+    frozen = m2[0].weight.data.copy()
+    eager_steps(m1, o1, X_DENSE, Y_DENSE, 5)
+    for _ in range(5):
+        step(X_DENSE, Y_DENSE)
+    np.testing.assert_array_equal(m2[0].weight.data, frozen)
+    for m in (m1, m2):
+        m.unfreeze()
+    eager_steps(m1, o1, X_DENSE, Y_DENSE, 5)
+    for _ in range(5):
+        step(X_DENSE, Y_DENSE)
+    assert not np.array_equal(m2[0].weight.data, frozen)
+    assert_same_state(m1, m2, exact=False)

@@ -200,7 +200,12 @@ class CompiledStep:
                 kernel.fused_lr = None
 
     def _modes(self) -> tuple:
-        return tuple(m.training for m in self.model.modules())
+        # train/eval of every module, and which parameters are frozen: freezing or unfreezing
+        # (GradualUnfreezing between epochs) changes which gradients backward must compute
+        return (
+            tuple(m.training for m in self.model.modules()),
+            tuple(p.requires_grad for p in self.model.parameters()),
+        )
 
     def _named_params(self) -> list[tuple[str, Any]]:
         named = list(self.model.named_parameters())
@@ -220,7 +225,7 @@ class CompiledStep:
         if not self._programs:
             return "nothing recorded yet: the first call records the step"
         parts = []
-        for (xs, xd, ys, yd, modes), prog in self._programs.items():
+        for (xs, xd, ys, yd, (modes, _)), prog in self._programs.items():
             mode = "train" if all(modes) else "eval" if not any(modes) else "mixed"
             parts.append(f"recording for x {xs} {xd}, y {ys} {yd}, {mode} mode")
             parts.append(prog.describe())

@@ -40,7 +40,8 @@ class Update:
             shrink = 1.0 - group["lr"] * weight_decay
             for p in group["params"]:
                 g = p.grad
-                if g is None:
+                # frozen: not stepped, even with a gradient left from an earlier recording
+                if g is None or not p.requires_grad:
                     continue
                 w = p.data
                 s = state.get(p)
