@@ -94,3 +94,17 @@ def test_bad_input_is_one_line_before_any_trial(tmp_path, capsys, argv, words):
     for word in words:
         assert word in err
     assert not (out / "trials.csv").exists()
+
+
+def test_tune_on_a_regression_csv_reports_r2_in_the_targets_units(tmp_path, capsys):
+    rows = ["a,b,target"] + [f"{i / 10:.1f},{(i % 7) / 7:.3f},{3 * i / 10 - (i % 7) / 7:.3f}"
+                             for i in range(60)]  # fmt: skip
+    data = tmp_path / "reg.csv"
+    data.write_text("\n".join(rows) + "\n")
+    space = tmp_path / "space.toml"
+    space.write_text(SPACE)
+    argv = ["tune", "--dataset", str(data), "--space", str(space), "--trials", "2"]
+    code, out, err = run(capsys, *argv, "--epochs", "3", "--out", str(tmp_path / "s"))
+    assert code == 0, err
+    line = next(x for x in out.splitlines() if x.startswith("best retrained"))
+    assert re.search(r"test_r2 -?\d\.\d{4}  test_mae \S+  test_rmse \S+  test_loss", line)

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import parallel, report
 from ..recipe import run
+from ..recipe.describe import test_summary
 from .options import add_recipe_options, recipe_from_args
 
 
@@ -42,14 +43,7 @@ def command(args: argparse.Namespace) -> None:
     if recipe.distributed and not parallel.is_root():
         return  # rank 0 prints the summary
     m = result.metrics
-    summary = f"test_loss {m['test_loss']:.4f}"
-    if "test_accuracy" in m:
-        summary = f"test_accuracy {m['test_accuracy']:.4f}  " + summary
-    if "test_r2" in m:  # regression: in the target's own units, besides the (scaled) loss
-        summary = (
-            f"test_r2 {m['test_r2']:.4f}  test_mae {m['test_mae']:.4g}  "
-            f"test_rmse {m['test_rmse']:.4g}  " + summary
-        )
+    summary = test_summary(m)
     if "val_loss" in m:  # the final model on the validation part: what `tune` scores trials by
         key = "val_accuracy" if "val_accuracy" in m else "val_loss"
         summary += f"  {key} {m[key]:.4f}"

@@ -55,3 +55,19 @@ def name_paths(message: str, recipe: Recipe) -> str:
     if recipe.resume and message.startswith(str(recipe.resume) + ":"):
         return f"{recipe.show('resume')}: {message}"
     return message
+
+
+def test_summary(metrics: dict) -> str:
+    """The test scores of a run's metrics as one line's words: ``test_accuracy 0.9722
+    test_loss 0.1023`` for classification; for regression R^2, MAE and RMSE in the target's
+    own units before the (scaled) loss."""
+    m = metrics
+    summary = f"test_loss {m['test_loss']:.4f}"
+    if "test_accuracy" in m:
+        summary = f"test_accuracy {m['test_accuracy']:.4f}  " + summary
+    if "test_r2" in m:
+        summary = (
+            f"test_r2 {m['test_r2']:.4f}  test_mae {m['test_mae']:.4g}  "
+            f"test_rmse {m['test_rmse']:.4g}  " + summary
+        )
+    return summary

@@ -27,6 +27,7 @@ from typing import Any
 from .. import io
 from ..errors import ConfigError, DeltapropError
 from ..recipe import Recipe, check_writable, run
+from ..recipe.describe import test_summary
 from ..recipe.runner import write_metrics
 from .optuna_import import optuna_module
 from .storage import JOURNAL, retried
@@ -85,8 +86,7 @@ def write_all(study: Any, result: Any, job: Any, retrain: bool, log: Log | None)
         result.metrics = retrain_best(result.best_recipe, best, result)
         result.files += ["best.safetensors", "best_metrics.json"]
         m = result.metrics
-        key = "test_accuracy" if "test_accuracy" in m else "test_loss"
-        say(f"best retrained on train+validation ({m['epochs']} epochs): {key} {m[key]:.4f}")
+        say(f"best retrained on train+validation ({m['epochs']} epochs): {test_summary(m)}")
     say(f"wrote {', '.join(result.files)} to {result.out}")
 
 
