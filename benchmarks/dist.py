@@ -41,11 +41,21 @@ def worker(args: argparse.Namespace) -> None:
     for a, b in zip(widths, widths[1:]):
         layers += [nn.Linear(a, b), nn.ReLU()]
     model = nn.Sequential(*layers, nn.Linear(widths[-1], 10))
-    trainer = dp.Trainer(model, "cross_entropy", "sgd", lr=0.01, distributed=True)
-    history = trainer.fit(X, y, epochs=args.epochs, batch_size=args.batch, verbose=False)
-    if parallel.is_root():
+    solo = args.solo > 0  # one of N independent processes, each on a 1/N share: no MPI at all
+    if solo:
+        X, y = X[: args.rows // args.solo], y[: args.rows // args.solo]
+    trainer = dp.Trainer(model, "cross_entropy", "sgd", lr=0.01, distributed=not solo)
+    batch = args.batch // args.solo if solo else args.batch
+    history = trainer.fit(X, y, epochs=args.epochs, batch_size=batch, verbose=False)
+    if solo or parallel.is_root():
         print(json.dumps({"ranks": parallel.size(), "epoch_seconds": history.history[
             "epoch_seconds"], "loss": history.history["loss"][-1]}), flush=True)  # fmt: skip
+
+
+def _worker_cmd(args: argparse.Namespace) -> list[str]:
+    return [sys.executable, __file__, "--worker", "--epochs", str(args.epochs),
+            "--rows", str(args.rows), "--batch", str(args.batch),
+            "--features", str(args.features), "--hidden", args.hidden]  # fmt: skip
 
 
 def launch(n: int, args: argparse.Namespace) -> dict:
@@ -53,13 +63,31 @@ def launch(n: int, args: argparse.Namespace) -> dict:
     if not mpiexec.exists():
         sys.exit(f"no mpiexec next to {sys.executable}: pip install deltaprop[dist]")
     env = {**os.environ, **dict.fromkeys(THREAD_VARS, "1")}
-    cmd = [str(mpiexec), "-n", str(n), sys.executable, __file__, "--worker",
-           "--epochs", str(args.epochs), "--rows", str(args.rows), "--batch", str(args.batch),
-           "--features", str(args.features), "--hidden", args.hidden]  # fmt: skip
+    cmd = [str(mpiexec), "-n", str(n), *_worker_cmd(args)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
     if out.returncode != 0:
         sys.exit(f"mpiexec -n {n} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def limit(n: int, args: argparse.Namespace) -> float:
+    """The epoch time with no communication at all: n independent processes at once (one BLAS
+    thread each), each training on 1/n of the rows with 1/n of the batch, i.e. the same
+    GEMMs per step as a rank; the slowest one's median epoch. What n ranks would take if
+    the allreduce were free: the part of the speed-up lost to the cores' shared memory and
+    the smaller GEMMs, which no communication scheme wins back."""
+    env = {**os.environ, **dict.fromkeys(THREAD_VARS, "1")}
+    procs = [subprocess.Popen([*_worker_cmd(args), "--solo", str(n)], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(n)]  # fmt: skip
+    times = []
+    for p in procs:
+        out, err = p.communicate(timeout=args.timeout)
+        if p.returncode != 0:
+            sys.exit(f"the no-communication run failed ({p.returncode}):\n{out}\n{err}")
+        seconds = json.loads(out.strip().splitlines()[-1])["epoch_seconds"]
+        times.append(statistics.median(seconds[1:] or seconds))
+    return max(times)
 
 
 def main() -> None:
@@ -72,6 +100,7 @@ def main() -> None:
     ap.add_argument("--features", type=int, default=784)
     ap.add_argument("--hidden", default="1024,1024")
     ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--solo", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         return worker(args)
@@ -83,13 +112,16 @@ def main() -> None:
     if max(ranks) > cores:
         print(f"note: {max(ranks)} ranks on {cores} cores: the figures below mean nothing")
     base = None
-    print(f"{'ranks':>5}  {'epoch s':>8}  {'rows/s':>9}  {'speed-up':>8}  final loss")
+    print(f"{'ranks':>5}  {'epoch s':>8}  {'rows/s':>9}  {'speed-up':>8}  "
+          f"{'no-comm limit':>13}  final loss")  # fmt: skip
     for n in ranks:
         result = launch(n, args)
         seconds = statistics.median(result["epoch_seconds"][1:] or result["epoch_seconds"])
         rate = args.rows / seconds
         base = base or rate
-        print(f"{n:>5}  {seconds:>8.3f}  {rate:>9.0f}  {rate / base:>7.2f}x  {result['loss']:.6f}")
+        bound = args.rows / limit(n, args) / base if n > 1 else 1.0
+        print(f"{n:>5}  {seconds:>8.3f}  {rate:>9.0f}  {rate / base:>7.2f}x  {bound:>12.2f}x  "
+              f"{result['loss']:.6f}")  # fmt: skip
 
 
 if __name__ == "__main__":

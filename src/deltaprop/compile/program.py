@@ -140,6 +140,7 @@ class Program:
             own = None if self._exclusive[i] else np.empty_like(p.data)
             self._grad_out.append((p, i, own, Tensor._wrap(own)))
         self._grads: list[Any] = [None] * len(self.vals)
+        self._no_grads = [None] * len(self.vals)
 
     # --- replay -----------------------------------------------------------------------------
     def valid(self) -> bool:
@@ -163,8 +164,7 @@ class Program:
     def backward(self) -> None:
         """Every gradient of the last forward; each parameter's ``.grad`` points to its own."""
         vals, grads = self.vals, self._grads
-        for i in range(len(grads)):
-            grads[i] = None
+        grads[:] = self._no_grads
         grads[self.loss] = self._seed
         for k, may_write, steps in self._plan:
             gy = grads[k.out]

@@ -26,7 +26,7 @@ class Update:
         # exact types only: a subclass may have changed update()
         self.rule = {SGD: _sgd, Adam: _adam, AdamW: _adam}.get(type(optimizer))
         self.name = type(optimizer).__name__
-        self._scratch: dict[Any, tuple[np.ndarray, np.ndarray]] = {}
+        self._scratch: dict[Any, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # (w, tmp, tmp)
 
     def __call__(self) -> None:
         opt, rule = self.optimizer, self.rule
@@ -37,6 +37,9 @@ class Update:
         counts, decoupled = opt.counts_steps, opt.decoupled_weight_decay
         for group in opt.param_groups:
             weight_decay = group.get("weight_decay", 0.0)
+            if rule is _sgd and group["momentum"] == 0.0 and weight_decay == 0.0:
+                self._plain_sgd(group)  # the batch-size-1 hot path: nothing but w -= lr g
+                continue
             shrink = 1.0 - group["lr"] * weight_decay
             for p in group["params"]:
                 g = p.grad
@@ -50,16 +53,30 @@ class Update:
                 if counts:
                     s["step"] += 1
                 bufs = scratch.get(p)
-                if bufs is None or bufs[0].shape != w.shape or bufs[0].dtype != w.dtype:
-                    bufs = scratch[p] = (np.empty_like(w), np.empty_like(w))
+                if bufs is None or bufs[0] is not w:
+                    bufs = scratch[p] = (w, np.empty_like(w), np.empty_like(w))
                 grad = g.data
                 if weight_decay != 0.0:
                     if decoupled:
                         w *= shrink
                     else:
-                        grad = np.multiply(w, weight_decay, out=bufs[1])
+                        grad = np.multiply(w, weight_decay, out=bufs[2])
                         grad += g.data
-                rule(w, grad, s, group, bufs[0])
+                rule(w, grad, s, group, bufs[1])
+
+    def _plain_sgd(self, group: dict) -> None:
+        """``w -= lr * g`` for each parameter of a group without momentum or weight decay
+        (SGD.update's arithmetic; such a group keeps no state)."""
+        scratch, lr = self._scratch, group["lr"]
+        for p in group["params"]:
+            g = p.grad
+            if g is None or not p.requires_grad:
+                continue
+            w = p.data
+            bufs = scratch.get(p)
+            if bufs is None or bufs[0] is not w:
+                bufs = scratch[p] = (w, np.empty_like(w), np.empty_like(w))
+            w -= np.multiply(g.data, lr, out=bufs[1])
 
     def text(self) -> str:
         if self.rule is None:

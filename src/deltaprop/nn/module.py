@@ -39,6 +39,16 @@ class Parameter(Tensor):
         return "Parameter(" + super().__repr__() + ")"
 
 
+#: Bumped by every attribute set on any Module (a layer added, a parameter replaced, a
+#: setting changed): a compiled step re-walks a model's tree only after it moved.
+_TREE_VERSION = [0]
+
+
+def tree_version() -> int:
+    """A number that changes whenever an attribute of any Module is set."""
+    return _TREE_VERSION[0]
+
+
 class Module:
     """Base class of layers and models: subclasses set attributes in ``__init__`` and write
     ``forward``. Parameters and sub-modules are plain attributes (fast to read in forward) and
@@ -56,6 +66,7 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() first")
+        _TREE_VERSION[0] += 1
         for registry in (self._parameters, self._modules, self._buffers):
             registry.pop(name, None)
         if isinstance(value, Parameter):
