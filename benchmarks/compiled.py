@@ -137,39 +137,33 @@ def sgemm_limit(case: wl.Case, n: int) -> float:
 
 
 def profile(case: wl.Case, X, y) -> str:
-    """Where a compiled step's time goes: mean µs per kernel over one epoch's steps."""
+    """Where a compiled step's time goes: mean µs per phase over one epoch's steps, and the
+    replayed source itself (each line one NumPy call)."""
     epoch = setup_compiled(case, X, y)
     epoch()  # records, then replays
     step = epoch.step
-    prog = step._current
-    names = prog.names.__getitem__
     B = case.batch
-    fwd = [0.0] * len(prog.kernels)
-    bwd = [0.0] * len(prog.kernels)
-    upd = 0.0
+    spent = {"forward + loss": 0.0, "backward": 0.0, "update": 0.0, "the step's own checks": 0.0}
     steps = 0
     clock = time.perf_counter
     for i in range(0, len(X) - B + 1, B):
         xb, yb = X[i : i + B], y[i : i + B]
-        vals = prog.vals
-        vals[prog.x], vals[prog.y] = xb, yb
-        for j, k in enumerate(prog.kernels):
-            t0 = clock()
-            k.forward(vals)
-            fwd[j] += clock() - t0
-        step._pending, step._current = None, prog
         t0 = clock()
+        xb, yb = step._check_batch(xb, yb)
+        t1 = clock()
+        step.forward(xb, yb)
+        t2 = clock()
         step.backward()
-        bwd[0] += clock() - t0
-        t0 = clock()
+        t3 = clock()
         step.update()
-        upd += clock() - t0
+        t4 = clock()
+        for key, dt in zip(spent, (t2 - t1, t3 - t2, t4 - t3, t1 - t0)):
+            spent[key] += dt
         steps += 1
     lines = [f"where a compiled step's time goes, {case.name} (µs per step, {steps} steps):"]
-    for j, k in enumerate(prog.kernels):
-        lines.append(f"  forward {k.text(names)[0][:60]:60s} {1e6 * fwd[j] / steps:8.1f}")
-    lines.append(f"  backward (all kernels){'':40s} {1e6 * bwd[0] / steps:8.1f}")
-    lines.append(f"  update ({step._update.name}){'':44s} {1e6 * upd / steps:8.1f}")
+    lines += [f"  {key:24s} {1e6 * dt / steps:8.1f}" for key, dt in spent.items()]
+    lines.append(f"  (update: {type(step.optimizer).__name__}; the replayed source:)")
+    lines += ["    " + line for line in step.source().splitlines()]
     return "\n".join(lines)
 
 

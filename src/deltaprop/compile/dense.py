@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
 from .kernel import Kernel, empty
-
-_add_reduce = np.add.reduce
 
 
 def _blas_gemm(dtype):
@@ -74,26 +71,41 @@ class LinearKernel(Kernel):
         self.fused_lr = None  # set per step by the program when the SGD fusion applies
         self.gemm = _blas_gemm(np.dtype(dtype))
 
-    def forward(self, vals):
-        y = self.y
-        np.dot(vals[self.inputs[0]], vals[self.inputs[1]], out=y)
-        if self.has_b:
-            y += vals[self.inputs[2]]  # the bias lands in the GEMM's own output buffer
-        vals[self.out] = y
+    def bind(self, t):
+        return {f"{t}_y": self.y, f"{t}_gx": self.gx, f"{t}_gw": self.gw, f"{t}_gb": self.gb,
+                t: self, f"{t}_gemm": self.gemm}  # fmt: skip
 
-    def backward(self, vals, gy, may_write):
-        x, w = vals[self.inputs[0]], vals[self.inputs[1]]
-        gx = gw = gb = None
-        if self.gx is not None:
-            gx = np.dot(gy, w.T, out=self.gx)
-        if self.fused_lr is not None:
-            # W^T is Fortran-ordered (out, in): gemm writes W <- W - lr g^T x in place, no copy
-            self.gemm(-self.fused_lr, gy.T, x.T, 1.0, w.T, trans_b=1, overwrite_c=1)
-        elif self.gw is not None:
-            gw = np.dot(x.T, gy, out=self.gw)
-        if self.gb is not None:
-            gb = _add_reduce(gy, axis=0, out=self.gb)
-        return (gx, gw, gb) if self.has_b else (gx, gw)
+    def emit_forward(self, v, t):
+        x, w, y = v(self.inputs[0]), v(self.inputs[1]), v(self.out)
+        lines = [f"{y} = dot({x}, {w}, {t}_y)"]
+        if self.has_b:  # the bias lands in the GEMM's own output buffer
+            lines.append(f"add({y}, {v(self.inputs[2])}, {y})")
+        return lines
+
+    def emit_backward(self, v, g, outs, may_write, t):
+        x, w = v(self.inputs[0]), v(self.inputs[1])
+        lines = []
+        if outs[0] is not None:
+            lines.append(f"{outs[0]} = dot({g}, {w}.T, {t}_gx)")
+        if outs[1] is not None:
+            gw = f"{outs[1]} = dot({x}.T, {g}, {t}_gw)"
+            if self.gemm is None:
+                lines.append(gw)
+            else:  # W^T is Fortran-ordered (out, in): gemm writes W <- W - lr g^T x in place
+                lines += [
+                    f"if {t}.fused_lr is not None:",
+                    f"    {t}_gemm(-{t}.fused_lr, {g}.T, {x}.T, 1.0, {w}.T, trans_b=1, "
+                    "overwrite_c=1)",
+                    f"    {outs[1]} = None",
+                    "else:",
+                    f"    {gw}",
+                ]
+        if len(outs) > 2 and outs[2] is not None:
+            lines.append(f"{outs[2]} = add_reduce({g}, 0, None, {t}_gb)")
+        return lines
+
+    def maybe_none(self, j):
+        return j == 1 and self.gemm is not None  # the weight's, when the update is fused
 
     def text(self, name):
         x, w = name(self.inputs[0]), name(self.inputs[1])
@@ -123,8 +135,14 @@ class _Activation(Kernel):
         self.gx = np.empty_like(like)
         self.owned = (True,)
 
-    def _target(self, vals):
-        return vals[self.inputs[0]] if self.inplace else self.y
+    def bind(self, t):
+        return {f"{t}_{name}": getattr(self, name, None) for name in ("y", "gx", "mask", "t")}
+
+    def _target(self, v, t) -> str:
+        return v(self.inputs[0]) if self.inplace else f"{t}_y"
+
+    def _grad_buffer(self, g, may_write, t) -> str:
+        return g if may_write else f"{t}_gx"
 
     def text(self, name):
         x, y = name(self.inputs[0]), name(self.out)
@@ -141,13 +159,13 @@ class ReLUKernel(_Activation):
         super().__init__(inputs, out, needs, like, inplace)
         self.mask = np.empty_like(like, dtype=bool)
 
-    def forward(self, vals):
-        x = vals[self.inputs[0]]
-        np.greater(x, 0, out=self.mask)
-        vals[self.out] = np.multiply(x, self.mask, out=self._target(vals))
+    def emit_forward(self, v, t):
+        x = v(self.inputs[0])
+        return [f"greater({x}, 0, {t}_mask)",
+                f"{v(self.out)} = multiply({x}, {t}_mask, {self._target(v, t)})"]  # fmt: skip
 
-    def backward(self, vals, gy, may_write):
-        return (np.multiply(gy, self.mask, out=gy if may_write else self.gx),)
+    def emit_backward(self, v, g, outs, may_write, t):
+        return [f"{outs[0]} = multiply({g}, {t}_mask, {self._grad_buffer(g, may_write, t)})"]
 
 
 class TanhKernel(_Activation):
@@ -159,14 +177,13 @@ class TanhKernel(_Activation):
         super().__init__(inputs, out, needs, like, inplace)
         self.t = np.empty_like(like)
 
-    def forward(self, vals):
-        vals[self.out] = np.tanh(vals[self.inputs[0]], out=self._target(vals))
+    def emit_forward(self, v, t):
+        return [f"{v(self.out)} = tanh({v(self.inputs[0])}, {self._target(v, t)})"]
 
-    def backward(self, vals, gy, may_write):
-        y, t = vals[self.out], self.t
-        np.multiply(y, y, out=t)
-        np.subtract(1, t, out=t)
-        return (np.multiply(gy, t, out=gy if may_write else self.gx),)
+    def emit_backward(self, v, g, outs, may_write, t):
+        y, buf = v(self.out), self._grad_buffer(g, may_write, t)
+        return [f"multiply({y}, {y}, {t}_t)", f"subtract(1, {t}_t, {t}_t)",
+                f"{outs[0]} = multiply({g}, {t}_t, {buf})"]  # fmt: skip
 
 
 class SigmoidKernel(_Activation):
@@ -178,18 +195,16 @@ class SigmoidKernel(_Activation):
         super().__init__(inputs, out, needs, like, inplace)
         self.t = np.empty_like(like)
 
-    def forward(self, vals):
-        y = self._target(vals)
-        np.multiply(vals[self.inputs[0]], 0.5, out=y)
-        np.tanh(y, out=y)
-        np.add(y, 1, out=y)
-        vals[self.out] = np.multiply(y, 0.5, out=y)
+    def emit_forward(self, v, t):
+        y = self._target(v, t)
+        return [f"multiply({v(self.inputs[0])}, 0.5, {y})", f"tanh({y}, {y})",
+                f"add({y}, 1, {y})", f"{v(self.out)} = multiply({y}, 0.5, {y})"]  # fmt: skip
 
-    def backward(self, vals, gy, may_write):
-        y, t = vals[self.out], self.t
-        np.subtract(1, y, out=t)
-        g = np.multiply(gy, y, out=gy if may_write else self.gx)
-        return (np.multiply(g, t, out=g),)
+    def emit_backward(self, v, g, outs, may_write, t):
+        y = v(self.out)
+        return [f"subtract(1, {y}, {t}_t)",
+                f"{outs[0]} = multiply({g}, {y}, {self._grad_buffer(g, may_write, t)})",
+                f"multiply({outs[0]}, {t}_t, {outs[0]})"]  # fmt: skip
 
 
 class DropoutKernel(Kernel):
@@ -213,15 +228,21 @@ class DropoutKernel(Kernel):
         self.gx = np.empty_like(like)
         self.owned = (True,)
 
-    def forward(self, vals):
-        gen = self.generator if self.generator is not None else backend.rng()
-        gen.random(dtype=self.draw_dtype, out=self.r)
-        np.greater_equal(self.r, self.p, out=self.keep)
-        np.multiply(self.keep, self.scale, out=self.mask)
-        vals[self.out] = np.multiply(vals[self.inputs[0]], self.mask, out=self.y)
+    def bind(self, t):
+        return {t: self, f"{t}_r": self.r, f"{t}_keep": self.keep, f"{t}_mask": self.mask,
+                f"{t}_y": self.y, f"{t}_gx": self.gx, f"{t}_dtype": self.draw_dtype,
+                f"{t}_scale": self.scale, f"{t}_p": self.p}  # fmt: skip
 
-    def backward(self, vals, gy, may_write):
-        return (np.multiply(gy, self.mask, out=gy if may_write else self.gx),)
+    def emit_forward(self, v, t):
+        return [f"({t}.generator if {t}.generator is not None else rng()).random("
+                f"dtype={t}_dtype, out={t}_r)",
+                f"greater_equal({t}_r, {t}_p, {t}_keep)",
+                f"multiply({t}_keep, {t}_scale, {t}_mask)",
+                f"{v(self.out)} = multiply({v(self.inputs[0])}, {t}_mask, {t}_y)"]  # fmt: skip
+
+    def emit_backward(self, v, g, outs, may_write, t):
+        buf = g if may_write else f"{t}_gx"
+        return [f"{outs[0]} = multiply({g}, {t}_mask, {buf})"]
 
     def text(self, name):
         x, y = name(self.inputs[0]), name(self.out)

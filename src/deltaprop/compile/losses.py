@@ -16,8 +16,6 @@ import numpy as np
 
 from .kernel import Kernel, empty
 
-_add_reduce, _max_reduce = np.add.reduce, np.maximum.reduce
-
 
 class SoftmaxCrossEntropyKernel(Kernel):
     """Sparse softmax cross-entropy, reduction "mean" or "sum" (see the module doc)."""
@@ -37,33 +35,39 @@ class SoftmaxCrossEntropyKernel(Kernel):
         self.rows = np.arange(n)
         self.owned = (True, True)
 
-    def forward(self, vals):
-        logits, t = vals[self.inputs[0]], vals[self.inputs[1]]
-        z, e, s = self.z, self.e, self.s
-        _max_reduce(logits, axis=1, keepdims=True, out=self.m)
-        np.subtract(logits, self.m, out=z)
-        np.exp(z, out=e)
-        _add_reduce(e, axis=1, keepdims=True, out=s)
-        np.log(s, out=self.log_s)
-        if self.n == 1:  # one row: its loss is the total (same float32 arithmetic, 2 calls less)
-            vals[self.out] = np.asarray(self.log_s[0, 0] - z[0, t[0]])
-            return
-        np.subtract(self.log_s[:, 0], z[self.rows, t], out=self.values)
-        total = _add_reduce(self.values, axis=None)
-        vals[self.out] = np.asarray(total / self.n if self.reduction == "mean" else total)
+    def bind(self, t):
+        names = ("m", "z", "e", "s", "log_s", "values", "rows")
+        return {**{f"{t}_{n}": getattr(self, n) for n in names},
+                f"{t}_log_s0": self.log_s[:, 0], f"{t}_scale": 1.0 / self.n}  # fmt: skip
 
-    def backward(self, vals, gy, may_write):
-        g, t = self.e, vals[self.inputs[1]]
-        np.divide(g, self.s, out=g)  # softmax, over e: the gradient is built in place
-        if self.n == 1:
-            g[0, t[0]] -= 1
-        else:
-            g[self.rows, t] -= 1
+    def emit_forward(self, v, t):
+        logits, labels, loss = v(self.inputs[0]), v(self.inputs[1]), v(self.out)
+        lines = [f"max_reduce({logits}, 1, None, {t}_m, True)",
+                 f"subtract({logits}, {t}_m, {t}_z)",
+                 f"exp({t}_z, {t}_e)",
+                 f"add_reduce({t}_e, 1, None, {t}_s, True)",
+                 f"log({t}_s, {t}_log_s)"]  # fmt: skip
+        if self.n == 1:  # one row: its loss is the total (the same float32 arithmetic)
+            return [*lines, f"{loss} = asarray({t}_log_s[0, 0] - {t}_z[0, {labels}[0]])"]
+        total = f"add_reduce({t}_values, None)"
+        return [*lines,
+                f"subtract({t}_log_s0, {t}_z[{t}_rows, {labels}], {t}_values)",
+                f"{loss} = asarray({total} / {self.n})" if self.reduction == "mean"
+                else f"{loss} = asarray({total})"]  # fmt: skip
+
+    def emit_backward(self, v, g, outs, may_write, t):
+        labels = v(self.inputs[1])
+        # softmax, over e: the gradient is built in place
+        lines = [f"divide({t}_e, {t}_s, {t}_e)",
+                 f"{t}_e[0, {labels}[0]] -= 1" if self.n == 1
+                 else f"{t}_e[{t}_rows, {labels}] -= 1"]  # fmt: skip
         if self.reduction == "mean":
-            g *= float(gy) / self.n
-        elif float(gy) != 1.0:  # pragma: no cover - the loss is always the root
-            g *= gy
-        return g, None
+            # the loss is the root: g is the seed 1, and float(g) / n is 1 / n
+            scale = f"{t}_scale" if g == "seed" else f"float({g}) / {self.n}"
+            lines.append(f"multiply({t}_e, {scale}, {t}_e)")
+        else:
+            lines += [f"if float({g}) != 1.0:", f"    multiply({t}_e, {g}, {t}_e)"]
+        return [*lines, f"{outs[0]} = {t}_e"]
 
     def text(self, name):
         z, t, loss = name(self.inputs[0]), name(self.inputs[1]), name(self.out)
@@ -91,16 +95,24 @@ class MSEKernel(Kernel):
         self.g = empty(shape, dtype)
         self.owned = (True, False)
 
-    def forward(self, vals):
-        np.subtract(vals[self.inputs[0]], vals[self.inputs[1]], out=self.d)
-        np.multiply(self.d, self.d, out=self.sq)
-        total = _add_reduce(self.sq, axis=None)
-        vals[self.out] = np.asarray(total / self.size if self.reduction == "mean" else total)
+    def bind(self, t):
+        return {f"{t}_d": self.d, f"{t}_sq": self.sq, f"{t}_g": self.g}
 
-    def backward(self, vals, gy, may_write):
-        g = np.multiply(self.d, 2, out=self.g)
-        g *= gy / self.size if self.reduction == "mean" else gy
-        return (g if self.needs[0] else None), (-g if self.needs[1] else None)
+    def emit_forward(self, v, t):
+        total = f"add_reduce({t}_sq, None)"
+        mean = self.reduction == "mean"
+        loss = f"asarray({total} / {self.size})" if mean else f"asarray({total})"
+        return [f"subtract({v(self.inputs[0])}, {v(self.inputs[1])}, {t}_d)",
+                f"multiply({t}_d, {t}_d, {t}_sq)", f"{v(self.out)} = {loss}"]  # fmt: skip
+
+    def emit_backward(self, v, g, outs, may_write, t):
+        scale = f"{g} / {self.size}" if self.reduction == "mean" else g
+        lines = [f"multiply({t}_d, 2, {t}_g)", f"multiply({t}_g, {scale}, {t}_g)"]
+        if outs[0] is not None:
+            lines.append(f"{outs[0]} = {t}_g")
+        if outs[1] is not None:
+            lines.append(f"{outs[1]} = negative({t}_g)")
+        return lines
 
     def text(self, name):
         p, t, loss = name(self.inputs[0]), name(self.inputs[1]), name(self.out)

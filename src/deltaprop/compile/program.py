@@ -7,8 +7,9 @@ plan is fixed at the same time: kernels run in reverse recording order (a revers
 order), and for each gradient that flows into a value it is known whether it is the first
 (stored) or a later one (added, as the engine's gradient table does).
 
-A replay is then two loops over kernels with a list of arrays: no Tensor, no Function node, no
-graph walk, no heap.
+The kernels' lines are then strung into one forward and one backward function
+(:mod:`~deltaprop.compile.source`): a replay is two calls of plain NumPy code, no Tensor, no
+Function node, no graph walk, no heap, no loop over kernels.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..autograd.tensor import Tensor
 from .dense import LinearKernel
 from .kernel import Kernel
 from .rules import INPLACE_ACTIVATIONS, Context, Unrecordable, kernel_for
+from .source import Source
 from .trace import Tape
 
 
@@ -90,8 +92,14 @@ class Program:
             raise Unrecordable("the loss is not a single number made by the last op")
         self.names[self.loss] = "loss"
         self._seed = np.ones((), dtype=loss.data.dtype)
+        self._made = {k.out for k in self.kernels}
         self._fuse_activations()
         self._plan_backward()
+        self.source = Source(self)
+
+    def made_by_op(self, i: int) -> bool:
+        """Whether value i is an op's output (not the batch, a parameter or a constant)."""
+        return i in self._made
 
     # --- building -------------------------------------------------------------------------
     def _consumers(self) -> list[int]:
@@ -133,14 +141,13 @@ class Program:
             may_write = contributions[k.out] > 1 or owned_once[k.out]
             self._plan.append((k, may_write, steps))
         self._exclusive = [c > 1 or o for c, o in zip(contributions, owned_once)]
+        self._contributions = contributions
         # Each parameter's gradient, as the optimizer and clipping will see it: a buffer of
         # its own (a kernel's, or a copy), wrapped once in a Tensor that p.grad points to.
         self._grad_out = []
         for p, i in self._params:
             own = None if self._exclusive[i] else np.empty_like(p.data)
             self._grad_out.append((p, i, own, Tensor._wrap(own)))
-        self._grads: list[Any] = [None] * len(self.vals)
-        self._no_grads = [None] * len(self.vals)
 
     # --- replay -----------------------------------------------------------------------------
     def valid(self) -> bool:
@@ -151,11 +158,7 @@ class Program:
 
     def forward(self, xb, yb) -> float:
         """Forward and loss on a batch; returns the loss as a float."""
-        vals = self.vals
-        vals[self.x], vals[self.y] = xb, yb
-        for k in self.kernels:
-            k.forward(vals)
-        return float(vals[self.loss])
+        return self.source.forward(xb, yb)
 
     def output(self):
         """The model's output array of the last forward (a buffer: read it before the next)."""
@@ -163,29 +166,7 @@ class Program:
 
     def backward(self) -> None:
         """Every gradient of the last forward; each parameter's ``.grad`` points to its own."""
-        vals, grads = self.vals, self._grads
-        grads[:] = self._no_grads
-        grads[self.loss] = self._seed
-        for k, may_write, steps in self._plan:
-            gy = grads[k.out]
-            if gy is None:
-                continue
-            gs = k.backward(vals, gy, may_write)
-            for j, i, add in steps:
-                g = gs[j]
-                if g is None:
-                    continue
-                grads[i] = g if not add else grads[i] + g
-        for p, i, own, wrapper in self._grad_out:
-            g = grads[i]
-            if g is None:
-                p.grad = None
-                continue
-            if own is not None:
-                np.copyto(own, g, casting="same_kind")
-                g = own
-            wrapper.data = g
-            p.grad = wrapper
+        self.source.backward()
 
     def linear_weights(self) -> list[tuple[LinearKernel, Any]]:
         """(linear kernel, its weight Parameter) for the SGD fusion."""
@@ -195,6 +176,7 @@ class Program:
             for k in self.kernels
             if isinstance(k, LinearKernel)
             and k.inputs[1] in by_index
+            and self._contributions[k.inputs[1]] == 1  # a weight used once: no sum to add to
             and k.gw is not None
             and k.gemm is not None
             and by_index[k.inputs[1]].data.flags.c_contiguous  # W^T then Fortran-ordered

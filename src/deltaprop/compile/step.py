@@ -9,8 +9,9 @@ check the loss and clip gradients between them, as its eager ``train_step`` does
 
 What invalidates a recording: a parameter whose array was replaced (``load_state_dict``, a
 rollback), a new batch shape or dtype (a new key: its own recording), a change of any
-module's train/eval flag (also a key). The optimizer's hyperparameters and state are read at
-every step (:mod:`~deltaprop.compile.update`), so schedules and edits need no re-recording.
+module's train/eval flag (also a key). The update is the optimizer's own ``step()`` (its
+rules allocate nothing: :mod:`deltaprop.optim.scratch`), so schedules, edited groups and a
+loaded state are followed with no re-recording, and the arithmetic is eager's.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from ..optim import SGD, Optimizer
 from .program import Program
 from .rules import Unrecordable
 from .trace import Tape, tracing
-from .update import Update
 
 
 class CompiledStep:
@@ -74,7 +74,6 @@ class CompiledStep:
         self.fallback: str | None = None
         self.recordings = self.replays = 0
         self._programs: dict[tuple, Program] = {}
-        self._update = Update(optimizer)
         self._pending: tuple | None = None  # an eager step between its phases
         self._current: Program | None = None
         # the model's modules and parameters, re-read only when some Module's attribute was
@@ -161,11 +160,8 @@ class CompiledStep:
 
     def update(self) -> None:
         """The optimizer step (the recorded one after a replay)."""
-        if self._pending is not None:
-            self._pending = None
-            self.optimizer.step()
-            return
-        self._update()
+        self._pending = None
+        self.optimizer.step()
 
     def abandon(self) -> None:
         """Drop the forward just run (its loss was refused): no backward, no step."""
@@ -254,8 +250,22 @@ class CompiledStep:
             parts.append(prog.describe())
             fused = [kernel for kernel, _ in prog.fused if kernel.fused_lr is not None]
             note = f" (weights of {len(fused)} linear layer(s) updated inside their gemm)"
-            parts.append("update: " + self._update.text() + (note if fused else ""))
+            rule = f"{type(self.optimizer).__name__}.step() (the eager rule, its scratch shared)"
+            parts.append("update: " + rule + (note if fused else ""))
         return "\n".join(parts)
+
+    def source(self) -> str:
+        """The Python each recording replays: its forward and backward functions, one NumPy
+        call a line, as generated from the recorded kernels (see
+        :mod:`deltaprop.compile.source`)."""
+        if self.fallback is not None:
+            return f"# eager (not recorded): {self.fallback}"
+        if not self._programs:
+            return "# nothing recorded yet: the first call records the step"
+        parts = []
+        for (xs, xd, ys, yd, _), prog in self._programs.items():
+            parts += [f"# recording for x {xs} {xd}, y {ys} {yd}", prog.source.text, ""]
+        return "\n".join(parts).rstrip() + "\n"
 
 
 def compile_step(

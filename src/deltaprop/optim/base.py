@@ -19,9 +19,11 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
+from .. import backend
 from ..autograd.tensor import Tensor
 from ..checks import check_real
 from ..errors import ConfigError
+from .scratch import Scratch
 from .state import check_indices, check_loaded, export_state, import_state
 
 
@@ -65,6 +67,7 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         # Keyed by the parameter object itself: Tensor keeps object identity hashing.
         self.state: dict[Tensor, dict[str, Any]] = {}
+        self._scratch = Scratch()
         if isinstance(params, Tensor):
             raise ConfigError(
                 "params: expected an iterable of Parameters (e.g. model.parameters()), got a "
@@ -169,41 +172,51 @@ class Optimizer:
         """Change ``w`` (the parameter's array) in place, given its gradient ``g`` (an array of
         the same shape, weight decay already applied; the rule must not write into it), its
         ``state`` (the dict :meth:`init_state` made, kept between steps) and its ``group``
-        (the hyperparameters, read at every step: a schedule may have changed ``"lr"``)."""
+        (the hyperparameters, read at every step: a schedule may have changed ``"lr"``).
+        ``g`` may be a scratch array (L2 weight decay): copy it to keep it."""
         raise NotImplementedError(f"{type(self).__name__} does not define update()")
+
+    def scratch(self, w: Any, slot: int = 0) -> Any:
+        """An array shaped like ``w`` for an update's intermediates, shared by all parameters
+        (:mod:`deltaprop.optim.scratch`): garbage on entry, dead after the update."""
+        return self._scratch.get(w, slot)
 
     def step(self) -> None:
         """Update every parameter that has a gradient, in place (see the class docstring)."""
+        for group in self.param_groups:
+            self._step_group(group)
+
+    def _step_group(self, group: dict[str, Any]) -> None:
         # The loop is the hot path at batch size 1: attribute reads hoisted, one dict lookup and
         # one call per parameter beyond the arithmetic (the update rule's own).
         state = self.state
         update = self.update
         counts_steps = self.counts_steps
+        weight_decay = group.get("weight_decay", 0.0)
         decoupled = self.decoupled_weight_decay
-        for group in self.param_groups:
-            weight_decay = group.get("weight_decay", 0.0)
-            shrink = 1.0 - group["lr"] * weight_decay
-            for p in group["params"]:
-                g = p.grad
-                # a frozen parameter (requires_grad False) is not stepped, nor decayed, even
-                # when a gradient was left on it from before it was frozen
-                if g is None or not p.requires_grad:
-                    continue
-                w = p.data
-                s = state.get(p)
-                if s is None:
-                    s = state[p] = self._new_state(w, group)
-                if counts_steps:
-                    s["step"] += 1
-                grad = g.data
-                if weight_decay != 0.0:
-                    if decoupled:
-                        w *= shrink
-                    else:
-                        # a new array: the gradient itself stays as backward left it
-                        grad = w * weight_decay
-                        grad += g.data
-                update(w, grad, s, group)
+        shrink = 1.0 - group["lr"] * weight_decay
+        for p in group["params"]:
+            g = p.grad
+            # a frozen parameter (requires_grad False) is not stepped, nor decayed, even
+            # when a gradient was left on it from before it was frozen
+            if g is None or not p.requires_grad:
+                continue
+            w = p.data
+            s = state.get(p)
+            if s is None:
+                s = state[p] = self._new_state(w, group)
+            if counts_steps:
+                s["step"] += 1
+            grad = g.data
+            if weight_decay != 0.0:
+                if decoupled:
+                    w *= shrink
+                else:
+                    # in a scratch array: the gradient itself stays as backward left it
+                    decayed = self._scratch.get(w, 1)
+                    grad = backend.xp_of(w).multiply(w, weight_decay, out=decayed)
+                    grad += g.data
+            update(w, grad, s, group)
 
     def _new_state(self, w: Any, group: dict[str, Any]) -> dict[str, Any]:
         s = self.init_state(w, group)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .. import backend
 from ..checks import check_bool, check_real
 from ..errors import ConfigError
 from .base import Optimizer
@@ -65,11 +66,25 @@ class SGD(Optimizer):
                 f"momentum={group['momentum']!r}, dampening={group['dampening']!r}"
             )
 
+    def _step_group(self, group: dict[str, Any]) -> None:
+        if group["momentum"] != 0.0 or group["weight_decay"] != 0.0:
+            super()._step_group(group)
+            return
+        # plain SGD (the textbook loop, and batch size 1's hot path): w -= lr g and nothing else
+        lr, scratch = group["lr"], self._scratch.get
+        for p in group["params"]:
+            g = p.grad
+            if g is None or not p.requires_grad:
+                continue
+            w = p.data
+            w -= backend.xp_of(w).multiply(g.data, lr, out=scratch(w))
+
     def update(self, w: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         """``w -= lr * d``, d the gradient or the (Nesterov) momentum direction."""
+        xp, tmp = backend.xp_of(w), self._scratch.get(w)
         momentum = group["momentum"]
         if momentum == 0.0:
-            w -= group["lr"] * g  # the hot path (plain SGD): one fused in-place update
+            w -= xp.multiply(g, group["lr"], out=tmp)
             return
         buf = state.get("momentum_buffer")
         if buf is None:
@@ -78,6 +93,10 @@ class SGD(Optimizer):
         else:
             buf *= momentum
             dampening = group["dampening"]
-            buf += g if dampening == 0.0 else (1.0 - dampening) * g
-        d = g + momentum * buf if group["nesterov"] else buf
-        w -= group["lr"] * d
+            buf += g if dampening == 0.0 else xp.multiply(g, 1.0 - dampening, out=tmp)
+        if group["nesterov"]:
+            d = xp.multiply(buf, momentum, out=tmp)
+            xp.add(g, d, out=d)
+        else:
+            d = buf
+        w -= xp.multiply(d, group["lr"], out=tmp)
