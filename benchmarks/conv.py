@@ -17,6 +17,8 @@ on 2048 seeded random 28x28 images (standard normal) with random labels 0-9, bat
 Methods:
   deltaprop  nn.Sequential(nn.Conv2d, nn.ReLU, nn.MaxPool2d, ..., nn.Flatten, nn.Linear),
              nn.CrossEntropyLoss, optim.SGD: zero_grad, loss(model(x), y).backward(), step
+  compiled   the same model, loss and optimizer through dp.compile_step (the first step
+             recorded, the rest replayed)
   torch      the same in PyTorch eager on the CPU, torch.set_num_threads(the BLAS threads
              NumPy uses, so both get the same cores)
   naive      a hand-written NumPy loop whose convolutions run image by image: im2col of one
@@ -58,7 +60,7 @@ N_IMAGES = 2048
 BATCH = 64
 LR = 0.01
 CLASSES = 10
-METHODS = ("deltaprop", "torch", "naive")
+METHODS = ("deltaprop", "compiled", "torch", "naive")
 
 
 def make_data(n: int, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
@@ -95,7 +97,7 @@ def batches(X, y):
 # --- the methods: each setup returns (epoch, weights) -----------------------------------------
 
 
-def setup_deltaprop(X, y, w):
+def setup_deltaprop(X, y, w, compiled: bool = False):
     dtype = X.dtype.name
     model = nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1, dtype=dtype),
@@ -114,9 +116,13 @@ def setup_deltaprop(X, y, w):
         layer.bias.data = w[kb].copy()
     loss_fn = nn.CrossEntropyLoss()
     opt = optim.SGD(model.parameters(), lr=LR)
+    step = dp.compile_step(model, loss_fn, opt) if compiled else None
 
     def epoch():
         for xb, yb in batches(X, y):
+            if step is not None:  # the recorded step, replayed (dp.compile_step)
+                step(xb, yb)
+                continue
             opt.zero_grad()
             loss_fn(model(dp.Tensor(xb, dtype=xb.dtype)), yb).backward()
             opt.step()
@@ -292,8 +298,8 @@ def limit_threads(threads: int | None):
 
 
 def setup(method: str, X, y, w) -> tuple[Callable, Callable]:
-    if method == "deltaprop":
-        return setup_deltaprop(X, y, w)
+    if method in ("deltaprop", "compiled"):
+        return setup_deltaprop(X, y, w, compiled=method == "compiled")
     if method == "torch":
         # the same cores as NumPy's BLAS (time_rounds sets both again before every epoch)
         return setup_torch(X, y, w, blas_threads())

@@ -7,10 +7,14 @@ eager step) but into buffers allocated once, with NumPy's ``out=``. Two fusions 
   overwrites the GEMM's output buffer (relu, tanh, sigmoid need their output or a mask for
   backward, never their input, and linear's backward needs its input, never its output);
 - the SGD update straight into the weights: with plain SGD and nothing reading the gradient
-  (no clipping, penalty or weight decay), linear's backward calls BLAS ``sgemm``/``dgemm``
-  with alpha = -lr and beta = 1 on the weight matrix itself, ``W <- W - lr x^T g``, so the
-  weight gradient is never stored. BLAS rounds ``lr * (x^T g)`` inside the product, so this
-  one fusion is not bit-identical to the eager step (within 1e-6 relative per step).
+  (no clipping, penalty or weight decay), linear's backward writes ``W <- W - lr x^T g``
+  without storing the weight gradient. Where NumPy and SciPy share one BLAS, one call does
+  it: ``sgemm``/``dgemm`` with alpha = -lr and beta = 1 on the weight matrix itself.
+  Otherwise NumPy does it in two: lr scales the *smaller* operand of the product (x or g,
+  N rows each, against a weight of in x out), then ``W -= x^T (lr g)``: one pass over the
+  weights instead of eager's two (``lr * dW`` into a scratch, then ``W -= ...``). Either
+  rounds ``lr x^T g`` differently from eager's ``lr * (x^T g)``, so this one fusion is not
+  bit-identical to the eager step (within 1e-6 relative per step).
 """
 
 from __future__ import annotations
@@ -70,10 +74,13 @@ class LinearKernel(Kernel):
         self.owned = (True, True, True)
         self.fused_lr = None  # set per step by the program when the SGD fusion applies
         self.gemm = _blas_gemm(np.dtype(dtype))
+        # the fusion without that gemm: lr times the smaller operand of x^T g, in a buffer
+        self.scale_x = k < m
+        self.scaled = empty((n, k) if self.scale_x else (n, m), dtype) if needs[1] else None
 
     def bind(self, t):
         return {f"{t}_y": self.y, f"{t}_gx": self.gx, f"{t}_gw": self.gw, f"{t}_gb": self.gb,
-                t: self, f"{t}_gemm": self.gemm}  # fmt: skip
+                t: self, f"{t}_gemm": self.gemm, f"{t}_scaled": self.scaled}  # fmt: skip
 
     def emit_forward(self, v, t):
         x, w, y = v(self.inputs[0]), v(self.inputs[1]), v(self.out)
@@ -89,23 +96,23 @@ class LinearKernel(Kernel):
             lines.append(f"{outs[0]} = dot({g}, {w}.T, {t}_gx)")
         if outs[1] is not None:
             gw = f"{outs[1]} = dot({x}.T, {g}, {t}_gw)"
-            if self.gemm is None:
-                lines.append(gw)
-            else:  # W^T is Fortran-ordered (out, in): gemm writes W <- W - lr g^T x in place
-                lines += [
-                    f"if {t}.fused_lr is not None:",
-                    f"    {t}_gemm(-{t}.fused_lr, {g}.T, {x}.T, 1.0, {w}.T, trans_b=1, "
-                    "overwrite_c=1)",
-                    f"    {outs[1]} = None",
-                    "else:",
-                    f"    {gw}",
-                ]
+            if self.gemm is not None:  # W^T is Fortran-ordered (out, in): W <- W - lr g^T x
+                fused = [f"{t}_gemm(-{t}.fused_lr, {g}.T, {x}.T, 1.0, {w}.T, trans_b=1, "
+                         "overwrite_c=1)"]  # fmt: skip
+            elif self.scale_x:
+                fused = [f"multiply({x}, {t}.fused_lr, {t}_scaled)",
+                         f"subtract({w}, dot({t}_scaled.T, {g}, {t}_gw), {w})"]  # fmt: skip
+            else:
+                fused = [f"multiply({g}, {t}.fused_lr, {t}_scaled)",
+                         f"subtract({w}, dot({x}.T, {t}_scaled, {t}_gw), {w})"]  # fmt: skip
+            lines += [f"if {t}.fused_lr is not None:", *["    " + f for f in fused],
+                      f"    {outs[1]} = None", "else:", f"    {gw}"]  # fmt: skip
         if len(outs) > 2 and outs[2] is not None:
             lines.append(f"{outs[2]} = add_reduce({g}, 0, None, {t}_gb)")
         return lines
 
     def maybe_none(self, j):
-        return j == 1 and self.gemm is not None  # the weight's, when the update is fused
+        return j == 1  # the weight's, when the update is fused
 
     def text(self, name):
         x, w = name(self.inputs[0]), name(self.inputs[1])
@@ -115,8 +122,10 @@ class LinearKernel(Kernel):
         parts = []
         if self.gx is not None:
             parts.append(f"d{x} = dot(d{y}, {w}.T)")
+        how = "one gemm, alpha=-lr, beta=1" if self.gemm is not None else (
+            f"lr scales {'x' if self.scale_x else 'the gradient'} first")
         parts.append(f"d{w} = dot({x}.T, d{y})" if self.fused_lr is None else
-                     f"{w} -= lr * {x}.T @ d{y} (one gemm, alpha=-lr, beta=1)")  # fmt: skip
+                     f"{w} -= lr * {x}.T @ d{y} ({how})")  # fmt: skip
         if self.gb is not None:
             parts.append(f"d{name(self.inputs[2])} = sum_rows(d{y})")
         return fwd, "; ".join(parts)

@@ -178,8 +178,8 @@ class Program:
             and k.inputs[1] in by_index
             and self._contributions[k.inputs[1]] == 1  # a weight used once: no sum to add to
             and k.gw is not None
-            and k.gemm is not None
-            and by_index[k.inputs[1]].data.flags.c_contiguous  # W^T then Fortran-ordered
+            # gemm writes W^T, then Fortran-ordered; NumPy's out= wants C order too
+            and by_index[k.inputs[1]].data.flags.c_contiguous
         ]
 
     # --- describe ---------------------------------------------------------------------------
