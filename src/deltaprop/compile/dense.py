@@ -122,8 +122,11 @@ class LinearKernel(Kernel):
         parts = []
         if self.gx is not None:
             parts.append(f"d{x} = dot(d{y}, {w}.T)")
-        how = "one gemm, alpha=-lr, beta=1" if self.gemm is not None else (
-            f"lr scales {'x' if self.scale_x else 'the gradient'} first")
+        how = (
+            "one gemm, alpha=-lr, beta=1"
+            if self.gemm is not None
+            else (f"lr scales {'x' if self.scale_x else 'the gradient'} first")
+        )
         parts.append(f"d{w} = dot({x}.T, d{y})" if self.fused_lr is None else
                      f"{w} -= lr * {x}.T @ d{y} ({how})")  # fmt: skip
         if self.gb is not None:
