@@ -30,7 +30,7 @@ def test_source_of_linear_relu_cross_entropy_reads_as_numpy():
         "exp(k3_z, k3_e)",
         "def backward():",
         "g6 = multiply(g7, k1_mask, g7)",
-        "    r1 = dot(x.T, g6, k0_gw)",  # (the fused update's branch is the other one)
+        "    g2 = dot(x.T, g6, k0_gw)",  # (the fused update's branch is the other one)
         "subtract(p2, dot(k0_scaled.T, g6, k0_gw), p2)",
         "P0.grad = W0",
     ):
@@ -114,4 +114,32 @@ def test_a_layer_added_after_compiling_is_recorded_again():
         step(X_DENSE, Y_DENSE)
     assert step.recordings == 2
     assert "tanh" in step.source()
+    assert_same_state(m1, m2, exact=True)
+
+
+class Square(Module):
+    """h * h: one op whose two inputs are the same value (two gradients to add)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp = nn.Linear(6, 8)
+        self.out = nn.Linear(8, 3)
+
+    def forward(self, x):
+        h = self.inp(x).tanh()
+        return self.out(h * h)
+
+
+def test_an_op_with_one_value_twice_adds_both_gradients():
+    models = []
+    for _ in range(2):
+        dp.seed(0)
+        m = Square()
+        models.append((m, optim.SGD(m.parameters(), lr=0.05, momentum=0.9)))
+    (m1, o1), (m2, o2) = models
+    step = dp.compile_step(m2, nn.CrossEntropyLoss(), o2)
+    eager_steps(m1, o1, X_DENSE, Y_DENSE, 10)
+    for _ in range(10):
+        step(X_DENSE, Y_DENSE)
+    assert step.replays == 9
     assert_same_state(m1, m2, exact=True)

@@ -72,15 +72,17 @@ class LinearKernel(Kernel):
         self.has_b = len(inputs) > 2
         self.gb = empty((m,), dtype) if self.has_b and needs[2] else None
         self.owned = (True, True, True)
+        self.fusable = False  # set by the program: the SGD update may run in the backward
         self.fused_lr = None  # set per step by the program when the SGD fusion applies
         self.gemm = _blas_gemm(np.dtype(dtype))
         # the fusion without that gemm: lr times the smaller operand of x^T g, in a buffer
         self.scale_x = k < m
-        self.scaled = empty((n, k) if self.scale_x else (n, m), dtype) if needs[1] else None
+        self._scaled_shape, self._dtype = ((n, k) if self.scale_x else (n, m)), dtype
 
     def bind(self, t):
+        scaled = empty(self._scaled_shape, self._dtype) if self.fusable else None
         return {f"{t}_y": self.y, f"{t}_gx": self.gx, f"{t}_gw": self.gw, f"{t}_gb": self.gb,
-                t: self, f"{t}_gemm": self.gemm, f"{t}_scaled": self.scaled}  # fmt: skip
+                t: self, f"{t}_gemm": self.gemm, f"{t}_scaled": scaled}  # fmt: skip
 
     def emit_forward(self, v, t):
         x, w, y = v(self.inputs[0]), v(self.inputs[1]), v(self.out)
@@ -96,6 +98,8 @@ class LinearKernel(Kernel):
             lines.append(f"{outs[0]} = dot({g}, {w}.T, {t}_gx)")
         if outs[1] is not None:
             gw = f"{outs[1]} = dot({x}.T, {g}, {t}_gw)"
+            if not self.fusable:
+                return [*lines, gw, *self._bias_grad(g, outs, t)]
             if self.gemm is not None:  # W^T is Fortran-ordered (out, in): W <- W - lr g^T x
                 fused = [f"{t}_gemm(-{t}.fused_lr, {g}.T, {x}.T, 1.0, {w}.T, trans_b=1, "
                          "overwrite_c=1)"]  # fmt: skip
@@ -107,12 +111,15 @@ class LinearKernel(Kernel):
                          f"subtract({w}, dot({x}.T, {t}_scaled, {t}_gw), {w})"]  # fmt: skip
             lines += [f"if {t}.fused_lr is not None:", *["    " + f for f in fused],
                       f"    {outs[1]} = None", "else:", f"    {gw}"]  # fmt: skip
+        return [*lines, *self._bias_grad(g, outs, t)]
+
+    def _bias_grad(self, g, outs, t) -> list[str]:
         if len(outs) > 2 and outs[2] is not None:
-            lines.append(f"{outs[2]} = add_reduce({g}, 0, None, {t}_gb)")
-        return lines
+            return [f"{outs[2]} = add_reduce({g}, 0, None, {t}_gb)"]
+        return []
 
     def maybe_none(self, j):
-        return j == 1  # the weight's, when the update is fused
+        return j == 1 and self.fusable  # the weight's, when its update ran in the backward
 
     def text(self, name):
         x, w = name(self.inputs[0]), name(self.inputs[1])

@@ -35,9 +35,11 @@ class Program:
         out, loss: the model's output Tensor and the loss Tensor.
         params: ``(name, Parameter)`` pairs: every tensor the step may differentiate.
         norm_layers: batch-norm layers by the id of their running-mean array.
+        fuse_update: whether the optimizer is plain SGD's, so that linear weights may be
+            updated inside their backward (decided per step: see ``fused``).
     """
 
-    def __init__(self, tape: Tape, x, y, out, loss, params, norm_layers) -> None:
+    def __init__(self, tape: Tape, x, y, out, loss, params, norm_layers, fuse_update=False):
         self.names: list[str] = []
         self.vals: list[Any] = []
         self.kernels: list[Kernel] = []
@@ -95,6 +97,10 @@ class Program:
         self._made = {k.out for k in self.kernels}
         self._fuse_activations()
         self._plan_backward()
+        #: (linear kernel, weight) pairs whose update may run inside the backward
+        self.fused = self.linear_weights() if fuse_update else []
+        for kernel, _ in self.fused:
+            kernel.fusable = True
         self.source = Source(self)
 
     def made_by_op(self, i: int) -> bool:

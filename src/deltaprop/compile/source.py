@@ -98,9 +98,12 @@ class Source:
                 continue  # no gradient reaches this kernel's output: nothing to do
             t = tags[id(k)]
             g = "seed" if k.out == prog.loss else f"g{k.out}"
-            block, outs, plan = [], [None] * len(k.inputs), []
+            block, outs, plan, claimed = [], [None] * len(k.inputs), [], set()
             for pos, i, _ in steps:
-                direct = state.get(i) is None and known == "set" and not k.maybe_none(pos)
+                # the first gradient of a value is stored under its own name (None, where it
+                # may be None, is the right start); later ones (x * x: twice here) are added
+                direct = state.get(i) is None and i not in claimed
+                claimed.add(i)
                 outs[pos] = f"g{i}" if direct else f"r{pos}"
                 plan.append((pos, i, direct))
             own = k.emit_backward(v, g, outs, may_write, t)
@@ -110,14 +113,15 @@ class Source:
             else:
                 block += own
             for pos, i, direct in plan:
-                if direct:
-                    state[i] = "set"
-                    continue
-                r, before = outs[pos], state.get(i)
                 certain = known == "set" and not k.maybe_none(pos)
+                before = state.get(i)
+                if direct:
+                    state[i] = "set" if certain else "maybe"
+                    continue
+                r = outs[pos]
                 if before == "set":
                     add = [f"g{i} = g{i} + {r}"]
-                else:  # first, or after one that may have been None
+                else:  # after one that may have been None
                     add = [f"g{i} = {r} if g{i} is None else g{i} + {r}"]
                 block += add if certain else [f"if {r} is not None:", *["    " + a for a in add]]
                 state[i] = "set" if certain or before == "set" else "maybe"

@@ -180,7 +180,7 @@ class CompiledStep:
                 for m in self.model.modules()
                 if isinstance(m, BatchNorm1d) and m.running_mean is not None
             }
-            prog = Program(tape, x, y, out, loss, self._named_params(), norm)
+            prog = Program(tape, x, y, out, loss, self._named_params(), norm, self.fuse_update)
         except Unrecordable as exc:
             self.fallback = str(exc)
             self._programs.clear()
@@ -192,7 +192,6 @@ class CompiledStep:
             return
         for node in tape.nodes:  # the eager graph is done with: keep no leaf alive
             node.fn.parents = ()
-        prog.fused = prog.linear_weights() if self.fuse_update else []
         self._programs[key] = self._current = prog
         self._set_fusion()  # so that describe() shows the plan before the first replay
 
