@@ -101,6 +101,8 @@ class Program:
         self.fused = self.linear_weights() if fuse_update else []
         for kernel, _ in self.fused:
             kernel.fusable = True
+        # (number of optimizer groups, [(kernel, its weight's group)]): set by the step
+        self.fusion_groups: tuple | None = None
         self.source = Source(self)
 
     def made_by_op(self, i: int) -> bool:

@@ -198,12 +198,18 @@ class CompiledStep:
     def _set_fusion(self) -> None:
         """Per step: the SGD fusion of each linear weight, on only while its group has no
         momentum and no weight decay (read now: a schedule or an edit may change them)."""
-        fused = self._current.fused
-        if not fused:
+        prog = self._current
+        if not prog.fused:
             return
-        groups = {id(p): g for g in self.optimizer.param_groups for p in g["params"]}
-        for kernel, p in fused:
-            g = groups.get(id(p))
+        groups = self.optimizer.param_groups
+        pairs = prog.fusion_groups
+        if pairs is None or pairs[0] != len(groups):  # which group holds each weight, once
+            where = {id(p): g for g in groups for p in g["params"]}
+            pairs = prog.fusion_groups = (
+                len(groups),
+                [(kernel, where.get(id(p))) for kernel, p in prog.fused],
+            )
+        for kernel, g in pairs[1]:
             if g is not None and g["momentum"] == 0.0 and g["weight_decay"] == 0.0:
                 kernel.fused_lr = g["lr"]
             else:
