@@ -18,9 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import backend
 from ..checks import check_int, check_optional
 from ..errors import ConfigError
-from ..recipe import Recipe, load_data
+from ..recipe import Recipe, flag, load_data
 from . import interrupt
 from . import report as files
 from .objective import Objective, TrialFailed, metric_of
@@ -187,12 +188,7 @@ def _prepare(recipe, space, strategy, trials, workers, out, storage, name, prune
     heartbeat, grace = check_int(heartbeat, "heartbeat"), check_int(grace, "grace")
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"study_name: expected a non-empty name, got {name!r}")
-    given = [recipe.show(k) for k in OUTPUT_KEYS if getattr(recipe, k)]
-    if given:
-        raise ConfigError(
-            f"{given[0]}: a search writes its own files into its output folder (best model: "
-            "best.safetensors); expected no " + ", ".join(recipe.show(k) for k in OUTPUT_KEYS)
-        )
+    check_keys(recipe)
     if recipe.cv is None and not recipe.validation_split:
         raise ConfigError(
             f"{recipe.show('validation_split')}: a search scores trials on validation rows; "
@@ -217,6 +213,32 @@ def _prepare(recipe, space, strategy, trials, workers, out, storage, name, prune
     job = Job(recipe, space, strategy, sampler, pruner, max_epochs, trials, out, storage, name,
               seed, startup, heartbeat, grace)  # fmt: skip
     return job, data
+
+
+def check_keys(recipe: Recipe) -> None:
+    """The recipe's keys a search cannot honour, refused by name before anything runs: the
+    outputs (a search writes its own files), ``semi`` (trials train supervised: their
+    scores would not be of the method), ``distributed`` (trials run in worker processes,
+    not over MPI ranks); ``device`` must be there (CuPy and a GPU for cuda)."""
+    given = [recipe.show(k) for k in OUTPUT_KEYS if getattr(recipe, k)]
+    if given:
+        raise ConfigError(
+            f"{given[0]}: a search writes its own files into its output folder (best model: "
+            "best.safetensors); expected no " + ", ".join(recipe.show(k) for k in OUTPUT_KEYS)
+        )
+    if recipe.semi != "none":
+        raise ConfigError(
+            f"{recipe.show('semi')}: a search trains and scores its trials supervised, on the "
+            f"labeled rows; expected none (search without it, then train the best settings "
+            f"with {recipe.show('semi')} {recipe.semi})"
+        )
+    if recipe.distributed:
+        raise ConfigError(
+            f"{recipe.show('distributed')}: a search runs its trials in worker processes "
+            f"({flag('workers')} N), not data-parallel over MPI ranks; drop it"
+        )
+    if recipe.device != "cpu":
+        backend.device(recipe.device, option=recipe.show("device"))
 
 
 def _open(job: Job, direction: str, study_seed: int | None, worker: int = 0) -> Any:
