@@ -124,17 +124,22 @@ def test_distill_needs_a_fitting_teacher_file(capsys, tmp_path, source):
     assert code == 2 and "is the --teacher file" in err
 
 
-def test_distill_compile_and_augment_with_distributed_are_refused_by_flag(capsys, tmp_path, source):
+REFUSED_BY_DISTILL = [
+    (["--compile"], "--compile: a distillation run trains on the distillation loss, which the "
+     "compiled step cannot"),
+    (["--distributed", "--augment", "noise"], "--augment: not with --distributed when distilling"),
+    (["--labels-per-class", "5", "--semi", "mean-teacher", "--augment", "noise"],
+     "--augment: not with --semi mean-teacher when distilling"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("extra, match", REFUSED_BY_DISTILL)
+def test_distill_refuses_what_it_cannot_honour_by_flag(capsys, tmp_path, source, extra, match):
     saved = tmp_path / "s.safetensors"
-    for extra, match in ((["--compile"], "--compile: a distillation run trains on the "
-                                         "distillation loss, which the compiled step cannot"),
-                         (["--distributed", "--augment", "noise"],
-                          "--augment: not with --distributed when distilling")):  # fmt: skip
-        code, out, err = run(capsys, "distill", *FAST, "--teacher", source, *extra, "--save",
-                             saved)  # fmt: skip
-        assert code == 2 and out == "", err
-        assert err.startswith(f"deltaprop: error: {match}") and len(err.splitlines()) == 1
-        assert not saved.exists()
+    code, out, err = run(capsys, "distill", *FAST, "--teacher", source, *extra, "--save", saved)
+    assert code == 2 and out == "", err
+    assert err.startswith(f"deltaprop: error: {match}") and len(err.splitlines()) == 1
+    assert not saved.exists()
 
 
 def test_distill_distributed_on_one_rank_gives_the_students_weights(source):

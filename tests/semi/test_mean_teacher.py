@@ -173,3 +173,15 @@ def test_compiled_and_data_parallel_trainers_are_refused_before_training():
             semi.MeanTeacher().fit(t, X, y, U, epochs=1, verbose=False)
         assert all((p.data == q).all() for p, q in zip(t.model.parameters(), before))
         assert "forward_loss" not in vars(t) and not t.callbacks
+
+
+def test_a_distiller_with_augmentation_is_refused():
+    # its forward_loss shows the teacher each augmented batch; mean teacher's replaces it
+    from deltaprop.distill import Distiller
+
+    X, y, U, _ = moons()
+    dp.seed(1)
+    d = Distiller(nn.mlp(2, (4,), 2), nn.mlp(2, (4,), 2), lr=0.01)
+    with pytest.raises(ConfigError, match="^augment: Distiller computes its loss on each"):
+        semi.MeanTeacher().fit(d, X, y, U, epochs=1, verbose=False, augment="noise")
+    semi.MeanTeacher().fit(d, X, y, U, epochs=1, verbose=False)  # the cached logits: fine

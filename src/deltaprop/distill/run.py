@@ -75,12 +75,18 @@ def check_teacher(recipe: Recipe, teacher: Module, data: RunData) -> str:
 def check_settings(recipe: Recipe) -> None:
     """The recipe's keys a distillation run cannot honour, refused (a ConfigError naming the
     key) before anything is loaded or written: ``compile`` (the distillation loss cannot be
-    recorded), ``augment`` with ``distributed`` (the data-parallel step does not show the
-    teacher each augmented batch)."""
+    recorded), ``augment`` with ``distributed`` or with ``semi`` mean-teacher (neither step
+    shows the teacher each augmented batch)."""
     if recipe.compile:
         raise ConfigError(
             f"{recipe.show('compile')}: a distillation run trains on the distillation loss, "
             "which the compiled step cannot record; train without it"
+        )
+    if recipe.semi == "mean-teacher" and recipe.augment is not None:
+        raise ConfigError(
+            f"{recipe.show('augment')}: not with {recipe.show('semi')} mean-teacher when "
+            "distilling (mean teacher's step replaces the one that shows the teacher each "
+            "augmented batch); drop one of them"
         )
     if recipe.distributed and recipe.augment is not None:
         raise ConfigError(

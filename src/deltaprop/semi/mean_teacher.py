@@ -143,6 +143,13 @@ class MeanTeacher(SemiSupervised):
                 "forward_loss, which the data-parallel step does not call; use a Trainer "
                 "without distributed"
             )
+        if fit_kwargs.get("augment") is not None and type(trainer).forward_loss is not (
+            Trainer.forward_loss
+        ):  # e.g. a Distiller, which shows its teacher each augmented batch there
+            raise ConfigError(
+                f"augment: {type(trainer).__name__} computes its loss on each augmented batch in "
+                "its own forward_loss, which mean-teacher's replaces; drop augment"
+            )
         augment = self._made_augment()
         if augment is not None:  # fitted on the unlabeled rows it will change
             augment = copy.deepcopy(augment)
