@@ -15,7 +15,7 @@ from ..errors import ConfigError
 from ..names import normalize
 from ..recipe import FIELDS, Recipe, RunResult, check_writable, flag, read_toml
 from ..recipe.fields import COMMAND_KEYS
-from ..recipe.runner import OUTPUTS, check_distinct
+from ..recipe.outputs import OUTPUTS, check_distinct
 from ..recipe.validate import MODELS, SCHEDULE_NAMES
 
 __all__ = [

@@ -21,7 +21,7 @@ from ..errors import ConfigError, TrainingError
 from ..train import Trainer
 from ..train.callbacks import History
 from .build import RunData, build_trainer, check_tracking, fit_kwargs, load_data
-from .runner import check_plot_dir
+from .outputs import check_plot_dir
 from .spec import Recipe
 from .synthetic import training_rows
 
