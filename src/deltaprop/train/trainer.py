@@ -4,9 +4,10 @@
 (+ penalty), backward, clip, step; the constructor decides once how steps run (eager,
 compiled, data-parallel, on a device: :mod:`deltaprop.train.execution`). ``fit`` checks its
 arguments and prepares the data once, then fills an :class:`~deltaprop.train.loop.EpochLoop`
-with the run's settings and the step (:mod:`deltaprop.train.fit_plan`), and runs it (batches, metrics, validation, schedules, logging, checkpoints, callback hooks; the
-NaN policy is :class:`~deltaprop.train.callbacks.nan_guard.NanGuard`); ``evaluate`` and
-``predict`` come from :mod:`deltaprop.train.inference`.
+with the run's settings and the step (:mod:`deltaprop.train.fit_plan`), and runs it
+(batches, metrics, validation, schedules, logging, checkpoints, callback hooks; the NaN policy
+is :class:`~deltaprop.train.callbacks.nan_guard.NanGuard`); ``evaluate`` and ``predict`` come
+from :mod:`deltaprop.train.inference`.
 
 Speed: benchmarks hold ``fit`` to within a few tens of percent of a hand-written NumPy loop, even
 at batch size 1. So all checking happens once, up front; the per-step path wraps the batch views
