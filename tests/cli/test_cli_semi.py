@@ -81,6 +81,14 @@ def test_errors_are_one_line_naming_the_flag_and_nothing_is_written(capsys, tmp_
             "--checkpoint: not with --semi self-training",
         ),
         (["--labels-per-class", "0"], "--labels-per-class: expected an integer >= 1, got 0"),
+        (
+            ["--labels-per-class", "2", "--semi", "mean-teacher", "--compile"],
+            "--compile: not with --semi mean-teacher (its consistency loss would be left out",
+        ),
+        (
+            ["--labels-per-class", "2", "--semi", "mean-teacher", "--distributed"],
+            "--distributed: not with --semi mean-teacher",
+        ),
     ]
     for extra, message in cases:
         code, out, err = run(capsys, "train", *FAST, "--save", str(save), *extra)

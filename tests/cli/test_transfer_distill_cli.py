@@ -122,3 +122,43 @@ def test_distill_needs_a_fitting_teacher_file(capsys, tmp_path, source):
     assert code == 2 and "unrecognized arguments: --teacher" in err
     code, _, err = run(capsys, "distill", "--teacher", source, "--save", source)
     assert code == 2 and "is the --teacher file" in err
+
+
+REFUSED_BY_DISTILL = [
+    (["--compile"], "--compile: a distillation run trains on the distillation loss, which the "
+     "compiled step cannot"),
+    (["--distributed", "--augment", "noise"], "--augment: not with --distributed when distilling"),
+    (["--labels-per-class", "5", "--semi", "mean-teacher", "--augment", "noise"],
+     "--augment: not with --semi mean-teacher when distilling"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("extra, match", REFUSED_BY_DISTILL)
+def test_distill_refuses_what_it_cannot_honour_by_flag(capsys, tmp_path, source, extra, match):
+    saved = tmp_path / "s.safetensors"
+    code, out, err = run(capsys, "distill", *FAST, "--teacher", source, *extra, "--save", saved)
+    assert code == 2 and out == "", err
+    assert err.startswith(f"deltaprop: error: {match}") and len(err.splitlines()) == 1
+    assert not saved.exists()
+
+
+def test_distill_distributed_on_one_rank_gives_the_students_weights(source):
+    pytest.importorskip("mpi4py")
+    from deltaprop.distill import distill_run
+
+    base = dp.Recipe(dataset="iris", epochs=2, hidden="3", teacher=str(source))
+    results = [distill_run(base.replace(distributed=d), verbose=False) for d in (False, True)]
+    assert [r.trainer._dist is not None for r in results] == [False, True]
+    a, b = (r.model.state_dict() for r in results)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_every_trainer_a_run_builds_takes_the_recipes_trainer_keys():
+    from deltaprop.recipe.build import trainer_options
+
+    recipe = dp.Recipe(compile=True, distributed=True, device="cuda", clip_norm=1.0, l2=0.1)
+    options = trainer_options(recipe, dp.nn.mlp(4, [3], 2), log=None)
+    assert options["compile"] is True and options["distributed"] is True
+    assert options["device"] == "cuda" and options["clip_norm"] == 1.0 and options["l2"] == 0.1
+    assert trainer_options(dp.Recipe(), dp.nn.mlp(4, [3], 2), log=None)["device"] is None

@@ -140,3 +140,54 @@ def test_distiller_bad_input():
         Distiller(student, teacher).fit(X, y, 3)
     for k, v in student.state_dict().items():
         np.testing.assert_array_equal(v, before[k])
+
+
+def _distilled(augment=None, **options):
+    """The student's weights after a short distillation with the Trainer ``options``."""
+    teacher = _teacher()
+    X, y = _data()
+    dp.seed(3)
+    d = Distiller(nn.mlp(5, [4], 3), teacher, alpha=0.6, lr=0.01, **options)
+    d.fit(X, y, epochs=2, batch_size=8, seed=1, verbose=False, augment=augment)
+    return d, {k: dp.backend.to_numpy(v) for k, v in d.model.state_dict().items()}
+
+
+def test_compile_is_refused_by_name():
+    # the recording would replay a cross-entropy of the packed targets, not the distillation
+    with pytest.raises(ConfigError, match=r"^compile: a Distiller trains on the distillation"):
+        Distiller(nn.mlp(5, [4], 3), _teacher(), compile=True)
+
+
+def test_a_world_of_one_rank_distills_as_one_process():
+    pytest.importorskip("mpi4py")
+    _, eager = _distilled()
+    d, spread = _distilled(distributed=True)
+    assert d._dist is not None  # the data-parallel step ran, on the packed targets
+    for k in eager:
+        np.testing.assert_array_equal(spread[k], eager[k], err_msg=k)
+
+
+def test_augmentation_with_distributed_is_refused_before_training():
+    pytest.importorskip("mpi4py")
+    teacher, (X, y) = _teacher(), _data()
+    student = nn.mlp(5, [4], 3)
+    before = {k: v.copy() for k, v in student.state_dict().items()}
+    d = Distiller(student, teacher, distributed=True)
+    with pytest.raises(ConfigError, match=r"^augment: the teacher must see every augmented"):
+        d.fit(X, y, augment="noise", verbose=False)
+    for k, v in student.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_device_moves_the_teacher_and_gives_the_host_weights(monkeypatch):
+    from deltaprop import strict_backend
+
+    monkeypatch.setattr(strict_backend, "LIBRARY_ONLY", True)
+    strict_backend.VIOLATIONS.clear()
+    for augment in (None, "noise"):  # cached logits, and the teacher on every batch
+        _, host = _distilled(augment)
+        d, moved = _distilled(augment, device="strict")
+        assert dp.backend.device_of(d.teacher.parameters()[0].data) == "strict"
+        assert not strict_backend.VIOLATIONS, strict_backend.VIOLATIONS[0]
+        for k in host:
+            np.testing.assert_allclose(moved[k], host[k], rtol=1e-6, atol=1e-7, err_msg=k)

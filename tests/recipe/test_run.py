@@ -107,6 +107,23 @@ def test_diagnose_run_returns_the_findings(capsys):
     for key, value in (("cv", 2), ("save", "m.safetensors"), ("metrics_out", "m.json")):
         with pytest.raises(ConfigError, match=f"^{key}: not supported by diagnose"):
             diagnose_run(Recipe(**TINY, **{key: value}))
+    # diagnose trains supervised, on one process: neither would be honoured
+    semi = {"labels_per_class": 3, "semi": "self-training"}
+    for key, values in (("semi", semi), ("distributed", {"distributed": True})):
+        with pytest.raises(ConfigError, match=f"^{key}: not supported by diagnose"):
+            diagnose_run(Recipe(**TINY, **values))
+
+
+def test_diagnose_run_checks_the_device_first(monkeypatch):
+    import importlib
+
+    from deltaprop import backend
+
+    diagnose_module = importlib.import_module("deltaprop.recipe.diagnose")
+    monkeypatch.setattr(backend, "_cp", None)  # as without CuPy, even where it is installed
+    monkeypatch.setattr(diagnose_module, "load_data", None)  # before any work: not called
+    with pytest.raises(ConfigError, match="^device: 'cuda' needs CuPy"):
+        diagnose_run(Recipe(**TINY, device="cuda"))
 
 
 def test_diverging_diagnose_run_is_a_finding():

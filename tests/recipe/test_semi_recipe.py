@@ -142,6 +142,15 @@ def test_toml_keys(tmp_path):
             {"labels_per_class": 2, "semi": "self-training", "cv": 3},
             "cv: not with semi self-training",
         ),
+        (
+            {"labels_per_class": 2, "semi": "mean-teacher", "compile": True},
+            "compile: not with semi mean-teacher (its consistency loss would be left out: "
+            "the compiled step does not run it)",
+        ),
+        (
+            {"labels_per_class": 2, "semi": "mean-teacher", "distributed": True},
+            "distributed: not with semi mean-teacher",
+        ),
     ],
 )
 def test_bad_values_name_the_key(values, message):

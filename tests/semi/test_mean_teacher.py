@@ -98,7 +98,7 @@ def test_weight_zero_trains_as_the_plain_step_and_the_step_is_removed():
                                                         verbose=False)  # fmt: skip
     for p, q in zip(t.model.parameters(), plain.model.parameters()):
         np.testing.assert_allclose(p.data, q.data, rtol=1e-5, atol=1e-6)
-    assert "train_step" not in vars(t)
+    assert "forward_loss" not in vars(t) and not t.callbacks
 
 
 def test_the_step_is_removed_when_training_fails():
@@ -107,7 +107,7 @@ def test_the_step_is_removed_when_training_fails():
     t.optimizer.param_groups[0]["lr"] = 1e30
     with pytest.raises(TrainingError), np.errstate(all="ignore"):
         semi.MeanTeacher(weight=1.0).fit(t, X, y, U, epochs=3, seed=0, verbose=False)
-    assert "train_step" not in vars(t)
+    assert "forward_loss" not in vars(t) and not t.callbacks
 
 
 def test_image_augmentation_and_batch_norm_and_reproducibility():
@@ -156,4 +156,32 @@ def test_image_steps_on_rows_without_images_and_unlabeled_of_another_width():
     with pytest.raises(DataError, match="unlabeled: expected rows of 2 features as X has, got 5"):
         semi.MeanTeacher().fit(t, X, y, np.zeros((4, 5)), verbose=False)
     assert all((p.data == q).all() for p, q in zip(t.model.parameters(), before))
-    assert "train_step" not in vars(t)
+    assert "forward_loss" not in vars(t) and not t.callbacks
+
+
+def test_compiled_and_data_parallel_trainers_are_refused_before_training():
+    # Neither step calls forward_loss: the consistency term would be left out (and, data-
+    # parallel, the teacher would never move: the run ended with its untrained weights).
+    pytest.importorskip("mpi4py")
+    X, y, U, _ = moons()
+    for option, match in (("compile", "^compile: mean-teacher adds its consistency loss"),
+                          ("distributed", "^distributed: mean-teacher adds")):  # fmt: skip
+        dp.seed(1)
+        t = dp.Trainer(nn.mlp(2, (4,), 2), "cross_entropy", "adam", lr=0.01, **{option: True})
+        before = [p.data.copy() for p in t.model.parameters()]
+        with pytest.raises(ConfigError, match=match):
+            semi.MeanTeacher().fit(t, X, y, U, epochs=1, verbose=False)
+        assert all((p.data == q).all() for p, q in zip(t.model.parameters(), before))
+        assert "forward_loss" not in vars(t) and not t.callbacks
+
+
+def test_a_distiller_with_augmentation_is_refused():
+    # its forward_loss shows the teacher each augmented batch; mean teacher's replaces it
+    from deltaprop.distill import Distiller
+
+    X, y, U, _ = moons()
+    dp.seed(1)
+    d = Distiller(nn.mlp(2, (4,), 2), nn.mlp(2, (4,), 2), lr=0.01)
+    with pytest.raises(ConfigError, match="^augment: Distiller computes its loss on each"):
+        semi.MeanTeacher().fit(d, X, y, U, epochs=1, verbose=False, augment="noise")
+    semi.MeanTeacher().fit(d, X, y, U, epochs=1, verbose=False)  # the cached logits: fine

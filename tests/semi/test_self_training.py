@@ -187,3 +187,22 @@ def test_class_quotas_sum_to_the_total_in_proportion():
     assert class_quotas(np.array([0.2, 0.3, 0.5]), 10).tolist() == [2, 3, 5]
     assert class_quotas(np.full(3, 1 / 3), 4).tolist() == [2, 1, 1]
     assert class_quotas(np.array([0.25, 0.75]), 0).tolist() == [0, 0]
+
+
+@pytest.mark.parametrize("option", ["compile", "distributed"])
+def test_compiled_and_data_parallel_self_training_give_the_eager_weights(option):
+    # self-training is a series of the Trainer's own fits: both steps apply as they are
+    if option == "distributed":
+        pytest.importorskip("mpi4py")
+    X, y = blobs()
+
+    def weights(**options):
+        dp.seed(3)
+        t = dp.Trainer(nn.mlp(2, (8,), 2), "cross_entropy", "sgd", lr=0.1, **options)
+        semi.SelfTraining(rounds=1).fit(t, X[:8], y[:8], X[8:], epochs=2, seed=0, verbose=False)
+        return t, [p.data.copy() for p in t.model.parameters()]
+
+    _, eager = weights()
+    t, other = weights(**{option: True})
+    assert t._compiled.replays > 0 if option == "compile" else t._dist is not None
+    assert all((p == q).all() for p, q in zip(eager, other))

@@ -204,6 +204,11 @@ def test_retrain_recipe_uses_the_kept_epochs():
         ({"storage": "sqlite:////no/such/folder/x.db"}, "storage: cannot open"),
         ({"recipe": BASE.replace(save="m.safetensors")}, "save: a search writes its own files"),
         ({"recipe": BASE.replace(validation_split=0.0)}, "validation_split: a search scores"),
+        (
+            {"recipe": BASE.replace(labels_per_class=5, semi="self-training")},
+            "^semi: a search trains and scores its trials supervised",
+        ),
+        ({"recipe": BASE.replace(distributed=True)}, "^distributed: a search runs its trials"),
         ({"space": "lr"}, "space: expected a Space"),
         ({"recipe": "iris"}, "recipe: expected a Recipe"),
         ({"space": Space(momentum=Float(0.1, 0.9)), "recipe": BASE}, "momentum"),
@@ -223,3 +228,27 @@ def test_hide_password():
 
     assert hide_password("postgresql://me:secret@host/db") == "postgresql://me:***@host/db"
     assert hide_password("sqlite:///a.db") == "sqlite:///a.db"
+
+
+def test_a_compiled_search_scores_its_trials_as_an_eager_one(tmp_path, monkeypatch):
+    # compile reaches every trial's Trainer (recipe.build's trainer_options) and changes
+    # nothing but the speed: the same trials, the same scores
+    from deltaprop.tune import objective
+
+    built = []
+
+    def build(*args, **kwargs):
+        built.append(objective_build(*args, **kwargs))
+        return built[-1]
+
+    objective_build = objective.build_trainer
+    monkeypatch.setattr(objective, "build_trainer", build)
+    space = Space(lr=LogFloat(1e-3, 0.1))
+    values = []
+    for c in (False, True):
+        result = study(tmp_path, name=f"c{c}", recipe=BASE.replace(compile=c), space=space,
+                       trials=2)  # fmt: skip
+        values.append([t.value for t in result.study.trials])
+    assert values[0] == values[1] and None not in values[0]
+    replayed = [t._compiled is not None and t._compiled.replays > 0 for t in built]
+    assert replayed == [False, False, True, True]

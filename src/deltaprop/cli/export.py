@@ -10,7 +10,7 @@ import numpy as np
 from .. import io, nn
 from ..errors import ConfigError, DeltapropError
 from ..onnx import export_onnx
-from ..recipe.runner import check_distinct
+from ..recipe.outputs import check_distinct
 from ..recipe.validate import parse_hidden
 from .options import check_writable
 

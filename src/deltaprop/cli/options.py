@@ -7,16 +7,21 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from .. import nn, optim
+import numpy as np
+
+from .. import nn, optim, parallel, report
 from ..data import DESCENTS
 from ..errors import ConfigError
 from ..names import normalize
-from ..recipe import FIELDS, Recipe, check_writable, flag, read_toml
+from ..recipe import FIELDS, Recipe, RunResult, check_writable, flag, read_toml
 from ..recipe.fields import COMMAND_KEYS
-from ..recipe.runner import OUTPUTS, check_distinct
+from ..recipe.outputs import OUTPUTS, check_distinct
 from ..recipe.validate import MODELS, SCHEDULE_NAMES
 
-__all__ = ["Parser", "add_recipe_options", "check_writable", "recipe_from_args", "remedy_flags"]
+__all__ = [
+    "Parser", "add_quiet", "add_recipe_options", "check_writable", "recipe_from_args",
+    "remedy_flags", "run_recipe",
+]  # fmt: skip
 
 # Flags with a fixed set of names: argparse checks them (choices=) after ``canonical`` spelled
 # them the table's way, so "--optimizer Adam" and "--schedule cosine_restarts" still work.
@@ -91,6 +96,33 @@ def recipe_from_args(args: argparse.Namespace) -> Recipe:
     outputs = {flag(name): getattr(recipe, name) for name in (*OUTPUTS, "plot")}
     check_distinct(outputs, {"--config": args.config})
     return recipe
+
+
+def add_quiet(parser: argparse.ArgumentParser) -> None:
+    """``--quiet``, for the commands that train (:func:`run_recipe`)."""
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print only the header and the final lines (no per-epoch lines, callback lines "
+        "or warnings)",
+    )
+
+
+def run_recipe(args: argparse.Namespace, runner: Callable[..., RunResult]) -> RunResult | None:
+    """The recipe of ``args`` (:func:`recipe_from_args`) run by ``runner`` (:func:`deltaprop.
+    run`, or one with its signature), printing its lines unless ``--quiet``; None on a
+    data-parallel rank other than 0, which prints no summary."""
+    recipe = recipe_from_args(args)
+    # Overflow on the way to a NaN loss is reported by the Trainer in one line, with the epoch
+    # and step; NumPy's own warnings would only repeat it as noise.
+    with (
+        np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+        report.quiet(args.quiet, all_warnings=True),
+    ):
+        result = runner(recipe, verbose=not args.quiet, log=print)
+    if recipe.distributed and not parallel.is_root():
+        return None  # rank 0 prints the summary
+    return result
 
 
 def remedy_flags(changes: dict[str, Any]) -> str:

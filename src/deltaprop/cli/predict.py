@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import ConfigError, DeltapropError
 from ..io import atomic_write
 from ..recipe import Prediction, predict_file
-from ..recipe.runner import check_distinct
+from ..recipe.outputs import check_distinct
 from ..recipe.validate import CHECKS
 from .options import check_writable
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
-from .. import parallel, report
 from ..recipe import run
 from ..recipe.describe import test_summary
-from .options import add_recipe_options, recipe_from_args
+from .options import add_quiet, add_recipe_options, run_recipe
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -22,27 +19,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "Settings: defaults < --config TOML file < flags.",
     )
     add_recipe_options(parser)
-    parser.add_argument(
-        "--quiet",
-        action="store_true",
-        help="print only the header and the final lines (no per-epoch lines, callback lines "
-        "or warnings)",
-    )
+    add_quiet(parser)
     parser.set_defaults(func=command)
 
 
 def command(args: argparse.Namespace) -> None:
-    recipe = recipe_from_args(args)
-    # Overflow on the way to a NaN loss is reported by the Trainer in one line, with the epoch
-    # and step; NumPy's own warnings would only repeat it as noise.
-    with (
-        np.errstate(over="ignore", invalid="ignore", divide="ignore"),
-        report.quiet(args.quiet, all_warnings=True),
-    ):
-        result = run(recipe, verbose=not args.quiet, log=print)
-    if recipe.distributed and not parallel.is_root():
-        return  # rank 0 prints the summary
-    m = result.metrics
+    result = run_recipe(args, run)
+    if result is None:
+        return
+    m, recipe = result.metrics, result.recipe
     summary = test_summary(m)
     if "val_loss" in m:  # the final model on the validation part: what `tune` scores trials by
         key = "val_accuracy" if "val_accuracy" in m else "val_loss"

@@ -13,7 +13,7 @@ from ..data import Standardizer, load_dataset
 from ..errors import ConfigError, DeltapropError
 from ..io import atomic_write
 from ..recipe import parse_hidden
-from ..recipe.runner import check_distinct
+from ..recipe.outputs import check_distinct
 from ..viz.backprop_page import MAX_UNITS, backprop_page, render_html
 from .options import canonical, check_writable
 

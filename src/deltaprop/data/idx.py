@@ -18,13 +18,12 @@ from typing import IO
 import numpy as np
 
 from ..errors import DataError
-from ..io.files import check_regular_file
+from ..io.files import check_regular_file, read_bounded
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): data is big-endian.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 #: Deflate encodes at most 258 bytes in 2 bits: no gzip file inflates more than 1032-fold.
 _DEFLATE_RATIO = 1032
-_CHUNK = 1 << 20
 
 
 def load_idx(path: str | os.PathLike) -> np.ndarray:
@@ -71,16 +70,9 @@ def _read(f: IO[bytes], path: Path, most: int, exact: bool) -> np.ndarray:
     if size > most - header or (exact and size != most - header):
         have = most - header if exact else f"at most {most - header}"
         raise DataError(f"{path}: IDX data of shape {shape} needs {size} bytes, got {have}")
-    buf = bytearray(size)  # bounded by the file's size (or deflate's ratio to it)
-    view, got = memoryview(buf), 0
-    while got < size:
-        chunk = f.read(min(_CHUNK, size - got))
-        if not chunk:
-            break
-        view[got : got + len(chunk)] = chunk
-        got += len(chunk)
-    if got != size or f.read(1):
-        extra = " and more" if got == size else ""
+    buf, got, more = read_bounded(f, size)  # size is bounded by the file's (or deflate's ratio)
+    if got != size or more:
+        extra = " and more" if more else ""
         raise DataError(f"{path}: IDX data of shape {shape} needs {size} bytes, got {got}{extra}")
     data = np.frombuffer(buf, dtype).reshape(shape)
     return data.astype(dtype.newbyteorder("="), copy=False)  # native byte order

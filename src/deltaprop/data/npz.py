@@ -24,7 +24,7 @@ import numpy as np
 from numpy.lib import format as npy
 
 from ..errors import DataError
-from ..io.files import check_regular_file
+from ..io.files import check_regular_file, read_bounded
 
 #: What zipfile, zlib and the .npy header parser raise on damaged input. zipfile documents
 #: only BadZipFile; the rest comes from its internals (a flipped compression method is a
@@ -176,15 +176,8 @@ def _read_member(path: str, info: zipfile.ZipInfo, f: IO[bytes]) -> np.ndarray:
         raise DataError(
             f"{where}: shape {shape} of {dtype} needs {nbytes} bytes, the member holds {available}"
         )
-    buf = bytearray(nbytes)  # writable, and bounded by the member's checked size
-    view, got = memoryview(buf), 0
-    while got < nbytes:
-        chunk = f.read(min(_CHUNK, nbytes - got))
-        if not chunk:
-            break
-        view[got : got + len(chunk)] = chunk
-        got += len(chunk)
-    if got != nbytes or f.read(1):  # read(1) at the end also makes zipfile check the CRC
+    buf, got, more = read_bounded(f, nbytes)  # bounded by the member's checked size
+    if got != nbytes or more:
         raise DataError(f"{where}: expected {nbytes} bytes of data, got {got}")
     if not count:
         return np.empty(shape, dtype)  # frombuffer refuses zero-size items

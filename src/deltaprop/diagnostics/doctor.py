@@ -23,13 +23,9 @@ Gradient checks, first match wins (the status):
       gradient it causes is a symptom, not the disease;
     * ``saturation``: a sigmoid/tanh layer with > ``SATURATED = 0.5`` saturated units.
 Remedies never repeat a setting the run already has, nor one its descent mode ignores
-(see :mod:`.remedies`). Learning-curve checks (used for the status when the gradients are fine):
-    * ``overfitting``: the mean of the last 3 val losses > ``OVERFIT = 1.2`` x the best val loss,
-      while the train loss kept falling;
-    * ``noisy``: a train-loss jump of > ``SPIKE = 50%`` from one epoch to the next;
-    * ``underfitting``: train accuracy < ``UNDERFIT_ACC = 0.6`` at the end, or the train loss
-      fell by < 10% from the first epoch.
-``healthy`` is the status only when none of these holds.
+(see :mod:`.remedies`). The learning-curve checks (:mod:`.curves`: overfitting, noisy,
+underfitting) give the status when the gradients are fine; ``healthy`` is the status only
+when none of these holds.
 """
 
 from __future__ import annotations
@@ -40,6 +36,7 @@ from typing import Any, NamedTuple
 
 from ..errors import ConfigError
 from ..optim import default_lr
+from .curves import curve_verdict
 from .remedies import applicable
 
 EXPLODE_NORM = 1e3
@@ -47,7 +44,6 @@ VANISH_END, VANISH_EARLY, VANISH_FIRST = 1e-3, 0.05, 1e-6
 RISE_EPOCHS = 3
 DEAD = SATURATED = 0.5
 DEAD_DOMINANT = 0.9
-OVERFIT, SPIKE, UNDERFIT_ACC = 1.2, 0.5, 0.6
 _RELU_LIKE = ("relu", "leaky_relu", "elu", "gelu")
 
 
@@ -242,40 +238,7 @@ def diagnose(
         findings.append(f"saturated units: {desc}")
         remedies.append(("use relu with he init", {"activation": "relu", "init": "he"}))
         remedies.append(("add batch normalization", {"batchnorm": True}))
-    # learning curves
-    curve = "ok"
-    val = [float(v) for v in hist.get("val_loss", [])]
-    acc = hist.get("accuracy", [])
-    if status == "diverging":
-        curve = "diverging"
-    elif len(val) >= 4 and min(val) > 0 and sum(val[-3:]) / 3 > OVERFIT * min(val) and \
-            loss[-1] < loss[val.index(min(val))]:  # fmt: skip
-        curve = "overfitting"
-        findings.append(f"val loss rose from its best {min(val):.3g} to {val[-1]:.3g} while the "
-                        f"train loss fell to {loss[-1]:.3g}")  # fmt: skip
-        remedies += [
-            ("stop early", {"early_stopping": 5}),
-            ("add L2", {"l2": 1e-4}),
-            ("add dropout", {"dropout": 0.2}),
-            ("get more data (or augment it)", {}),
-        ]
-    elif any(b > (1 + SPIKE) * a for a, b in zip(loss, loss[1:], strict=False)):
-        curve = "noisy"
-        findings.append("the train loss jumped by > 50% between epochs")
-        remedies += [
-            ("halve the learning rate", {"lr": float(f"{lr / 2:.3g}")}),
-            ("use larger batches", {"batch_size": 2 * int(s.get("batch_size") or 32)}),
-        ]
-    elif (acc and float(acc[-1]) < UNDERFIT_ACC) or (len(loss) > 1 and loss[-1] > 0.9 * loss[0]):
-        curve = "underfitting"
-        findings.append(f"train loss {loss[-1]:.3g}" + (f", train accuracy {float(acc[-1]):.3g}"
-                                                         if acc else ""))  # fmt: skip
-        if status is None:
-            remedies += [
-                ("train longer", {"epochs": 2 * int(s.get("epochs") or 30)}),
-                ("use a larger model", {"hidden": "256,128"}),
-                ("raise the learning rate", {"lr": float(f"{lr * 3:.3g}")}),
-            ]
+    curve = curve_verdict(hist, loss, status, s, lr, findings, remedies)
     if status is None:
         status = "healthy" if curve == "ok" else curve
     remedies = [Remedy(text, change) for text, change in applicable(remedies, s, lr)]

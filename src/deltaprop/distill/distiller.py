@@ -40,12 +40,15 @@ class Distiller(Trainer):
         optimizer, lr, metrics, callbacks, and the other keyword arguments: as for
             :class:`~deltaprop.Trainer` (the loss is the distillation loss; ``val_loss``
             and ``evaluate`` report the student's cross-entropy on the labels).
+            ``device`` moves the teacher there too; ``distributed`` splits each batch, and
+            its packed teacher logits, over the ranks.
 
     Raises:
         ConfigError: a teacher that is not a Module (or is the student), temperature <= 0,
-            alpha outside [0, 1]; at ``fit``, a teacher whose input or output size does not
-            fit the data (the message names ``teacher``), or mixup augmentation (it mixes
-            the labels the hard term needs).
+            alpha outside [0, 1], ``compile=True`` (the distillation loss cannot be
+            recorded); at ``fit``, a teacher whose input or output size does not fit the
+            data (the message names ``teacher``), mixup augmentation (it mixes the labels
+            the hard term needs), or augmentation with ``distributed``.
     """
 
     def __init__(
@@ -68,7 +71,16 @@ class Distiller(Trainer):
         alpha = check_fraction(alpha, "alpha", closed_low=True, closed_high=True)
         if "loss" in kwargs or "task" in kwargs:
             raise ConfigError("loss: a Distiller trains on the distillation loss; give none")
+        if kwargs.get("compile") is True:
+            # The recording would replay a loss of the targets alone: the teacher's logits
+            # travel in them, which the recorded cross-entropy cannot read.
+            raise ConfigError(
+                "compile: a Distiller trains on the distillation loss, which the compiled step "
+                "cannot record; train it eagerly (compile=False)"
+            )
         super().__init__(student, CrossEntropyLoss(), optimizer, task="classification", **kwargs)
+        if kwargs.get("device") is not None:  # the teacher's logits are computed where X is
+            teacher.to(kwargs["device"])
         self.teacher = teacher
         self.temperature = temperature
         self.alpha = alpha
@@ -139,6 +151,11 @@ class Distiller(Trainer):
             fraction = check_fraction(validation_split, "validation_split")
             Xp, yp, validation_data = validation.split_off(Xp, yp, fraction, "classification")
             validation_split = None
+        if resolved is not None and self._dist is not None:
+            raise ConfigError(
+                "augment: the teacher must see every augmented batch, which the data-parallel "
+                "step (distributed) does not do; drop augment, or distributed"
+            )
         self._per_batch = resolved is not None
         self._packed = (Xp, yp if self._per_batch else self._pack(Xp, yp), n_out)
         try:
@@ -154,12 +171,12 @@ class Distiller(Trainer):
             return self._packed
         return super()._prepare_with_width(X, y, x_name, y_name)
 
-    def train_step(self, xb, yb) -> tuple[float, float | None]:
-        """The Trainer's step on the distillation loss; with augmentation the teacher first
-        sees the augmented batch."""
+    def forward_loss(self, xb, yb) -> tuple[Tensor, Any]:
+        """The Trainer's forward and loss on the distillation loss; with augmentation the
+        teacher first sees the augmented batch (the metric still scores the labels ``yb``)."""
         if self._per_batch:
             yb = self._pack(xb, yb)
-        return super().train_step(xb, yb)
+        return super().forward_loss(xb, yb)
 
     def _check_teacher(self, X: Any, n_out: int) -> None:
         """ConfigError naming ``teacher`` unless it takes these rows and gives n_out logits."""

@@ -17,9 +17,9 @@ from .. import io
 from ..errors import ConfigError, DeltapropError
 from ..nn import Module
 from ..recipe import Recipe, RunResult, run
-from ..recipe.build import build_callbacks, build_model, build_optimizer, build_schedule
+from ..recipe.build import build_model, trainer_options
 from ..recipe.rundata import RunData
-from ..recipe.transfer import param_groups, prepare_model
+from ..recipe.transfer import prepare_model
 from ..train import inputs
 from .distiller import Distiller
 
@@ -72,6 +72,30 @@ def check_teacher(recipe: Recipe, teacher: Module, data: RunData) -> str:
     return f"; teacher {recipe.teacher} ({weights}), T {T:g}, alpha {alpha:g}"
 
 
+def check_settings(recipe: Recipe) -> None:
+    """The recipe's keys a distillation run cannot honour, refused (a ConfigError naming the
+    key) before anything is loaded or written: ``compile`` (the distillation loss cannot be
+    recorded), ``augment`` with ``distributed`` or with ``semi`` mean-teacher (neither step
+    shows the teacher each augmented batch)."""
+    if recipe.compile:
+        raise ConfigError(
+            f"{recipe.show('compile')}: a distillation run trains on the distillation loss, "
+            "which the compiled step cannot record; train without it"
+        )
+    if recipe.semi == "mean-teacher" and recipe.augment is not None:
+        raise ConfigError(
+            f"{recipe.show('augment')}: not with {recipe.show('semi')} mean-teacher when "
+            "distilling (mean teacher's step replaces the one that shows the teacher each "
+            "augmented batch); drop one of them"
+        )
+    if recipe.distributed and recipe.augment is not None:
+        raise ConfigError(
+            f"{recipe.show('augment')}: not with {recipe.show('distributed')} when distilling "
+            "(the teacher must see every augmented batch, which the data-parallel step does "
+            "not do); drop one of them"
+        )
+
+
 def _settings(recipe: Recipe) -> tuple[float, float]:
     T = DEFAULT_TEMPERATURE if recipe.temperature is None else recipe.temperature
     alpha = DEFAULT_ALPHA if recipe.alpha is None else recipe.alpha
@@ -84,25 +108,22 @@ def distill_run(recipe: Recipe, verbose: bool = True, log: Any = None) -> RunRes
     (``result.trainer`` is the Distiller, ``result.metrics`` the student's scores).
 
     Raises:
-        ConfigError: no teacher, or one that does not fit the data (named; before training,
-            nothing written); anything :func:`deltaprop.run` raises.
+        ConfigError: no teacher, or one that does not fit the data, ``compile``, or
+            ``augment`` with ``distributed`` (named; before training, nothing written);
+            anything :func:`deltaprop.run` raises.
     """
     if not isinstance(recipe, Recipe):
         raise ConfigError(f"recipe: expected a Recipe, got {type(recipe).__name__}")
+    check_settings(recipe)
     teacher = load_teacher(recipe)
     T, alpha = _settings(recipe)
 
     def build(recipe: Recipe, n_in: Any, n_out: int, task: str, log: Any = print,
               y_train: Any = None, tracking: bool = True) -> Distiller:  # fmt: skip
         model = build_model(recipe, n_in, n_out)
-        prepare_model(recipe, model)
-        optimizer = build_optimizer(recipe, param_groups(recipe, model))
-        return Distiller(
-            model, teacher, temperature=T, alpha=alpha, optimizer=optimizer,
-            metrics=["accuracy"], callbacks=build_callbacks(recipe, log, tracking=tracking),
-            scheduler=build_schedule(recipe, optimizer), clip_norm=recipe.clip_norm,
-            clip_value=recipe.clip_value, l1=recipe.l1, l2=recipe.l2,
-        )  # fmt: skip
+        prepare_model(recipe, model)  # init_from, freeze
+        return Distiller(model, teacher, temperature=T, alpha=alpha, metrics=["accuracy"],
+                         **trainer_options(recipe, model, log, tracking))  # fmt: skip
 
     return run(recipe, verbose, log, build=build,
                header=lambda data: check_teacher(recipe, teacher, data))  # fmt: skip

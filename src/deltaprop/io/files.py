@@ -205,3 +205,26 @@ def same_path(a: PathLike | None, b: PathLike | None) -> bool:
         and b is not None
         and os.path.abspath(os.fspath(a)) == os.path.abspath(os.fspath(b))
     )
+
+
+#: Bytes per read of :func:`read_bounded`.
+READ_CHUNK = 1 << 20
+
+
+def read_bounded(f: Any, size: int) -> tuple[bytearray, int, bool]:
+    """Up to ``size`` bytes of the binary stream ``f``, read :data:`READ_CHUNK` bytes at a
+    time into one new bytearray (writable, so NumPy can use it without a copy): ``(buffer,
+    bytes read, whether more bytes follow)``. Reading in chunks, a header that claims more
+    than the file holds costs no more memory than the file itself (the caller bounds
+    ``size`` by it); the caller raises when fewer than ``size`` came, or more followed."""
+    buf = bytearray(size)
+    view, got = memoryview(buf), 0
+    while got < size:
+        chunk = f.read(min(READ_CHUNK, size - got))
+        if not chunk:
+            break
+        view[got : got + len(chunk)] = chunk
+        got += len(chunk)
+    # read(1) only after a full read: at the end of a zip member it makes zipfile check the CRC
+    more = got == size and bool(f.read(1))
+    return buf, got, more

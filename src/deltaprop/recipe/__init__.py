@@ -38,8 +38,9 @@ from .build import (
 )
 from .diagnose import DiagnoseResult, diagnose_run
 from .fields import FIELD_SPECS, FIELDS, TRAIN_OPTIONS, FieldSpec, flag, key_display
+from .outputs import check_outputs, check_plot_dir, check_writable
 from .predict import Prediction, load_model, predict_arrays, predict_file
-from .runner import RunResult, check_outputs, check_plot_dir, check_writable, run
+from .runner import RunResult, run
 from .spec import Recipe, read_toml
 from .validate import parse_hidden
 

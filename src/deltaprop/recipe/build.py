@@ -28,7 +28,7 @@ from .transfer import param_groups, prepare_model
 __all__ = [
     "RunData", "build_callbacks", "build_model", "build_optimizer", "build_schedule",
     "build_trainer", "check_test_part", "check_tracking", "fit_kwargs", "is_csv", "load_data",
-    "validation_part",
+    "trainer_options", "validation_part",
 ]  # fmt: skip
 
 TASKS = ("classification", "regression")
@@ -141,22 +141,26 @@ def build_trainer(
     if model is None:
         model = build_model(recipe, n_in, n_out)
         prepare_model(recipe, model)  # init_from, freeze
+    options = trainer_options(recipe, model, log, tracking)
+    return Trainer(model, loss=loss, metrics=["accuracy"] if classification else [], **options)
+
+
+def trainer_options(
+    recipe: Recipe, model: nn.Module, log: Log | None = print, tracking: bool = True
+) -> dict[str, Any]:
+    """The keyword arguments of a run's Trainer that the recipe decides, besides the model,
+    the loss and the metrics: the optimizer (on :func:`~.transfer.param_groups`), callbacks,
+    schedule, clipping, penalties, ``compile``, ``distributed`` and ``device``. Every Trainer a
+    run builds takes them from here (:func:`build_trainer`, the distillation run's
+    Distiller), so that no recipe key reaches one and is silently left out of another."""
     optimizer = build_optimizer(recipe, param_groups(recipe, model))
-    return Trainer(
-        model,
-        loss=loss,
-        optimizer=optimizer,
-        metrics=["accuracy"] if classification else [],
-        callbacks=build_callbacks(recipe, log, tracking),
-        scheduler=build_schedule(recipe, optimizer),
-        clip_norm=recipe.clip_norm,
-        clip_value=recipe.clip_value,
-        l1=recipe.l1,
-        l2=recipe.l2,
-        compile=recipe.compile,
-        distributed=recipe.distributed,
-        device=None if recipe.device == "cpu" else recipe.device,
-    )
+    return {
+        "optimizer": optimizer, "callbacks": build_callbacks(recipe, log, tracking),
+        "scheduler": build_schedule(recipe, optimizer), "clip_norm": recipe.clip_norm,
+        "clip_value": recipe.clip_value, "l1": recipe.l1, "l2": recipe.l2,
+        "compile": recipe.compile, "distributed": recipe.distributed,
+        "device": None if recipe.device == "cpu" else recipe.device,
+    }  # fmt: skip
 
 
 def fit_kwargs(recipe: Recipe, data: RunData | None = None) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from ..errors import ConfigError, TrainingError
 from ..train import Trainer
 from ..train.callbacks import History
 from .build import RunData, build_trainer, check_tracking, fit_kwargs, load_data
-from .runner import check_plot_dir
+from .outputs import check_plot_dir
 from .spec import Recipe
 from .synthetic import training_rows
 
@@ -58,13 +58,22 @@ def diagnose_run(recipe: Recipe, log: Callable[[str], None] | None = None) -> Di
 
     Raises:
         ConfigError: a key diagnose does not support (``cv``, ``checkpoint``, ``resume``,
-            ``save``, ``metrics_out``), a bad data file or plot folder.
+            ``save``, ``metrics_out``, ``semi``, ``distributed``), a ``device`` that is not
+            there, a bad data file or plot folder.
     """
     if not isinstance(recipe, Recipe):
         raise ConfigError(f"recipe: expected a Recipe, got {type(recipe).__name__}")
     for name in UNSUPPORTED:
         if getattr(recipe, name) is not None:
             raise ConfigError(f"{recipe.show(name)}: not supported by diagnose (use train)")
+    if recipe.semi != "none":  # it would train on the labeled rows alone, without the method
+        raise ConfigError(
+            f"{recipe.show('semi')}: not supported by diagnose, which trains supervised (use train)"
+        )
+    if recipe.distributed:  # every rank would train, probe and print
+        raise ConfigError(f"{recipe.show('distributed')}: not supported by diagnose (use train)")
+    if recipe.device != "cpu":  # before any work, naming the option
+        backend.device(recipe.device, option=recipe.show("device"))
     if recipe.validation_split is None:
         recipe = recipe.replace(validation_split=0.1)
     if recipe.plot:

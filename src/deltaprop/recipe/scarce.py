@@ -35,6 +35,9 @@ METHOD_KEYS: dict[str, tuple[str, ...]] = {
 LABEL_AUGMENTATIONS = ("neighbours", "mixup")
 #: Keys a semi-supervised run cannot go with.
 NOT_WITH_SEMI = ("checkpoint", "resume", "cv")
+#: Keys mean teacher cannot go with: its consistency term is added in the Trainer's
+#: ``forward_loss``, which neither the compiled step nor the data-parallel one calls.
+NOT_WITH_MEAN_TEACHER = {"compile": "compiled", "distributed": "data-parallel"}
 
 #: ``semi`` method -> ``fit(recipe, trainer, data, fit_kwargs, verbose) -> History``, filled
 #: by :mod:`deltaprop.semi` (see the module docstring).
@@ -110,4 +113,10 @@ def semi_rules(out: dict[str, Any], show: Callable[[str], str]) -> None:
                 f"{show(key)}: not with {show('semi')} {semi} (a training state holds neither "
                 "the teacher nor the pseudo-label rounds, and cross-validation would score "
                 "supervised fits); drop one of them"
+            )
+    for key, step in NOT_WITH_MEAN_TEACHER.items():
+        if semi == "mean-teacher" and out[key]:
+            raise ConfigError(
+                f"{show(key)}: not with {show('semi')} {semi} (its consistency loss would be "
+                f"left out: the {step} step does not run it); drop one of them"
             )

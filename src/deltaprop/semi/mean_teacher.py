@@ -16,10 +16,13 @@ The weight ramps up as ``w = weight * exp(-5 (1 - epoch / ramp_up)^2)`` over the
 nothing yet). The labeled rows are oversampled to as many rows as the unlabeled part holds
 (an epoch is a pass over the unlabeled rows).
 
-The step replaces the Trainer's ``train_step`` for the one ``fit`` (an attribute of that
-Trainer, removed afterwards); it does what ``train_step`` does (loss, penalty, backward,
-clipping, the optimizer step) with the consistency term added, and then moves the teacher.
-The reported ``loss`` is the whole loss minimized (supervised + weighted consistency).
+For the one ``fit``, the method replaces the Trainer's per-step hook ``forward_loss`` (an
+attribute of that Trainer, removed afterwards) with one that adds the consistency term, and
+lists a callback that moves the teacher after every step; the rest of the step (penalty,
+backward, clipping, the optimizer step) is the Trainer's own ``train_step``. The reported
+``loss`` is the whole loss minimized (supervised + weighted consistency). Neither the compiled
+step nor the data-parallel one calls ``forward_loss``: a Trainer with ``compile`` or
+``distributed`` is refused.
 """
 
 from __future__ import annotations
@@ -31,17 +34,14 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..autograd.engine import backward as _backward
 from ..autograd.tensor import Tensor
 from ..checks import check_fraction, check_int, check_real
 from ..config import no_grad
 from ..data.augment import Augment, resolve
 from ..errors import ConfigError
 from ..ops import softmax
-from ..optim.clip import clip_grad_norm, clip_grad_value
-from ..train import Trainer, penalty
-from ..train.callbacks import History
-from ..train.loop import NonFiniteLoss
+from ..train import Trainer
+from ..train.callbacks import Callback, History
 from .base import SemiSupervised, oversample
 
 #: The generator of the unlabeled rows' order and augmentation is
@@ -130,6 +130,26 @@ class MeanTeacher(SemiSupervised):
     def _train(
         self, trainer: Trainer, X: Any, y: Any, U: Any, n_out: int, fit_kwargs: dict[str, Any]
     ) -> History:
+        # Both would skip the step's consistency term (neither calls forward_loss): the
+        # data-parallel run ended with the untrained weights (the teacher never moved).
+        if trainer.compile:
+            raise ConfigError(
+                "compile: mean-teacher adds its consistency loss in the Trainer's forward_loss, "
+                "which the compiled step does not record; use a Trainer with compile=False"
+            )
+        if trainer._dist is not None:  # noqa: SLF001
+            raise ConfigError(
+                "distributed: mean-teacher adds its consistency loss in the Trainer's "
+                "forward_loss, which the data-parallel step does not call; use a Trainer "
+                "without distributed"
+            )
+        if fit_kwargs.get("augment") is not None and type(trainer).forward_loss is not (
+            Trainer.forward_loss
+        ):  # e.g. a Distiller, which shows its teacher each augmented batch there
+            raise ConfigError(
+                f"augment: {type(trainer).__name__} computes its loss on each augmented batch in "
+                "its own forward_loss, which mean-teacher's replaces; drop augment"
+            )
         augment = self._made_augment()
         if augment is not None:  # fitted on the unlabeled rows it will change
             augment = copy.deepcopy(augment)
@@ -143,19 +163,25 @@ class MeanTeacher(SemiSupervised):
         teacher = copy.deepcopy(trainer.model).train()
         step = _Step(self, trainer, teacher, U, augment, rng)
         X, y = oversample(X, y, U.shape[0])
-        trainer.train_step = step  # this Trainer's step for this fit (see the module docstring)
+        # this Trainer's forward and loss for this fit, and the teacher's average after every
+        # step (see the module docstring)
+        trainer.forward_loss = step.forward_loss
+        trainer.callbacks.append(step)
         try:
             history = trainer.fit(X, y, **fit_kwargs)
         finally:
-            del trainer.train_step
+            del trainer.forward_loss
+            trainer.callbacks.callbacks.remove(step)
         if self.use_teacher:
             trainer.model.load_state_dict(teacher.state_dict())
         return history
 
 
-class _Step:
-    """The mean-teacher training step of one ``fit`` (``(xb, yb) -> (loss, metric sum)``,
-    as :meth:`Trainer.train_step`)."""
+class _Step(Callback):
+    """The mean-teacher part of each training step of one ``fit``: :meth:`forward_loss`
+    replaces the Trainer's (:meth:`Trainer.forward_loss <deltaprop.train.step.TrainStep.
+    forward_loss>`: the rest of the step is the Trainer's own), and after every step
+    (``on_batch_end``) the teacher moves towards the model."""
 
     def __init__(self, method: MeanTeacher, trainer: Trainer, teacher: Any, U: Any,
                  augment: Augment | None, rng: np.random.Generator) -> None:  # fmt: skip
@@ -179,7 +205,9 @@ class _Step:
         xp = backend.xp_of(self.U)
         return self.U[rows if xp is np else xp.asarray(rows)]
 
-    def __call__(self, xb: Any, yb: Any) -> tuple[float, Any]:
+    def forward_loss(self, xb: Any, yb: Any) -> tuple[Tensor, Any]:
+        """The labeled batch and as many unlabeled rows in one forward: (the supervised loss
+        + the weighted consistency loss, the labeled rows' outputs)."""
         trainer, method = self.trainer, self.method
         ub = self.unlabeled_batch(xb.shape[0])
         if self.augment is None:
@@ -191,33 +219,17 @@ class _Step:
         xp = backend.xp_of(xb)
         out = trainer.model(Tensor._wrap(xp.concatenate([xb, u_model])))
         out_l = out[:nb]
-        loss = trainer._train_loss(out_l, yb)  # noqa: SLF001 - the Trainer's own loss call
+        loss = trainer._train_loss(out_l, yb)  # noqa: SLF001 - the loss fit chose (mixup's form)
         epochs_done = len(trainer.history.epoch) if trainer.history is not None else 0
         w = method.weight * ramp_up(epochs_done, method.ramp_up)
         if w > 0:
             with no_grad():
                 p_teacher = _softmax_np(self.teacher(Tensor._wrap(u_teacher)).data)
             loss = loss + consistency_loss(out[nb:], p_teacher) * w
-        value = float(loss.data)
-        if trainer._penalties:  # noqa: SLF001
-            value += penalty.value(trainer._penalties)  # noqa: SLF001
-        if not math.isfinite(value):
-            raise NonFiniteLoss(value)
-        stat = trainer._train_stat  # noqa: SLF001
-        stat = None if stat is None else stat(out_l.data, yb)
-        for p in trainer._grad_params:  # noqa: SLF001
-            p.grad = None
-        _backward(loss)
-        if trainer._penalties:  # noqa: SLF001
-            penalty.add_gradients(trainer._penalties)  # noqa: SLF001
-        if trainer.clip_norm is not None:
-            trainer._norm_sum += clip_grad_norm(trainer._clip_params, trainer.clip_norm)  # noqa: SLF001
-            trainer._norm_steps += 1  # noqa: SLF001
-        if trainer.clip_value is not None:
-            clip_grad_value(trainer._clip_params, trainer.clip_value)  # noqa: SLF001
-        trainer.optimizer.step()
-        self.update_teacher()
-        return value, stat
+        return loss, out_l.data
+
+    def on_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.update_teacher()  # after the optimizer's step (a refused NaN step has no end)
 
     def update_teacher(self) -> None:
         """teacher = a * teacher + (1 - a) * model, ``a = min(1 - 1/(step + 1), ema_decay)``;

@@ -4,7 +4,8 @@
 Trainer's constructor sets (``model``, ``optimizer``, ``scheduler``, ``clip_norm``,
 ``clip_value``, ``_penalties``) and the loss and metric calls ``fit`` chose for training
 (``_train_loss``, ``_train_stat``: the Trainer's own, or their probability forms when
-augmentation mixes labels), and nothing else.
+augmentation mixes labels), and nothing else. :meth:`TrainStep.forward_loss` is the per-step
+hook a subclass or wrapper overrides to train on another loss.
 
 Speed: this is the per-step path. The batch views are wrapped without conversion, the fused
 loss Function is called directly for the common losses (:func:`~deltaprop.train.inference.
@@ -15,6 +16,7 @@ cost one attribute test each.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from ..autograd.engine import backward as _backward
 from ..autograd.tensor import Tensor
@@ -41,6 +43,23 @@ class TrainStep:
         self._clip_params = [] if self.optimizer is None else self.optimizer.params
 
     # --- one step ----------------------------------------------------------------------------
+    def forward_loss(self, xb, yb) -> tuple[Tensor, Any]:
+        """The forward and loss phase of one training step: ``(loss, outputs)``, the loss a
+        one-element Tensor recording the graph backward will walk, the outputs (N, ...) the
+        model's output array, which the streaming metric scores against ``yb``.
+
+        The hook a subclass (or a wrapper, for one ``fit``) overrides to train on another loss
+        while :meth:`train_step` does the rest as usual: the penalty, the NaN check, the
+        metric, backward, clipping and the optimizer step (the Distiller packs the teacher's
+        logits into the targets here; the mean teacher adds its consistency term).
+
+        Neither the compiled step (``compile=True``: it records the model and ``loss``) nor
+        the data-parallel step (``distributed``: it calls the model and the training loss
+        call itself) calls this method, so an override must refuse those where it matters.
+        """
+        out = self.model(Tensor._wrap(xb))
+        return self._train_loss(out, yb), out.data
+
     def train_step(self, xb, yb) -> tuple[float, float | None]:
         """Forward, loss (+ penalty), backward, clip, optimizer step on one batch.
 
@@ -56,9 +75,8 @@ class TrainStep:
         """
         compiled = self._compiled
         if compiled is None:
-            out = self.model(Tensor._wrap(xb))
-            loss = self._train_loss(out, yb)
-            value, out = float(loss.data), out.data
+            loss, out = self.forward_loss(xb, yb)
+            value = float(loss.data)
         else:  # the recorded kernels (deltaprop.compile): the same phases, replayed
             value, out = compiled.forward(xb, yb)
         if self._penalties:

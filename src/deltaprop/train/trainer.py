@@ -1,11 +1,13 @@
 """Trainer: fit / evaluate / predict around one small ``train_step``.
 
 ``train_step`` (:mod:`deltaprop.train.step`) reads as the method does: forward, loss
-(+ penalty), backward, clip, step. ``fit`` checks its arguments and prepares the data once,
-then fills an :class:`~deltaprop.train.loop.EpochLoop` with the run's settings and the step,
-and runs it (batches, metrics, validation, schedules, logging, checkpoints, callback hooks; the
-NaN policy is :class:`~deltaprop.train.callbacks.nan_guard.NanGuard`); ``evaluate`` and
-``predict`` come from :mod:`deltaprop.train.inference`.
+(+ penalty), backward, clip, step; the constructor decides once how steps run (eager,
+compiled, data-parallel, on a device: :mod:`deltaprop.train.execution`). ``fit`` checks its
+arguments and prepares the data once, then fills an :class:`~deltaprop.train.loop.EpochLoop`
+with the run's settings and the step (:mod:`deltaprop.train.fit_plan`), and runs it
+(batches, metrics, validation, schedules, logging, checkpoints, callback hooks; the NaN policy
+is :class:`~deltaprop.train.callbacks.nan_guard.NanGuard`); ``evaluate`` and ``predict`` come
+from :mod:`deltaprop.train.inference`.
 
 Speed: benchmarks hold ``fit`` to within a few tens of percent of a hand-written NumPy loop, even
 at batch size 1. So all checking happens once, up front; the per-step path wraps the batch views
@@ -20,18 +22,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..autograd.tensor import Tensor
-from ..checks import check_bool, check_choice, check_fraction, check_int, check_optional, check_real
-from ..compile import CompiledStep
-from ..data.loader import DESCENTS, batch_size_for
+from ..checks import check_optional, check_real
 from ..errors import ConfigError, TrainingError
 from ..nn.module import Module
 from ..optim import Optimizer
-from . import augmenting, inputs, penalty, validation
-from . import distributed as _distributed
+from . import augmenting, execution, inputs, penalty
 from .callbacks import CallbackList, History
+from .fit_plan import plan_fit
 from .inference import Inference, fast_loss_call, loss_kind
-from .loop import EpochLoop
 from .metrics import resolve_metrics
 from .step import TrainStep
 
@@ -169,26 +167,7 @@ class Trainer(TrainStep, Inference):
         self._train_loss, self._train_stat = self._loss_call, self._batch_stat
         self._grad_params = []
         self._refresh_grad_params()
-        self.compile = check_bool(compile, "compile")
-        if self.compile and (distributed is not False or device not in (None, "cpu")):
-            # A recording replays the host step: no allreduce between backward and update,
-            # and no kernels for a device's arrays.
-            raise ConfigError(
-                "compile: the compiled step runs one process on the CPU; not with "
-                "distributed or a device other than cpu"
-            )
-        if self.compile and optimizer is not None:
-            # Plain SGD may write updates inside the GEMM only when nothing reads gradients.
-            plain = clip_norm is None and clip_value is None and not self._penalties
-            self._compiled = CompiledStep(
-                model, loss, optimizer, fuse_update=plain and not self.callbacks,
-                loss_call=lambda out, yb: self.loss(out, Tensor._wrap(yb)),
-            )  # fmt: skip
-        # data-parallel training (train/distributed.py): None on one process
-        world = _distributed.resolve(distributed)
-        self._dist = None if world is None else _distributed.Distributed(self, world)
-        if device is not None:  # parameters keep their identity: the optimizer follows
-            model.to(device)
+        execution.set_up(self, compile, distributed, device)
 
     # --- fit: checks, then the loop (train/loop.py) -------------------------------------------
     def fit(
@@ -275,56 +254,11 @@ class Trainer(TrainStep, Inference):
                 optimizer holds NaN/Inf before training starts. The model is never left
                 holding NaN/Inf that training put there, and no checkpoint holds any.
         """
-        if self.optimizer is None:
-            raise ConfigError("optimizer: fit needs an Optimizer; this Trainer was made without")
-        if not any(p.requires_grad for p in self.optimizer.params):
-            raise ConfigError(
-                "model: every parameter the optimizer updates is frozen (requires_grad=False), "
-                "so training would change nothing; unfreeze some, e.g. model.unfreeze(-1)"
-            )
-        # Every check once, here: the epoch loop trusts these values.
-        epochs = check_int(epochs, "epochs")
-        descent = check_choice(descent, DESCENTS, "descent")
-        if descent == "minibatch":
-            batch_size = check_int(batch_size, "batch_size")
-        else:  # ignored, but a wrong value is still a mistake worth reporting
-            batch_size = check_optional(check_int, batch_size, "batch_size")
-        log_every = check_int(log_every, "log_every")
-        shuffle = check_bool(shuffle, "shuffle")
-        verbose = check_bool(verbose, "verbose")
-        seed = check_optional(check_int, seed, "seed", minimum=0)
-        if validation_split is not None and validation_data is not None:
-            raise ConfigError(
-                "validation_split: give validation_split or validation_data, not both"
-            )
-        validation_split = check_optional(check_fraction, validation_split, "validation_split")
-        drop_last = check_bool(drop_last, "drop_last")
-        augment = augmenting.resolve(augment)
-        X, y, n_out = self._prepare_with_width(X, y, "X", "y")
-        val = None
-        if validation_data is not None:
-            Xv, yv = inputs.unpack_validation(validation_data)
-            val = self._prepare(Xv, yv, "validation_data[0]", "validation_data[1]")
-        elif validation_split is not None:
-            X, y, val = validation.split_off(X, y, validation_split, self.task)
-        if augment is not None:  # on the training rows only, after the split
-            augmenting.fit_to(augment, X, y, self._kind, n_out)
-        bs = batch_size_for(descent, batch_size, X.shape[0])
-        if self._dist is not None:
-            self._dist.check_batch(bs, X.shape[0])
-        inputs.check_batchnorm_batches(self.model, X.shape[0], bs, descent, drop_last)
-        schedule = self.scheduler
-        per_epoch = schedule is not None and self.scheduler_interval == "epoch"
-        loop = EpochLoop(
-            trainer=self, X=X, y=y, epochs=epochs, descent=descent, batch_size=bs, val=val,
-            log_every=log_every, shuffle=shuffle and descent != "batch", seed=seed,
-            verbose=verbose, drop_last=drop_last, step=self._step_function(),
-            evaluate=self._evaluate_arrays,
-            metric=self._streaming[0].name if self._streaming else None,
-            metric_columns=y.shape[1] if self._kind == "regression" and y.ndim == 2 else 1,
-            loss_per_row=self._loss_per_row,
-            grad_norm=self._epoch_grad_norm if self.clip_norm is not None else None,
-            schedule_epoch=schedule.step if per_epoch else None, augment=augment,
+        loop, augment = plan_fit(
+            self, X, y, epochs=epochs, descent=descent, batch_size=batch_size,
+            validation_data=validation_data, log_every=log_every, shuffle=shuffle, seed=seed,
+            verbose=verbose, validation_split=validation_split, drop_last=drop_last,
+            augment=augment,
         )  # fmt: skip
         if checkpoint is not None or resume_from is not None:
             loop.open_checkpoints(checkpoint, resume_from)

@@ -28,7 +28,7 @@ from .. import io
 from ..errors import ConfigError, DeltapropError
 from ..recipe import Recipe, check_writable, run
 from ..recipe.describe import test_summary
-from ..recipe.runner import write_metrics
+from ..recipe.outputs import write_metrics
 from .optuna_import import optuna_module
 from .storage import JOURNAL, retried
 from .toml_out import best_toml

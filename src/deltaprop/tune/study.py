@@ -1,11 +1,12 @@
 """``run_study``: check everything, load and split the data once, open (or resume) the
 study, run the trials in this process or in ``workers`` processes, then write the reports.
 
-Every check runs before the first trial: names, the space against the recipe, the output
-folder, the data, the storage. The test part is split off by ``load_data`` (seeded by the
-recipe) and only the final retrain (:mod:`.report`) evaluates on it. Running again with the
-same ``out`` (and ``storage``) resumes: trials a stopped worker left RUNNING are failed and
-queued again (:func:`~.storage.reap`), and the study runs until ``trials`` trials count.
+Every check runs before the first trial (:mod:`.prepare`: names, the recipe's keys, the space
+against the recipe, the output folder, the data; then the storage). The test part is split
+off by ``load_data`` (seeded by the recipe) and only the final retrain (:mod:`.report`)
+evaluates on it. Running again with the same ``out`` (and ``storage``) resumes: trials a
+stopped worker left RUNNING are failed and queued again (:func:`~.storage.reap`), and the
+study runs until ``trials`` trials count.
 """
 
 from __future__ import annotations
@@ -18,44 +19,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..checks import check_int, check_optional
 from ..errors import ConfigError
 from ..recipe import Recipe, load_data
 from . import interrupt
 from . import report as files
 from .objective import Objective, TrialFailed, metric_of
 from .optuna_import import optuna_module
+from .prepare import Job, prepare
 from .progress import Progress
-from .samplers import check_strategy, make_pruner, make_sampler
-from .space import Space, default_space
+from .samplers import make_pruner, make_sampler
+from .space import Space
 from .storage import GRACE, HEARTBEAT, budget_used, open_storage, reap
 
 Log = Callable[[str], None]
-#: Recipe keys a study refuses: it writes its own files into ``out``.
-OUTPUT_KEYS = ("save", "metrics_out", "plot", "checkpoint", "resume")
-DEFAULT_TRIALS = 20
 POLL_SECONDS = 0.3  # how often the parent reads the study while worker processes run
-
-
-@dataclass
-class Job:
-    """Everything a worker process needs (pickled to it)."""
-
-    recipe: Recipe
-    space: Space
-    strategy: str
-    sampler: str
-    pruner: str
-    max_epochs: int
-    target: int
-    out: str
-    storage: str | None
-    name: str
-    seed: int | None
-    startup: int | None
-    heartbeat: int = HEARTBEAT
-    grace: int = GRACE
-    fresh: bool = True  # this command created the study (its workers seed from study_seed)
 
 
 @dataclass
@@ -120,7 +97,7 @@ def run_study(
         KeyboardInterrupt: after Ctrl-C, once trials.csv and best.toml are written.
     """
     optuna_module()  # the [tune] extra, checked first
-    job, data = _prepare(recipe, space, strategy, trials, workers, out, storage, study_name,
+    job, data = prepare(recipe, space, strategy, trials, workers, out, storage, study_name,
                          pruner, sampler, study_seed, startup_trials, heartbeat, grace)  # fmt: skip
     metric, direction = metric_of(data)
     study = _open(job, direction, study_seed=job.seed)
@@ -172,51 +149,6 @@ def work(
         return
     with threadpool_limits(limits=1), interrupt.held_interrupts():
         study.optimize(objective, catch=(TrialFailed,), callbacks=[after_trial])
-
-
-def _prepare(recipe, space, strategy, trials, workers, out, storage, name, pruner, sampler,
-             seed, startup, heartbeat, grace) -> tuple[Job, Any]:  # fmt: skip
-    """Every check, then the data; a Job for the workers."""
-    if not isinstance(recipe, Recipe):
-        raise ConfigError(f"recipe: expected a Recipe, got {type(recipe).__name__}")
-    strategy, sampler = check_strategy(strategy, sampler)
-    workers = check_int(workers, "workers")
-    trials = check_optional(check_int, trials, "trials")
-    seed = recipe.seed if seed is None else check_int(seed, "study_seed", minimum=0)
-    startup = check_optional(check_int, startup, "startup_trials", minimum=0)
-    heartbeat, grace = check_int(heartbeat, "heartbeat"), check_int(grace, "grace")
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"study_name: expected a non-empty name, got {name!r}")
-    given = [recipe.show(k) for k in OUTPUT_KEYS if getattr(recipe, k)]
-    if given:
-        raise ConfigError(
-            f"{given[0]}: a search writes its own files into its output folder (best model: "
-            "best.safetensors); expected no " + ", ".join(recipe.show(k) for k in OUTPUT_KEYS)
-        )
-    if recipe.cv is None and not recipe.validation_split:
-        raise ConfigError(
-            f"{recipe.show('validation_split')}: a search scores trials on validation rows; "
-            f"expected a fraction > 0, or {recipe.show('cv')} k for k-fold"
-        )
-    if space is None:
-        space = default_space(recipe, strategy)
-    elif not isinstance(space, Space):
-        raise ConfigError(f"space: expected a Space, got {type(space).__name__}")
-    space.check(recipe)
-    if strategy == "grid":
-        grid_size = space.grid_size()  # a continuous range is an error here
-        trials = grid_size if trials is None else trials
-    trials = DEFAULT_TRIALS if trials is None else trials
-    files.check_out(out, storage is None)
-    make_sampler(strategy, sampler, space, seed, startup)  # its errors (gp without torch) now
-    epochs = space.params.get("epochs")
-    max_epochs = max(epochs.endpoints()) if epochs is not None else recipe.epochs
-    max_epochs *= recipe.cv or 1
-    make_pruner(pruner, max_epochs)
-    data = load_data(recipe)
-    job = Job(recipe, space, strategy, sampler, pruner, max_epochs, trials, out, storage, name,
-              seed, startup, heartbeat, grace)  # fmt: skip
-    return job, data
 
 
 def _open(job: Job, direction: str, study_seed: int | None, worker: int = 0) -> Any:

@@ -1,0 +1,42 @@
+"""How a Trainer's steps run, decided once by its constructor: eagerly (the default), replayed
+from a recording (``compile``: a :class:`~deltaprop.compile.CompiledStep`), split over MPI
+ranks (``distributed``: :mod:`deltaprop.train.distributed`), or with the arrays on a device
+(``device``: the model moves there now, ``fit``'s data when it starts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..autograd.tensor import Tensor
+from ..checks import check_bool
+from ..compile import CompiledStep
+from ..errors import ConfigError
+from . import distributed as _distributed
+
+
+def set_up(trainer: Any, compile: Any, distributed: Any, device: Any) -> None:
+    """Sets ``trainer.compile``, ``_compiled`` and ``_dist`` and moves the model to ``device``
+    (the constructor's last step: the model, loss, optimizer, clipping, penalties and
+    callbacks are set). ConfigError: a bad value, or ``compile`` with ``distributed`` or a
+    device other than cpu."""
+    trainer.compile = check_bool(compile, "compile")
+    if trainer.compile and (distributed is not False or device not in (None, "cpu")):
+        # A recording replays the host step: no allreduce between backward and update,
+        # and no kernels for a device's arrays.
+        raise ConfigError(
+            "compile: the compiled step runs one process on the CPU; not with "
+            "distributed or a device other than cpu"
+        )
+    if trainer.compile and trainer.optimizer is not None:
+        # Plain SGD may write updates inside the GEMM only when nothing reads gradients.
+        t = trainer
+        plain = t.clip_norm is None and t.clip_value is None and not t._penalties
+        t._compiled = CompiledStep(
+            t.model, t.loss, t.optimizer, fuse_update=plain and not t.callbacks,
+            loss_call=lambda out, yb: t.loss(out, Tensor._wrap(yb)),
+        )  # fmt: skip
+    # data-parallel training (train/distributed.py): None on one process
+    world = _distributed.resolve(distributed)
+    trainer._dist = None if world is None else _distributed.Distributed(trainer, world)
+    if device is not None:  # parameters keep their identity: the optimizer follows
+        trainer.model.to(device)
