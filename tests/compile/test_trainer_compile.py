@@ -116,3 +116,28 @@ def test_compile_is_refused_with_distributed_or_a_device(kwargs):
     opt = dp.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(dp.ConfigError, match="compile: the compiled step runs one process"):
         dp.Trainer(model, loss=dp.nn.CrossEntropyLoss(), optimizer=opt, compile=True, **kwargs)
+
+
+class GradReader(dp.callbacks.Callback):
+    """Reads every weight's gradient after each batch, as a gradient monitor does."""
+
+    def __init__(self) -> None:
+        self.missing = 0
+
+    def on_batch_end(self, batch, logs=None):
+        self.missing += sum(p.grad is None for p in self.trainer.model.parameters())
+
+
+def test_fused_update_stands_aside_for_a_callback_added_later():
+    """Plain SGD fuses linear updates into the backward (no weight gradient kept) only while
+    nothing reads gradients: a callback appended after the constructor sees every one."""
+    dp.seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 2))
+    trainer = dp.Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1),
+                         compile=True)  # fmt: skip
+    trainer.fit(X, Y, epochs=1, batch_size=10, verbose=False)  # 5 batches: 1 recorded, 4 replayed
+    assert model[0].weight.grad is None  # fused: the update ran inside the backward
+    reader = GradReader()
+    trainer.callbacks.append(reader)
+    trainer.fit(X, Y, epochs=2, batch_size=10, verbose=False)
+    assert reader.missing == 0 and model[0].weight.grad is not None

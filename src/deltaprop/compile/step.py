@@ -46,6 +46,9 @@ class CompiledStep:
             with one GEMM (the weight's ``.grad`` is then None after the step).
         loss_call: ``(output Tensor, target array) -> loss Tensor``, instead of calling
             ``loss_fn`` on wrapped targets (the Trainer passes its own).
+        fusion_allowed: asked before every step with the fused update: False keeps every
+            weight gradient for that step (the Trainer says False while clipping, a penalty
+            or a callback may read them).
 
     Attributes:
         fallback: why this step trains eagerly (None while it records and replays).
@@ -59,6 +62,7 @@ class CompiledStep:
         optimizer: Optimizer,
         fuse_update: bool = True,
         loss_call: Callable | None = None,
+        fusion_allowed: Callable[[], bool] | None = None,
     ) -> None:
         if not isinstance(model, Module):
             raise ConfigError(f"model: expected a deltaprop Module, got {type(model).__name__}")
@@ -71,6 +75,7 @@ class CompiledStep:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self._loss_call = loss_call or (lambda out, yb: loss_fn(out, Tensor._wrap(yb)))
         self.fuse_update = bool(fuse_update) and type(optimizer) is SGD
+        self._fusion_allowed = fusion_allowed
         self.fallback: str | None = None
         self.recordings = self.replays = 0
         self._programs: dict[tuple, Program] = {}
@@ -200,6 +205,10 @@ class CompiledStep:
         momentum and no weight decay (read now: a schedule or an edit may change them)."""
         prog = self._current
         if not prog.fused:
+            return
+        if self._fusion_allowed is not None and not self._fusion_allowed():
+            for kernel, _ in prog.fused:
+                kernel.fused_lr = None
             return
         groups = self.optimizer.param_groups
         pairs = prog.fusion_groups

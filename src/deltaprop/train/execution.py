@@ -28,11 +28,20 @@ def set_up(trainer: Any, compile: Any, distributed: Any, device: Any) -> None:
             "distributed or a device other than cpu"
         )
     if trainer.compile and trainer.optimizer is not None:
-        # Plain SGD may write updates inside the GEMM only when nothing reads gradients.
         t = trainer
-        plain = t.clip_norm is None and t.clip_value is None and not t._penalties
+
+        def nothing_reads_gradients() -> bool:
+            # Plain SGD may write updates inside linear's backward only then; asked at every
+            # step, since clipping, penalties or a callback may be set after the constructor
+            return (
+                t.clip_norm is None
+                and t.clip_value is None
+                and not t._penalties
+                and not (t.callbacks)
+            )
+
         t._compiled = CompiledStep(
-            t.model, t.loss, t.optimizer, fuse_update=plain and not t.callbacks,
+            t.model, t.loss, t.optimizer, fusion_allowed=nothing_reads_gradients,
             loss_call=lambda out, yb: t.loss(out, Tensor._wrap(yb)),
         )  # fmt: skip
     # data-parallel training (train/distributed.py): None on one process
