@@ -205,4 +205,8 @@ def test_compiled_and_data_parallel_self_training_give_the_eager_weights(option)
     _, eager = weights()
     t, other = weights(**{option: True})
     assert t._compiled.replays > 0 if option == "compile" else t._dist is not None
-    assert all((p == q).all() for p, q in zip(eager, other))
+    if option == "distributed":
+        assert all((p == q).all() for p, q in zip(eager, other))
+    else:  # plain SGD's update runs inside linear's backward: lr x^T g rounds differently
+        for p, q in zip(eager, other, strict=True):
+            assert np.linalg.norm(p - q) <= 1e-6 * max(np.linalg.norm(p), 1e-30)
