@@ -161,8 +161,7 @@ class Program:
     def valid(self) -> bool:
         """Whether every parameter still holds the array the kernels were built on (a
         ``load_state_dict`` or a rollback rebinds them)."""
-        vals = self.vals
-        return all(p.data is vals[i] for p, i in self._params)
+        return self.source.valid()
 
     def forward(self, xb, yb) -> float:
         """Forward and loss on a batch; returns the loss as a float."""

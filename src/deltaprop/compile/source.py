@@ -44,6 +44,7 @@ class Source:
     Attributes:
         forward: ``forward(x, y) -> float``, the loss.
         backward: ``backward()``: every parameter's ``.grad`` set (or None).
+        valid: ``valid() -> bool``: every parameter still holds the array the lines name.
         text: the source of both, for :meth:`CompiledStep.source`.
     """
 
@@ -59,9 +60,15 @@ class Source:
         fwd = self._forward_lines()
         bwd = self._backward_lines()
         self.text = "\n".join(["def forward(x, y):", *fwd, "", "def backward():", *bwd])
-        exec(compile(self.text, "<deltaprop compiled step>", "exec"), self.ns)  # noqa: S102
+        # whether every parameter still holds the array the lines were written for
+        held = [f"Q{n}.data is p{i}" for n, (_, i) in enumerate(prog._params)]
+        self.ns.update({f"Q{n}": p for n, (p, _) in enumerate(prog._params)})
+        check = "def valid():\n    return " + (" and ".join(held) or "True")
+        code = compile(self.text + "\n\n" + check, "<deltaprop compiled step>", "exec")
+        exec(code, self.ns)  # noqa: S102
         self.forward = self.ns["forward"]
         self.backward = self.ns["backward"]
+        self.valid = self.ns["valid"]
 
     # --- naming -----------------------------------------------------------------------------
     def v(self, i: int) -> str:
