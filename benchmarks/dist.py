@@ -10,10 +10,11 @@ venv's bin, with ``OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=MKL_NUM_THREADS=1``: the
 batch, the same data and weights (``dp.seed``), so the ranks share the work of one run and
 every rank count trains the same model. An epoch's time is rank 0's ``epoch_seconds``; the
 first epoch (warm-up: allocations, the first collective) is left out, and the median of the
-rest is reported. Several ranks run once per gradient sum of ``--reduce`` (default both:
-"mpi", one Allreduce; "shm", through a shared-memory window; see
-:mod:`deltaprop.parallel.gradsum`). Needs ``deltaprop[dist]``; on a machine with fewer cores
-than ranks the figure means nothing (the script says so).
+rest is reported. "sum ms" is one sum of the model's gradient bucket alone (after a barrier, so
+no waiting for a late rank: the median of 50, after training). Several ranks run once per
+gradient sum of ``--reduce`` (default both: "mpi", one Allreduce; "shm", through a
+shared-memory window; see :mod:`deltaprop.parallel.gradsum`). Needs ``deltaprop[dist]``; on a
+machine with fewer cores than ranks the figure means nothing (the script says so).
 """
 
 from __future__ import annotations
@@ -51,10 +52,33 @@ def worker(args: argparse.Namespace) -> None:
     trainer = dp.Trainer(model, "cross_entropy", "sgd", lr=0.01, distributed=world)
     batch = args.batch // args.solo if solo else args.batch
     history = trainer.fit(X, y, epochs=args.epochs, batch_size=batch, verbose=False)
+    sum_ms = None if solo else sum_alone(world, list(model.parameters()))
     if solo or parallel.is_root():
         print(json.dumps({"ranks": parallel.size(), "epoch_seconds": history.history[
             "epoch_seconds"], "loss": history.history["loss"][-1],
-            "summed_by": world.summed_by if world else None}), flush=True)  # fmt: skip
+            "summed_by": world.summed_by if world else None, "sum_ms": sum_ms}),
+            flush=True)  # fmt: skip
+
+
+def sum_alone(world, params: list, reps: int = 50) -> float:
+    """Milliseconds of one sum of the model's gradient bucket over the ranks, by the world's
+    sum (median of ``reps``, each after a barrier, so a rank's lateness is not counted)."""
+    import statistics
+    from time import perf_counter
+
+    from deltaprop.parallel.bucket import layout
+    from deltaprop.parallel.gradsum import gradient_sum
+
+    summed = gradient_sum(world, *reversed(layout(params, 2)))
+    summed.buffer.fill(1)
+    times = []
+    for _ in range(reps):
+        world.barrier("the timing's barrier")
+        start = perf_counter()
+        summed.sum("the timed sum")
+        times.append(perf_counter() - start)
+    summed.close()
+    return statistics.median(times) * 1000
 
 
 def _worker_cmd(args: argparse.Namespace, reduce: str = "mpi") -> list[str]:
@@ -120,7 +144,7 @@ def main() -> None:
         print(f"note: {max(ranks)} ranks on {cores} cores: the figures below mean nothing")
     base = None
     print(f"{'ranks':>5}  {'sum':>4}  {'epoch s':>8}  {'rows/s':>9}  {'speed-up':>8}  "
-          f"{'no-comm limit':>13}  final loss")  # fmt: skip
+          f"{'no-comm limit':>13}  {'sum ms':>6}  final loss")  # fmt: skip
     for n in ranks:
         bound = args.rows / limit(n, args) / base if n > 1 and base else 1.0
         for reduce in args.reduce.split(",") if n > 1 else ["mpi"]:
@@ -129,7 +153,8 @@ def main() -> None:
             rate = args.rows / seconds
             base = base or rate
             print(f"{n:>5}  {result['summed_by']:>4}  {seconds:>8.3f}  {rate:>9.0f}  "
-                  f"{rate / base:>7.2f}x  {bound:>12.2f}x  {result['loss']:.6f}")  # fmt: skip
+                  f"{rate / base:>7.2f}x  {bound:>12.2f}x  {result['sum_ms']:>6.2f}  "
+                  f"{result['loss']:.6f}")  # fmt: skip
 
 
 if __name__ == "__main__":
