@@ -57,15 +57,17 @@ def test_ranks_give_the_weights_of_one_process_on_both_sums(mpirun, reference, t
     assert _rel(weights["shm"], weights["mpi"]) < 1e-6
 
 
-def test_auto_sums_through_shared_memory_and_a_bucket_of_two_dtypes(
+def test_auto_sums_through_shared_memory_a_bucket_of_two_dtypes_with_penalties_and_clipping(
     mpirun, tmp_path_factory, tmp_path
 ):
-    # the last layer in float64: the bucket is float64, the float32 gradients are widened
-    reference = _single(tmp_path_factory, "--mixed")
+    # the last layer in float64: the bucket is float64, the float32 gradients are widened;
+    # penalties and clipping change the summed gradients in place (each rank its own copy)
+    args = ["--mixed", "--regularize"]
+    reference = _single(tmp_path_factory, *args)
     weights = {}
     for reduce in ("auto", "mpi"):
         out = tmp_path / f"{reduce}.npy"
-        code, text, _ = mpirun(3, [SCRIPT, str(out), "--mixed", "--reduce", reduce])
+        code, text, _ = mpirun(3, [SCRIPT, str(out), *args, "--reduce", reduce])
         assert code == 0, text
         assert f"summed by {'mpi' if reduce == 'mpi' else 'shm'}" in text, text
         weights[reduce] = np.load(out)

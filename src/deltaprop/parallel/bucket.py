@@ -87,10 +87,11 @@ class GradBucket:
         """A rank with no rows in this batch contributes nothing."""
         self.buffer.fill(0)
 
-    def unpack(self, summed: np.ndarray | None = None) -> None:
+    def unpack(self, summed: np.ndarray | None = None, copy: bool = False) -> None:
         """Make the summed gradients the parameters' ``grad``: views of ``summed`` (default:
         the buffer, summed in place) on the host, valid until the next step's sum; copies on
-        a device."""
+        a device, and with ``copy`` (for a caller that changes them in place while ``summed``
+        is shared with other processes)."""
         summed = self.buffer if summed is None else summed
         if self._summed[0] is not summed:  # a sum lands in the same array every step
             self._summed = (summed, self._views_of(summed))
@@ -98,5 +99,8 @@ class GradBucket:
         for p, view in zip(self.params, views):
             if not p.requires_grad:
                 continue
-            data = view if self._host else backend.xp_of(p.data).asarray(view)
+            if self._host:
+                data = view.copy() if copy else view
+            else:
+                data = backend.xp_of(p.data).asarray(view)
             p.grad = Tensor._wrap(data)

@@ -18,7 +18,9 @@ Rank r packs its gradients straight into ``S_r`` (no private buffer), then:
    (``R = S_0 + S_1``, then ``+ S_2`` ...): each number of ``R`` is written by one rank only,
    so every rank reads the same bits;
 3. *sync 2*: ``R`` is whole; every rank's parameters get views of ``R`` as ``.grad`` and the
-   optimizer reads them.
+   optimizer reads them. Being one array for all ranks, ``R`` is read-only to them: what
+   changes gradients in place (penalties, clipping) works on a private copy
+   (:meth:`GradBucket.unpack(copy=True) <deltaprop.parallel.GradBucket.unpack>`).
 
 Why two syncs a step suffice: rank r writes ``S_r`` again (the next step's pack) only after
 sync 2, which no rank passes before it has finished reading every slot for this step's sum;

@@ -186,7 +186,12 @@ class Distributed:
             value += penalty.value(t._penalties)
         if not math.isfinite(value):
             raise NonFiniteLoss(value)
-        bucket.unpack(summed)
+        # a shared sum is one array read by every rank: penalties and clipping, which change
+        # the gradients in place, get a private copy (else each rank would change them again)
+        private = self.sum.kind == "shm" and (
+            bool(t._penalties) or t.clip_norm is not None or t.clip_value is not None
+        )
+        bucket.unpack(summed, copy=private)
         if t._penalties:
             penalty.add_gradients(t._penalties)  # on the weights every rank holds alike
         if t.clip_norm is not None:
