@@ -76,6 +76,9 @@ class _FakeComm:
     def Ibcast(self, *args, **kwargs):  # noqa: N802
         return _Never()
 
+    def Ibarrier(self):  # noqa: N802
+        return _Never()
+
     def Abort(self, code):  # noqa: N802
         self.aborted.append(code)
 
@@ -89,6 +92,16 @@ def test_a_collective_that_never_completes_times_out_with_a_clear_error():
     assert w.broken
     with pytest.raises(parallel.RankTimeout, match="an earlier collective timed out"):
         w.broadcast_(np.zeros(3), "the next one")
+
+
+def test_a_barrier_that_never_completes_times_out_naming_it():
+    # the shared-memory sum's two syncs a step are such barriers (on the host's communicator)
+    pytest.importorskip("mpi4py")
+    w = parallel.World(timeout=0.05, comm=_FakeComm(rank=0, size=2))
+    node = _FakeComm(rank=0, size=2)
+    with pytest.raises(parallel.RankTimeout, match=r"waited 0.05 s .* at the gradient sum"):
+        w.barrier("the gradient sum (shared memory)", node)
+    assert w.broken
 
 
 def test_timeout_is_checked(monkeypatch):
