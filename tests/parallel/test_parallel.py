@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop import nn, parallel
+from deltaprop import nn, parallel, report
 from deltaprop.cli import main
 
 world_module = importlib.import_module("deltaprop.parallel.world")
@@ -327,3 +327,41 @@ def test_a_world_of_one_rank_trains_as_one_process_on_either_sum(reduce):
     np.testing.assert_array_equal(weights[0], weights[1])
     for g0, g1 in zip(*grads):
         np.testing.assert_array_equal(g0, g1)  # the last step's gradients stay readable
+
+
+class _OneHost(_TwoHosts):
+    """A world of ``size`` ranks all on this host, whose collectives complete at once (the
+    sums are this rank's own values)."""
+
+    def Split_type(self, kind, key=0):  # noqa: N802
+        return _Node(self.size)
+
+    def Iallreduce(self, *args):  # noqa: N802
+        return _Done()
+
+
+def test_too_little_room_for_the_window_falls_back_or_is_refused(monkeypatch):
+    pytest.importorskip("mpi4py")
+    # 1000 float32 numbers: each of 2 slots and the result takes a page
+    assert gradsum.window_bytes(1000, np.float32, 2) == 3 * 4096
+    assert gradsum.window_bytes(1025, np.float32, 1) == 2 * 8192
+    monkeypatch.setattr(gradsum, "shm_free_bytes", lambda: 5 * 2**20)  # 3 x 8 MB needed
+    w = parallel.World(comm=_OneHost(rank=0, size=2), reduce="auto")
+    with pytest.warns(report.DeltapropWarning, match=r"window needs 24 MB in /dev/shm, 5 MB are"):
+        summed = gradsum.gradient_sum(w, 2 * 2**20, np.float32)
+    assert summed.kind == "mpi"
+    w = parallel.World(comm=_OneHost(rank=1, size=2), reduce="shm")
+    with pytest.raises(dp.ConfigError, match=r"^reduce: 'shm': the gradient window needs 24 MB"):
+        gradsum.gradient_sum(w, 2 * 2**20, np.float32)
+    # the room is enough, or unknown (no /dev/shm: another OS): the window is made
+    for free in (2**30, None):
+        monkeypatch.setattr(gradsum, "shm_free_bytes", lambda free=free: free)
+        summed = gradsum.gradient_sum(_one_rank("shm"), 2 * 2**20, np.float32)
+        assert summed.kind == "shm"
+        summed.close()
+
+
+def test_the_room_of_a_missing_folder_is_unknown():
+    assert gradsum.shm_free_bytes("/no/such/folder") is None
+    free = gradsum.shm_free_bytes()
+    assert free is None or free > 0

@@ -37,6 +37,11 @@ writer's stores are made visible before it enters the barrier, and the reader's 
 be served from before it. x86 keeps stores in order and would mostly work without it; other
 CPUs (ARM, POWER) do not.
 
+Room: MPICH maps the window from a file in ``/dev/shm``, whose pages are only taken when first
+written: a window larger than the room left there (a container's default is 64 MB) would end
+the ranks with SIGBUS mid-step. So the room is checked first (and agreed on by every rank):
+``auto`` falls back to ``Allreduce`` with a warning, ``shm`` is refused.
+
 Each sync is a non-blocking ``Ibarrier`` polled against the World's deadline, so a dead or hung
 rank still ends the others with :class:`~deltaprop.parallel.RankTimeout`. Making and freeing
 the window are blocking collectives of MPI; each is preceded by a polled barrier, so a rank
@@ -45,10 +50,12 @@ that is already gone is caught there, not in a call that would never return.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
+from .. import report
 from ..errors import ConfigError
 from .shard import shard_bounds
 from .world import World
@@ -59,6 +66,27 @@ _LINE = 64
 #: Each slot starts on a page of its own: the rank that packs it touches it first, so on a
 #: NUMA host its pages are placed near that rank.
 _PAGE = 4096
+
+
+#: Where MPICH (and Open MPI) put the files they map shared windows from, on Linux.
+SHM_DIR = "/dev/shm"
+
+
+def shm_free_bytes(path: str = SHM_DIR) -> int | None:
+    """Bytes free to an unprivileged writer in ``path``; None where there is no such folder
+    (another OS: the MPI library maps its windows from elsewhere, unchecked)."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def window_bytes(size: int, dtype: Any, ranks: int) -> int:
+    """Bytes of the window of :class:`SharedSum`: ``ranks`` slots and the result, each of
+    ``size`` numbers rounded up to whole pages."""
+    itemsize = np.dtype(dtype).itemsize
+    return (ranks + 1) * (-(-size * itemsize // _PAGE) * _PAGE)
 
 
 def chunk_bounds(n: int, rank: int, size: int, itemsize: int = 4) -> tuple[int, int]:
@@ -112,10 +140,10 @@ class SharedSum:
         self.world, self.node = world, node
         self.ranks = int(node.Get_size())
         rank = int(node.Get_rank())
-        stride = -(-size * dtype.itemsize // _PAGE) * _PAGE // dtype.itemsize
+        stride = window_bytes(size, dtype, 0) // dtype.itemsize  # one slot, whole pages
         world.barrier("the gradient window's allocation", node)
         # rank 0 allocates the whole window (one segment); the others map it
-        nbytes = (self.ranks + 1) * stride * dtype.itemsize if rank == 0 else 0
+        nbytes = window_bytes(size, dtype, self.ranks) if rank == 0 else 0
         self.win = MPI.Win.Allocate_shared(nbytes, dtype.itemsize, comm=node)
         self.unified = self.win.Get_attr(MPI.WIN_MODEL) == MPI.WIN_UNIFIED
         memory, _ = self.win.Shared_query(0)
@@ -198,6 +226,28 @@ def _choose(world: World, size: int, dtype: Any) -> AllreduceSum | SharedSum:
                 f"host, but these {world.size} ranks span several hosts: expected 'auto' or "
                 "'mpi'"
             )
+        return AllreduceSum(world, size, dtype)
+    need = window_bytes(size, dtype, world.size)
+    free = shm_free_bytes()
+    # one answer for all ranks (the room may change between their looks): any rank short
+    short = world.any(free is not None and free < need, "the check of shared memory")
+    if short:
+        mb = f"the gradient window needs {need / 2**20:.0f} MB in {SHM_DIR}, " + (
+            f"{free / 2**20:.0f} MB are free" if free is not None else "less is free"
+        )  # fmt: skip
+        if world.reduce == "shm":
+            node.Free()
+            raise ConfigError(
+                f"reduce: 'shm': {mb}: expected more room there (a container's "
+                "--shm-size), or reduce 'mpi'"
+            )
+        if world.is_root:
+            report.warn(
+                f"distributed: {mb}: the gradients are summed by Allreduce instead (slower "
+                "on one host); give it more room (a container's --shm-size) to sum through "
+                "shared memory"
+            )
+        node.Free()
         return AllreduceSum(world, size, dtype)
     shared = SharedSum(world, node, size, dtype)
     if shared.unified:
