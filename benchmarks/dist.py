@@ -3,14 +3,18 @@ on a compute-bound MLP (issue 15's goal: >= 1.7x the rows per second on 2 ranks)
 
     python benchmarks/dist.py                       # 1 and 2 ranks, 4 epochs (first dropped)
     python benchmarks/dist.py --ranks 1,2,4 --epochs 6 --hidden 1024,1024 --batch 256
+    python benchmarks/dist.py --reduce shm          # only the shared-memory sum
 
 Each rank count is a separate ``mpiexec -n N`` run of this script (``--worker``) from the
 venv's bin, with ``OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=MKL_NUM_THREADS=1``: the same global
 batch, the same data and weights (``dp.seed``), so the ranks share the work of one run and
 every rank count trains the same model. An epoch's time is rank 0's ``epoch_seconds``; the
 first epoch (warm-up: allocations, the first collective) is left out, and the median of the
-rest is reported. Needs ``deltaprop[dist]``; on a machine with fewer cores than ranks the
-figure means nothing (the script says so).
+rest is reported. "sum ms" is one sum of the model's gradient bucket alone (after a barrier, so
+no waiting for a late rank: the median of 50, after training). Several ranks run once per
+gradient sum of ``--reduce`` (default both: "mpi", one Allreduce; "shm", through a
+shared-memory window; see :mod:`deltaprop.parallel.gradsum`). Needs ``deltaprop[dist]``; on a
+machine with fewer cores than ranks the figure means nothing (the script says so).
 """
 
 from __future__ import annotations
@@ -44,26 +48,52 @@ def worker(args: argparse.Namespace) -> None:
     solo = args.solo > 0  # one of N independent processes, each on a 1/N share: no MPI at all
     if solo:
         X, y = X[: args.rows // args.solo], y[: args.rows // args.solo]
-    trainer = dp.Trainer(model, "cross_entropy", "sgd", lr=0.01, distributed=not solo)
+    world = False if solo else parallel.World(reduce=args.reduce)
+    trainer = dp.Trainer(model, "cross_entropy", "sgd", lr=0.01, distributed=world)
     batch = args.batch // args.solo if solo else args.batch
     history = trainer.fit(X, y, epochs=args.epochs, batch_size=batch, verbose=False)
+    sum_ms = None if solo else sum_alone(world, list(model.parameters()))
     if solo or parallel.is_root():
         print(json.dumps({"ranks": parallel.size(), "epoch_seconds": history.history[
-            "epoch_seconds"], "loss": history.history["loss"][-1]}), flush=True)  # fmt: skip
+            "epoch_seconds"], "loss": history.history["loss"][-1],
+            "summed_by": world.summed_by if world else None, "sum_ms": sum_ms}),
+            flush=True)  # fmt: skip
 
 
-def _worker_cmd(args: argparse.Namespace) -> list[str]:
+def sum_alone(world, params: list, reps: int = 50) -> float:
+    """Milliseconds of one sum of the model's gradient bucket over the ranks, by the world's
+    sum (median of ``reps``, each after a barrier, so a rank's lateness is not counted)."""
+    import statistics
+    from time import perf_counter
+
+    from deltaprop.parallel.bucket import layout
+    from deltaprop.parallel.gradsum import gradient_sum
+
+    summed = gradient_sum(world, *reversed(layout(params, 2)))
+    summed.buffer.fill(1)
+    times = []
+    for _ in range(reps):
+        world.barrier("the timing's barrier")
+        start = perf_counter()
+        summed.sum("the timed sum")
+        times.append(perf_counter() - start)
+    summed.close()
+    return statistics.median(times) * 1000
+
+
+def _worker_cmd(args: argparse.Namespace, reduce: str = "mpi") -> list[str]:
     return [sys.executable, __file__, "--worker", "--epochs", str(args.epochs),
             "--rows", str(args.rows), "--batch", str(args.batch),
-            "--features", str(args.features), "--hidden", args.hidden]  # fmt: skip
+            "--features", str(args.features), "--hidden", args.hidden,
+            "--reduce", reduce]  # fmt: skip
 
 
-def launch(n: int, args: argparse.Namespace) -> dict:
+def launch(n: int, reduce: str, args: argparse.Namespace) -> dict:
     mpiexec = Path(sys.executable).parent / "mpiexec"
     if not mpiexec.exists():
         sys.exit(f"no mpiexec next to {sys.executable}: pip install deltaprop[dist]")
     env = {**os.environ, **dict.fromkeys(THREAD_VARS, "1")}
-    cmd = [str(mpiexec), "-n", str(n), *_worker_cmd(args)]
+    cmd = [str(mpiexec), "-n", str(n), *_worker_cmd(args, reduce)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
     if out.returncode != 0:
         sys.exit(f"mpiexec -n {n} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
@@ -99,6 +129,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--features", type=int, default=784)
     ap.add_argument("--hidden", default="1024,1024")
+    ap.add_argument("--reduce", default="mpi,shm", help="the gradient sums to run: mpi, shm")
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--solo", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -112,16 +143,18 @@ def main() -> None:
     if max(ranks) > cores:
         print(f"note: {max(ranks)} ranks on {cores} cores: the figures below mean nothing")
     base = None
-    print(f"{'ranks':>5}  {'epoch s':>8}  {'rows/s':>9}  {'speed-up':>8}  "
-          f"{'no-comm limit':>13}  final loss")  # fmt: skip
+    print(f"{'ranks':>5}  {'sum':>4}  {'epoch s':>8}  {'rows/s':>9}  {'speed-up':>8}  "
+          f"{'no-comm limit':>13}  {'sum ms':>6}  final loss")  # fmt: skip
     for n in ranks:
-        result = launch(n, args)
-        seconds = statistics.median(result["epoch_seconds"][1:] or result["epoch_seconds"])
-        rate = args.rows / seconds
-        base = base or rate
-        bound = args.rows / limit(n, args) / base if n > 1 else 1.0
-        print(f"{n:>5}  {seconds:>8.3f}  {rate:>9.0f}  {rate / base:>7.2f}x  {bound:>12.2f}x  "
-              f"{result['loss']:.6f}")  # fmt: skip
+        bound = args.rows / limit(n, args) / base if n > 1 and base else 1.0
+        for reduce in args.reduce.split(",") if n > 1 else ["mpi"]:
+            result = launch(n, reduce, args)
+            seconds = statistics.median(result["epoch_seconds"][1:] or result["epoch_seconds"])
+            rate = args.rows / seconds
+            base = base or rate
+            print(f"{n:>5}  {result['summed_by']:>4}  {seconds:>8.3f}  {rate:>9.0f}  "
+                  f"{rate / base:>7.2f}x  {bound:>12.2f}x  {result['sum_ms']:>6.2f}  "
+                  f"{result['loss']:.6f}")  # fmt: skip
 
 
 if __name__ == "__main__":

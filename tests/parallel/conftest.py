@@ -25,6 +25,7 @@ def _env() -> dict[str, str]:
     for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[key] = "1"  # ranks share 2 cores: one BLAS thread each
     env.pop("DELTAPROP_DIST_TIMEOUT", None)
+    env.pop("DELTAPROP_DIST_REDUCE", None)
     return env
 
 

@@ -1,12 +1,16 @@
 """A training run for the MPI tests, started by them under ``mpiexec`` (not collected).
 
     python dist_run.py OUT --epochs 5 [--checkpoint F] [--resume F] [--kill-rank R --at E
-                       --signal KILL|STOP] [--timeout S]
+                       --signal KILL|STOP] [--timeout S] [--reduce auto|mpi|shm] [--mixed]
+                       [--regularize]
 
 Every rank trains the same small MLP on the same data (rows and labels from a fixed seed) with
 ``Trainer(..., distributed=World(timeout))``; rank 0 writes the final weights to OUT (.npy).
 With ``--kill-rank``, that rank sends itself SIGKILL (or SIGSTOP: a hung rank) at the end of
-epoch ``--at`` (0-based), before that epoch's checkpoint.
+epoch ``--at`` (0-based), before that epoch's checkpoint. ``--reduce`` picks how the
+gradients are summed (rank 0 prints ``summed by mpi|shm``); ``--mixed`` makes the last layer
+float64 (a bucket of two dtypes); ``--regularize`` adds what changes the summed gradients in
+place (l1 and l2 penalties, clipping by norm and by value).
 """
 
 from __future__ import annotations
@@ -54,6 +58,9 @@ def main() -> None:
     ap.add_argument("--at", type=int, default=1)
     ap.add_argument("--signal", default="KILL")
     ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument("--reduce", default="auto")
+    ap.add_argument("--mixed", action="store_true", help="the last layer in float64")
+    ap.add_argument("--regularize", action="store_true", help="penalties and clipping")
     ap.add_argument("--single", action="store_true", help="no MPI: the reference run")
     args = ap.parse_args()
     dp.seed(0)
@@ -61,13 +68,19 @@ def main() -> None:
     # always listed (rank -1: never fires): a checkpoint resumes only with the same callbacks
     rank = -1 if args.kill_rank is None else args.kill_rank
     callbacks = [Die(rank, args.at, getattr(signal, "SIG" + args.signal))]
-    world = False if args.single else parallel.World(timeout=args.timeout)
+    world = False if args.single else parallel.World(timeout=args.timeout, reduce=args.reduce)
     net = model()
+    if args.mixed:
+        for p in net[-1].parameters():
+            p.data = p.data.astype(np.float64)
+    extra = dict(l1=1e-3, l2=1e-2, clip_norm=0.5, clip_value=0.05) if args.regularize else {}
     trainer = dp.Trainer(net, loss="cross_entropy", optimizer="momentum", lr=0.05,
-                         callbacks=callbacks, distributed=world)  # fmt: skip
+                         callbacks=callbacks, distributed=world, **extra)  # fmt: skip
     trainer.fit(X, y, epochs=args.epochs, batch_size=args.batch_size, verbose=True,
                 checkpoint=args.checkpoint, resume_from=args.resume)  # fmt: skip
     if parallel.is_root():
+        if world:
+            print("summed by", world.summed_by)
         np.save(args.out, np.concatenate([p.numpy().ravel() for p in net.parameters()]))
 
 

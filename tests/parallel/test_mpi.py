@@ -1,7 +1,9 @@
-"""Data-parallel training under ``mpiexec`` (the venv's MPICH): 1, 2 and 4 ranks give the
-weights of one process on the same global batch; a killed or hung rank ends the job within a
-bound, leaving the last checkpoint intact; a run resumes on another number of ranks; rank 0
-alone prints and writes. Every run is bounded by a timeout (its process group is killed)."""
+"""Data-parallel training under ``mpiexec`` (the venv's MPICH): 1 to 4 ranks give the weights
+of one process on the same global batch, with the gradients summed by Allreduce ("mpi") and
+through shared memory ("shm"), which agree with each other; a killed or hung rank ends the job
+within a bound on both, leaving the last checkpoint intact; a run resumes on another number of
+ranks; rank 0 alone prints and writes. Every run is bounded by a timeout (its process group is
+killed)."""
 
 from __future__ import annotations
 
@@ -16,42 +18,73 @@ from .conftest import HERE
 
 SCRIPT = str(HERE / "dist_run.py")
 pytestmark = pytest.mark.slow
+REDUCES = ("mpi", "shm")
 
 
 def _rel(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).max() / np.abs(b).max())
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """The single-process run (no MPI at all): 5 epochs, batch 32 over 203 rows."""
+def _single(tmp_path_factory, *args: str) -> np.ndarray:
     from .conftest import run_group
 
     out = tmp_path_factory.mktemp("ref") / "w.npy"
-    code, text, _ = run_group([sys.executable, SCRIPT, str(out), "--single"], timeout=120)
+    code, text, _ = run_group([sys.executable, SCRIPT, str(out), "--single", *args], 120)
     assert code == 0, text
     return np.load(out)
 
 
-@pytest.mark.parametrize("n", [1, 2, 4])
-def test_ranks_give_the_weights_of_one_process(mpirun, reference, tmp_path, n):
-    out = tmp_path / "w.npy"
-    code, text, _ = mpirun(n, [SCRIPT, str(out)], timeout=180)
-    assert code == 0, text
-    assert _rel(np.load(out), reference) < 1e-5
-    # rank 0 alone prints: one line per epoch, not one per rank
-    assert text.count("epoch 5/5") == 1, text
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The single-process run (no MPI at all): 5 epochs, batch 32 over 203 rows."""
+    return _single(tmp_path_factory)
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_ranks_give_the_weights_of_one_process_on_both_sums(mpirun, reference, tmp_path, n):
+    # 3 ranks: 203 rows give shards of 11/11/10 and the last batch 4/3/3 rows; the sum's
+    # chunks of the 997-number bucket are uneven too (336/336/325 in 16-number lines)
+    weights = {}
+    for reduce in REDUCES:
+        out = tmp_path / f"{reduce}.npy"
+        code, text, _ = mpirun(n, [SCRIPT, str(out), "--reduce", reduce], timeout=180)
+        assert code == 0, text
+        assert f"summed by {reduce}" in text, text
+        # rank 0 alone prints: one line per epoch, not one per rank
+        assert text.count("epoch 5/5") == 1, text
+        weights[reduce] = np.load(out)
+        assert _rel(weights[reduce], reference) < 1e-5
+    assert _rel(weights["shm"], weights["mpi"]) < 1e-6
+
+
+def test_auto_sums_through_shared_memory_a_bucket_of_two_dtypes_with_penalties_and_clipping(
+    mpirun, tmp_path_factory, tmp_path
+):
+    # the last layer in float64: the bucket is float64, the float32 gradients are widened;
+    # penalties and clipping change the summed gradients in place (each rank its own copy)
+    args = ["--mixed", "--regularize"]
+    reference = _single(tmp_path_factory, *args)
+    weights = {}
+    for reduce in ("auto", "mpi"):
+        out = tmp_path / f"{reduce}.npy"
+        code, text, _ = mpirun(3, [SCRIPT, str(out), *args, "--reduce", reduce])
+        assert code == 0, text
+        assert f"summed by {'mpi' if reduce == 'mpi' else 'shm'}" in text, text
+        weights[reduce] = np.load(out)
+        assert _rel(weights[reduce], reference) < 1e-5
+    assert _rel(weights["auto"], weights["mpi"]) < 1e-6
+
+
+@pytest.mark.parametrize("reduce", REDUCES)
 def test_killed_rank_ends_the_job_and_the_checkpoint_resumes_on_other_ranks(
-    mpirun, reference, tmp_path
+    mpirun, reference, tmp_path, reduce
 ):
     ck = tmp_path / "state.safetensors"
     out = tmp_path / "w.npy"
     # rank 1 is SIGKILLed at the end of epoch 3 (index 2), before that epoch's checkpoint
     code, text, seconds = mpirun(
-        2, [SCRIPT, str(out), "--checkpoint", str(ck), "--kill-rank", "1", "--at", "2"],
-        timeout=120,
+        2, [SCRIPT, str(out), "--checkpoint", str(ck), "--kill-rank", "1", "--at", "2",
+            "--reduce", reduce], timeout=120,
     )  # fmt: skip
     assert code not in (0, None), text  # ended, and not as a success
     assert "signal 9" in text or "Killed" in text, text  # the launcher says which rank died
@@ -59,20 +92,24 @@ def test_killed_rank_ends_the_job_and_the_checkpoint_resumes_on_other_ranks(
     state = train_state.read(str(ck))  # whole: the checksum is verified on reading
     assert 2 <= state.epoch <= 3
     # resume on 4 ranks (then 1): the run ends as the uninterrupted one did
-    code, text, _ = mpirun(4, [SCRIPT, str(out), "--checkpoint", str(ck), "--resume", str(ck)])
+    code, text, _ = mpirun(4, [SCRIPT, str(out), "--checkpoint", str(ck), "--resume", str(ck),
+                               "--reduce", reduce])  # fmt: skip
     assert code == 0, text
     assert f"resumed from {ck} after epoch {state.epoch}" in text
     assert _rel(np.load(out), reference) < 1e-5
 
 
-def test_hung_rank_times_out_with_a_clear_error(mpirun, tmp_path):
+@pytest.mark.parametrize(
+    "reduce, what", [("mpi", "the gradient allreduce"), ("shm", "the gradient sum (shared memory)")]
+)
+def test_hung_rank_times_out_with_a_clear_error(mpirun, tmp_path, reduce, what):
     ck = tmp_path / "state.safetensors"
     out = tmp_path / "w.npy"
     args = [SCRIPT, str(out), "--checkpoint", str(ck), "--kill-rank", "1", "--at", "1",
-            "--signal", "STOP", "--timeout", "3"]  # fmt: skip
+            "--signal", "STOP", "--timeout", "3", "--reduce", reduce]  # fmt: skip
     code, text, seconds = mpirun(3, args, timeout=90)
     assert code not in (0, None), text
-    assert "waited 3 s for the other ranks at the gradient allreduce" in text, text
+    assert f"waited 3 s for the other ranks at {what}" in text, text
     assert "RankTimeout" in text and "the last checkpoint is intact" in text
     assert seconds < 60
     assert train_state.read(str(ck)).epoch == 2  # rank 0 wrote epoch 2, then waited

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop import nn, parallel
+from deltaprop import nn, parallel, report
 from deltaprop.cli import main
 
 world_module = importlib.import_module("deltaprop.parallel.world")
@@ -76,6 +76,9 @@ class _FakeComm:
     def Ibcast(self, *args, **kwargs):  # noqa: N802
         return _Never()
 
+    def Ibarrier(self):  # noqa: N802
+        return _Never()
+
     def Abort(self, code):  # noqa: N802
         self.aborted.append(code)
 
@@ -89,6 +92,16 @@ def test_a_collective_that_never_completes_times_out_with_a_clear_error():
     assert w.broken
     with pytest.raises(parallel.RankTimeout, match="an earlier collective timed out"):
         w.broadcast_(np.zeros(3), "the next one")
+
+
+def test_a_barrier_that_never_completes_times_out_naming_it():
+    # the shared-memory sum's two syncs a step are such barriers (on the host's communicator)
+    pytest.importorskip("mpi4py")
+    w = parallel.World(timeout=0.05, comm=_FakeComm(rank=0, size=2))
+    node = _FakeComm(rank=0, size=2)
+    with pytest.raises(parallel.RankTimeout, match=r"waited 0.05 s .* at the gradient sum"):
+        w.barrier("the gradient sum (shared memory)", node)
+    assert w.broken
 
 
 def test_timeout_is_checked(monkeypatch):
@@ -168,3 +181,187 @@ def test_cli_distributed_without_mpi4py_is_one_error_and_writes_nothing(no_mpi, 
     assert err.startswith("deltaprop: error: --distributed: data-parallel training needs mpi4py")
     assert "pip install deltaprop[dist]" in err and err.count("\n") == 1
     assert not save.exists()
+
+
+# --- the gradient sum: Allreduce or a shared-memory window (parallel/gradsum.py) -------------
+gradsum = importlib.import_module("deltaprop.parallel.gradsum")
+
+
+def test_chunks_cover_the_sum_once_in_whole_cache_lines():
+    for itemsize in (4, 8):
+        per_line = 64 // itemsize
+        for n in (1, 5, 16, 17, 100, 997, 4096):
+            for size in (1, 2, 3, 4, 7):
+                bounds = [gradsum.chunk_bounds(n, r, size, itemsize) for r in range(size)]
+                assert bounds[0][0] == 0 and bounds[-1][1] == n
+                assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+                # every border but the end falls on a line: no line has two writers
+                assert all(hi % per_line == 0 for lo, hi in bounds if hi < n)
+                lines = [-(-(hi - lo) // per_line) for lo, hi in bounds]
+                assert max(lines) - min(lines) <= 1
+    # uneven: 997 numbers (63 lines of 16) over 3 and 4 ranks
+    assert [gradsum.chunk_bounds(997, r, 3) for r in range(3)] == [(0, 336), (336, 672),
+                                                                    (672, 997)]  # fmt: skip
+    assert [gradsum.chunk_bounds(997, r, 4)[1] for r in range(4)] == [256, 512, 768, 997]
+
+
+def test_reduce_option_is_checked_and_read_from_the_environment(monkeypatch):
+    pytest.importorskip("mpi4py")
+    assert parallel.World(comm=_FakeComm()).reduce == "auto"
+    assert parallel.World(comm=_FakeComm(), reduce="SHM").reduce == "shm"
+    with pytest.raises(dp.ConfigError, match=r"^reduce: unknown name 'nccl'; expected one of"):
+        parallel.World(comm=_FakeComm(), reduce="nccl")
+    monkeypatch.setenv(parallel.REDUCE_ENV, "mpi")
+    assert parallel.World(comm=_FakeComm()).reduce == "mpi"
+    assert parallel.World(comm=_FakeComm(), reduce="auto").reduce == "auto"  # the argument wins
+    monkeypatch.setenv(parallel.REDUCE_ENV, "fast")
+    with pytest.raises(dp.ConfigError, match=rf"^{parallel.REDUCE_ENV}: unknown name 'fast'"):
+        parallel.World(comm=_FakeComm())
+
+
+class _Done:
+    def Test(self):  # noqa: N802
+        return True
+
+
+class _TwoHosts(_FakeComm):
+    """A world of ``size`` ranks of which this host holds ``size - 1``."""
+
+    def Ibarrier(self):  # noqa: N802
+        return _Done()
+
+    def Split_type(self, kind, key=0):  # noqa: N802
+        return _Node(self.size - 1)
+
+
+class _Node(_FakeComm):
+    def __init__(self, size):
+        super().__init__(0, size)
+        self.freed = False
+
+    def Free(self):  # noqa: N802
+        self.freed = True
+
+
+def test_shm_on_ranks_of_several_hosts_is_refused_and_auto_uses_allreduce():
+    pytest.importorskip("mpi4py")
+    w = parallel.World(comm=_TwoHosts(rank=0, size=3), reduce="shm")
+    with pytest.raises(dp.ConfigError, match=r"^reduce: 'shm' .* these 3 ranks span several"):
+        gradsum.gradient_sum(w, 10, np.float32)
+    w = parallel.World(comm=_TwoHosts(rank=0, size=3), reduce="auto")
+    summed = gradsum.gradient_sum(w, 10, np.float32)
+    assert summed.kind == "mpi" and w.summed_by == "mpi"
+    assert summed.buffer.shape == (10,) and summed.result is summed.buffer
+
+
+def test_shm_on_several_hosts_fails_before_fit_changes_anything():
+    pytest.importorskip("mpi4py")
+    X, y = _toy()
+    net = _net()
+    before = net.state_dict()
+    w = parallel.World(comm=_TwoHosts(rank=1, size=2), reduce="shm")
+    trainer = dp.Trainer(net, "cross_entropy", "sgd", lr=0.1, distributed=w)
+    with pytest.raises(dp.ConfigError, match=r"^reduce: 'shm'"):
+        trainer.fit(X, y, epochs=1, batch_size=8, verbose=False)
+    for key, value in net.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
+
+
+def _one_rank(reduce):
+    from mpi4py import MPI
+
+    return parallel.World(comm=MPI.COMM_WORLD, reduce=reduce)
+
+
+def test_a_shared_window_of_one_rank_sums_a_bucket_of_two_dtypes():
+    pytest.importorskip("mpi4py")
+    a = nn.Parameter(np.zeros((2, 3), np.float32))
+    b = nn.Parameter(np.zeros(5))
+    b.data = b.data.astype(np.float64)  # a Parameter is made in the default dtype
+    a.grad = dp.tensor(np.arange(6, dtype=np.float32).reshape(2, 3))
+    b.grad = dp.tensor(np.linspace(0, 1, 5))
+    dtype, n = parallel.bucket.layout([a, b], 2)
+    assert (dtype, n) == (np.float64, 13)
+    summed = gradsum.gradient_sum(_one_rank("shm"), n, dtype)
+    assert isinstance(summed, gradsum.SharedSum) and summed.unified
+    bucket = parallel.GradBucket([a, b], 2, buffer=summed.buffer)
+    bucket.pack(0.5)
+    bucket.scalars[:] = [3.0, 4.0]
+    result = summed.sum("the test")
+    assert result is summed.result and not np.shares_memory(result, summed.buffer)
+    np.testing.assert_array_equal(bucket.scalars_of(result), [3.0, 4.0])
+    bucket.unpack(result)
+    np.testing.assert_array_equal(a.grad.numpy(), np.arange(6).reshape(2, 3) * 0.5)
+    np.testing.assert_array_equal(b.grad.numpy(), np.linspace(0, 1, 5) * 0.5)
+    assert np.shares_memory(a.grad.data, result) and a.grad.data.dtype == np.float64
+    bucket.unpack(result, copy=True)  # for penalties and clipping, which change it in place
+    assert not np.shares_memory(a.grad.data, result) and not np.shares_memory(b.grad.data, result)
+    np.testing.assert_array_equal(b.grad.numpy(), np.linspace(0, 1, 5) * 0.5)
+    summed.close()
+    summed.close()  # once only
+    assert not summed.open
+
+
+def test_a_bucket_refuses_a_buffer_of_another_layout():
+    a = nn.Parameter(np.zeros(4, np.float32))
+    with pytest.raises(dp.ConfigError, match=r"^buffer: expected a 1-D array of 6 float32"):
+        parallel.GradBucket([a], 2, buffer=np.zeros(5, np.float32))
+    with pytest.raises(dp.ConfigError, match=r"^buffer: expected a 1-D array of 6 float32"):
+        parallel.GradBucket([a], 2, buffer=np.zeros(6, np.float64))
+
+
+@pytest.mark.parametrize("reduce", ["mpi", "shm"])
+def test_a_world_of_one_rank_trains_as_one_process_on_either_sum(reduce):
+    pytest.importorskip("mpi4py")
+    X, y = _toy()
+    weights, grads = [], []
+    for distributed in (False, _one_rank(reduce)):
+        net = _net()
+        trainer = dp.Trainer(net, "cross_entropy", "momentum", lr=0.1, distributed=distributed)
+        trainer.fit(X, y, epochs=2, batch_size=7, seed=1, verbose=False)
+        weights.append(np.concatenate([p.numpy().ravel() for p in net.parameters()]))
+        grads.append([p.grad.numpy().copy() for p in net.parameters()])
+        if distributed:
+            assert distributed.summed_by == reduce
+            assert trainer._dist.sum is None  # closed at the end of fit
+    np.testing.assert_array_equal(weights[0], weights[1])
+    for g0, g1 in zip(*grads):
+        np.testing.assert_array_equal(g0, g1)  # the last step's gradients stay readable
+
+
+class _OneHost(_TwoHosts):
+    """A world of ``size`` ranks all on this host, whose collectives complete at once (the
+    sums are this rank's own values)."""
+
+    def Split_type(self, kind, key=0):  # noqa: N802
+        return _Node(self.size)
+
+    def Iallreduce(self, *args):  # noqa: N802
+        return _Done()
+
+
+def test_too_little_room_for_the_window_falls_back_or_is_refused(monkeypatch):
+    pytest.importorskip("mpi4py")
+    # 1000 float32 numbers: each of 2 slots and the result takes a page
+    assert gradsum.window_bytes(1000, np.float32, 2) == 3 * 4096
+    assert gradsum.window_bytes(1025, np.float32, 1) == 2 * 8192
+    monkeypatch.setattr(gradsum, "shm_free_bytes", lambda: 5 * 2**20)  # 3 x 8 MB needed
+    w = parallel.World(comm=_OneHost(rank=0, size=2), reduce="auto")
+    with pytest.warns(report.DeltapropWarning, match=r"window needs 24 MB in /dev/shm, 5 MB are"):
+        summed = gradsum.gradient_sum(w, 2 * 2**20, np.float32)
+    assert summed.kind == "mpi"
+    w = parallel.World(comm=_OneHost(rank=1, size=2), reduce="shm")
+    with pytest.raises(dp.ConfigError, match=r"^reduce: 'shm': the gradient window needs 24 MB"):
+        gradsum.gradient_sum(w, 2 * 2**20, np.float32)
+    # the room is enough, or unknown (no /dev/shm: another OS): the window is made
+    for free in (2**30, None):
+        monkeypatch.setattr(gradsum, "shm_free_bytes", lambda free=free: free)
+        summed = gradsum.gradient_sum(_one_rank("shm"), 2 * 2**20, np.float32)
+        assert summed.kind == "shm"
+        summed.close()
+
+
+def test_the_room_of_a_missing_folder_is_unknown():
+    assert gradsum.shm_free_bytes("/no/such/folder") is None
+    free = gradsum.shm_free_bytes()
+    assert free is None or free > 0

@@ -1,5 +1,6 @@
 """Data-parallel training on MPI (mpi4py): every rank holds the model, each global batch is
-split over the ranks, the gradients are summed with one bucketed ``Allreduce`` per step.
+split over the ranks, the gradients are summed in one bucket per step: by ``Allreduce``, or
+through an MPI shared-memory window when every rank is on one host (:mod:`.gradsum`).
 
 ``Trainer(..., distributed=True)`` (or ``distributed=World(timeout=60)``) and
 ``mpiexec -n 4 deltaprop train ... --distributed`` use it; see the README's "Training on
@@ -16,6 +17,8 @@ from .bucket import GradBucket
 from .shard import check_global_batch, shard_bounds
 from .world import (
     DEFAULT_TIMEOUT,
+    REDUCE_ENV,
+    REDUCES,
     TIMEOUT_ENV,
     RankTimeout,
     World,
@@ -29,6 +32,8 @@ from .world import (
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "REDUCES",
+    "REDUCE_ENV",
     "TIMEOUT_ENV",
     "GradBucket",
     "RankTimeout",

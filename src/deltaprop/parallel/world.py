@@ -23,13 +23,18 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import check_real
+from ..checks import check_choice, check_real
 from ..errors import ConfigError, TrainingError
 
 #: Seconds a rank waits for the others at one collective before giving up (the environment
 #: variable overrides it; ``World(timeout=...)`` overrides both).
 DEFAULT_TIMEOUT = 300.0
 TIMEOUT_ENV = "DELTAPROP_DIST_TIMEOUT"
+#: How the gradients are summed (:mod:`deltaprop.parallel.gradsum`): "auto" (through shared
+#: memory when every rank is on one host, else Allreduce), "mpi" (always Allreduce) or "shm"
+#: (always shared memory; an error when the ranks span hosts). The variable sets the default.
+REDUCE_ENV = "DELTAPROP_DIST_REDUCE"
+REDUCES = ("auto", "mpi", "shm")
 INSTALL = "pip install deltaprop[dist]"
 
 # Polling: MPI moves a large message in many pieces and makes progress only inside MPI calls,
@@ -67,6 +72,11 @@ def mpi_available() -> bool:
     return True
 
 
+def _reduce_from_env() -> str:
+    text = os.environ.get(REDUCE_ENV)
+    return "auto" if text is None else check_choice(text, REDUCES, REDUCE_ENV)
+
+
 def _timeout_from_env() -> float:
     text = os.environ.get(TIMEOUT_ENV)
     if text is None:
@@ -88,28 +98,43 @@ class World:
             :class:`RankTimeout` (default: ``$DELTAPROP_DIST_TIMEOUT``, else 300). Long enough
             for the slowest rank's step, its validation pass and rank 0's checkpoint write.
         comm: an mpi4py communicator (default: ``MPI.COMM_WORLD``).
+        reduce: how the gradients are summed: "auto" (the default, or
+            ``$DELTAPROP_DIST_REDUCE``): through a shared-memory window when every rank is on
+            one host, else ``Allreduce``; "mpi": always ``Allreduce``; "shm": always shared
+            memory (a ConfigError when the ranks span hosts). See
+            :mod:`deltaprop.parallel.gradsum`.
 
     Attributes:
         rank, size: this rank's index and the number of ranks; ``is_root`` is ``rank == 0``.
         broken: True after a timeout: nothing more is sent, and the job aborts at exit.
+        summed_by: how the last ``fit`` summed the gradients: "mpi" or "shm" (None before).
     """
 
-    def __init__(self, timeout: float | None = None, comm: Any = None) -> None:
+    def __init__(
+        self, timeout: float | None = None, comm: Any = None, reduce: str | None = None
+    ) -> None:
         self._mpi = mpi()
         if timeout is None:
             timeout = _timeout_from_env()
         self.timeout = check_real(timeout, "timeout", strict=True)
+        self.reduce = _reduce_from_env() if reduce is None else check_choice(
+            reduce, REDUCES, "reduce"
+        )  # fmt: skip
         self.comm = self._mpi.COMM_WORLD if comm is None else comm
         self.rank = int(self.comm.Get_rank())
         self.size = int(self.comm.Get_size())
         self.broken = False
+        self.summed_by: str | None = None
 
     @property
     def is_root(self) -> bool:
         return self.rank == 0
 
     def __repr__(self) -> str:
-        return f"World(rank={self.rank}, size={self.size}, timeout={self.timeout:g})"
+        return (
+            f"World(rank={self.rank}, size={self.size}, timeout={self.timeout:g}, "
+            f"reduce={self.reduce!r})"
+        )
 
     # --- collectives, each with the deadline -------------------------------------------------
     def allreduce_(self, buffer: np.ndarray, what: str) -> np.ndarray:
@@ -139,6 +164,15 @@ class World:
             buffer = np.empty(int(length[0]), dtype=np.uint8)
         self.broadcast_(buffer, what)
         return value if self.is_root else pickle.loads(buffer.tobytes())
+
+    def barrier(self, what: str, comm: Any = None) -> None:
+        """Wait until every rank of ``comm`` (default: the world's) has arrived."""
+        if comm is None:
+            if self.size == 1:
+                return
+            comm = self.comm
+        self._ready(what)
+        self._wait(comm.Ibarrier(), what)
 
     def any(self, flag: bool, what: str) -> bool:
         """True on every rank when ``flag`` is True on any rank."""
@@ -181,13 +215,17 @@ class World:
 _WORLD: World | None = None
 
 
-def world(timeout: float | None = None) -> World:
-    """The run's :class:`World` (made once; ``timeout`` replaces the timeout when given)."""
+def world(timeout: float | None = None, reduce: str | None = None) -> World:
+    """The run's :class:`World` (made once; ``timeout`` and ``reduce`` replace its settings
+    when given)."""
     global _WORLD
     if _WORLD is None:
-        _WORLD = World(timeout)
-    elif timeout is not None:
+        _WORLD = World(timeout, reduce=reduce)
+        return _WORLD
+    if timeout is not None:
         _WORLD.timeout = check_real(timeout, "timeout", strict=True)
+    if reduce is not None:
+        _WORLD.reduce = check_choice(reduce, REDUCES, "reduce")
     return _WORLD
 
 

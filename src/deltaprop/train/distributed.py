@@ -3,9 +3,11 @@
 Every rank runs the same ``fit`` on the same data: the same shuffled order of rows (one
 generator, rank 0's, broadcast at the start), hence the same global batches. Each rank trains
 on its own contiguous shard of every batch (:func:`deltaprop.parallel.shard_bounds`); its
-gradients, scaled by its share of the batch, go into one buffer that one ``Allreduce`` sums
-over the ranks (:class:`deltaprop.parallel.GradBucket`), together with the loss and the
-metric's batch sum. Every rank then takes the same optimizer step from the same summed
+gradients, scaled by its share of the batch, go into one buffer (:class:`deltaprop.parallel.
+GradBucket`), summed over the ranks together with the loss and the metric's batch sum: by one
+``Allreduce``, or through a shared-memory window when every rank is on one host
+(:mod:`deltaprop.parallel.gradsum`, ``World(reduce=...)``). Every rank then takes the same
+optimizer step from the same summed
 gradient, so the weights stay identical without being sent again, and the result is that of
 one process on the whole batch, up to the order of floating-point additions.
 
@@ -27,6 +29,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
+
 from .. import backend, report
 from ..autograd.engine import backward as _backward
 from ..autograd.tensor import Tensor
@@ -35,10 +39,13 @@ from ..nn.losses import CrossEntropyLoss
 from ..nn.normalization import BatchNorm1d
 from ..optim.clip import clip_grad_norm, clip_grad_value
 from ..parallel import GradBucket, World, check_global_batch, shard_bounds, world
+from ..parallel.bucket import layout
+from ..parallel.gradsum import gradient_sum
 from . import penalty
 from .callbacks import CSVLogger, MLflowLogger, ModelCheckpoint, ProgressBar, TensorBoard
 from .loop import NonFiniteLoss
 
+_WHAT = {"mpi": "the gradient allreduce", "shm": "the gradient sum (shared memory)"}
 #: Callbacks that only rank 0 runs: they write files or draw on the terminal.
 ROOT_ONLY = (ModelCheckpoint, CSVLogger, ProgressBar, TensorBoard, MLflowLogger)
 _HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
@@ -67,6 +74,7 @@ class Distributed:
         self.trainer = trainer
         self.world = world
         self.bucket: GradBucket | None = None
+        self.sum: Any = None  # the gradient sum of this fit (parallel.gradsum)
 
     def check_batch(self, batch_size: int, n_rows: int) -> None:
         """Every global batch gives each rank a row (checked before anything changes)."""
@@ -74,21 +82,52 @@ class Distributed:
 
     # --- the start of fit --------------------------------------------------------------------
     def begin(self) -> None:
-        """Rank 0's weights, buffers and generator on every rank; the gradient buffer."""
+        """The gradient buffer and its sum; rank 0's weights, buffers and generator on every
+        rank."""
         trainer, w = self.trainer, self.world
+        # first: the only step that can refuse (reduce="shm" on several hosts), before any
+        # weight changes
+        params = [p for p in trainer._grad_params if p.requires_grad]
+        dtype, n = layout(params, 2)  # + the loss and the metric's sum
+        self.sum = gradient_sum(w, n, dtype)
+        self.bucket = GradBucket(params, 2, buffer=self.sum.buffer)
         state = w.broadcast_object(trainer.model.state_dict(), "the broadcast of the weights")
         if not w.is_root:
             trainer.model.load_state_dict(state)
         # the generator shuffles the rows (seed=None) and seeds augmentation: one order for all
         gen = backend.rng()
         gen.bit_generator.state = w.broadcast_object(gen.bit_generator.state, "the generator")
-        params = [p for p in trainer._grad_params if p.requires_grad]
-        self.bucket = GradBucket(params, n_scalars=2)  # + the loss and the metric's sum
         if w.is_root and any(isinstance(m, BatchNorm1d) for m in trainer.model.modules()):
             report.warn(
                 f"distributed: BatchNorm1d normalizes over each rank's shard of the batch "
                 f"(1/{w.size} of it), so results depend on the number of ranks"
             )
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """The training loop's block: :meth:`outputs`, then :meth:`end` (on success or not)."""
+        ok = False
+        try:
+            with self.outputs():
+                yield
+            ok = True
+        finally:
+            self.end(ok)
+
+    def end(self, ok: bool) -> None:
+        """A shared window's gradients become private copies (they were views of the
+        window, which is freed now or reused by the next fit); the window is freed when every
+        rank finished ``fit`` (``ok``: a collective), else left to the process's end, as a
+        rank may be gone."""
+        if self.sum is None:
+            return
+        if self.sum.kind == "shm":
+            for p in self.bucket.params:
+                if p.grad is not None and np.shares_memory(p.grad.data, self.sum.result):
+                    p.grad = Tensor._wrap(p.grad.data.copy())
+        if ok:
+            self.sum.close()
+        self.sum = None
 
     @contextmanager
     def outputs(self) -> Iterator[None]:
@@ -113,7 +152,7 @@ class Distributed:
     def step(self, xb, yb) -> tuple[float, Any]:
         """:meth:`TrainStep.train_step <deltaprop.train.step.TrainStep.train_step>` on this
         rank's shard of the global batch (xb, yb), with the gradients, the loss and the
-        metric's batch sum summed over the ranks in one Allreduce before the update."""
+        metric's batch sum summed over the ranks (in one call) before the update."""
         t, bucket = self.trainer, self.bucket
         n = xb.shape[0]
         lo, hi = shard_bounds(n, self.world.rank, self.world.size)
@@ -137,7 +176,8 @@ class Distributed:
         scalars = bucket.scalars
         scalars[0] = local
         scalars[1] = 0 if stat is None else stat
-        self.world.allreduce_(bucket.buffer, "the gradient allreduce")
+        summed = self.sum.sum(_WHAT[self.sum.kind])
+        scalars = bucket.scalars_of(summed)
         value = float(scalars[0])
         if t._train_stat is not None:
             stat = float(scalars[1])
@@ -146,7 +186,12 @@ class Distributed:
             value += penalty.value(t._penalties)
         if not math.isfinite(value):
             raise NonFiniteLoss(value)
-        bucket.unpack()
+        # a shared sum is one array read by every rank: penalties and clipping, which change
+        # the gradients in place, get a private copy (else each rank would change them again)
+        private = self.sum.kind == "shm" and (
+            bool(t._penalties) or t.clip_norm is not None or t.clip_value is not None
+        )
+        bucket.unpack(summed, copy=private)
         if t._penalties:
             penalty.add_gradients(t._penalties)  # on the weights every rank holds alike
         if t.clip_norm is not None:

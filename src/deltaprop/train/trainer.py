@@ -274,7 +274,7 @@ class Trainer(TrainStep, Inference):
         loop.verbose = verbose and self._dist.world.is_root
         if not self._dist.world.is_root:
             loop.writer = None
-        with self._dist.outputs():
+        with self._dist.running():
             return loop.run()
 
     # --- helpers -----------------------------------------------------------------------------
