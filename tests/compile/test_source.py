@@ -14,6 +14,16 @@ from deltaprop.nn.module import Module, tree_version
 from .test_replay import X_DENSE, Y_DENSE, assert_same_state, eager_steps
 
 
+def twins(make_model, make_optimizer):
+    """Two identical (model, optimizer) pairs: one trains eagerly, one compiled."""
+    pairs = []
+    for _ in range(2):
+        dp.seed(0)
+        model = make_model()
+        pairs.append((model, make_optimizer(model.parameters())))
+    return pairs
+
+
 def test_source_of_linear_relu_cross_entropy_reads_as_numpy():
     dp.seed(0)
     model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
@@ -56,12 +66,7 @@ class Tied(Module):
 def test_a_weight_used_twice_sums_its_gradients(opt, monkeypatch):
     monkeypatch.setattr("deltaprop.compile.dense._ONE_BLAS", [True])  # fusion must stand aside
     kwargs = {"lr": 0.05} if opt == "sgd" else {"lr": 0.05, "momentum": 0.9}
-    models = []
-    for _ in range(2):
-        dp.seed(0)
-        m = Tied()
-        models.append((m, optim.SGD(m.parameters(), **kwargs)))
-    (m1, o1), (m2, o2) = models
+    (m1, o1), (m2, o2) = twins(lambda: Tied(), lambda p: optim.SGD(p, **kwargs))
     step = dp.compile_step(m2, nn.CrossEntropyLoss(), o2)
     eager_steps(m1, o1, X_DENSE, Y_DENSE, 20)
     for _ in range(20):
@@ -73,12 +78,10 @@ def test_a_weight_used_twice_sums_its_gradients(opt, monkeypatch):
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_one_row_batches_give_the_eager_loss_and_weights(reduction):
-    models = []
-    for _ in range(2):
-        dp.seed(0)
-        m = nn.Sequential(nn.Linear(6, 5), nn.Sigmoid(), nn.Linear(5, 3))
-        models.append((m, optim.Adam(m.parameters(), lr=1e-2)))
-    (m1, o1), (m2, o2) = models
+    (m1, o1), (m2, o2) = twins(
+        lambda: nn.Sequential(nn.Linear(6, 5), nn.Sigmoid(), nn.Linear(5, 3)),
+        lambda p: optim.Adam(p, lr=1e-2),
+    )
     loss_fn = nn.CrossEntropyLoss(reduction=reduction)
     step = dp.compile_step(m2, loss_fn, o2)
     for i in range(12):
@@ -95,12 +98,10 @@ def test_a_layer_added_after_compiling_is_recorded_again():
     """Appending a layer changes the forward: the old recording must not replay (the module
     tree is re-read when any Module attribute was set), and training matches an eager twin
     changed at the same point."""
-    models = []
-    for _ in range(2):
-        dp.seed(0)
-        m = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
-        models.append((m, optim.SGD(m.parameters(), lr=0.05, momentum=0.9)))
-    (m1, o1), (m2, o2) = models
+    (m1, o1), (m2, o2) = twins(
+        lambda: nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)),
+        lambda p: optim.SGD(p, lr=0.05, momentum=0.9),
+    )
     step = dp.compile_step(m2, nn.CrossEntropyLoss(), o2)
     eager_steps(m1, o1, X_DENSE, Y_DENSE, 3)
     for _ in range(3):
@@ -131,12 +132,7 @@ class Square(Module):
 
 
 def test_an_op_with_one_value_twice_adds_both_gradients():
-    models = []
-    for _ in range(2):
-        dp.seed(0)
-        m = Square()
-        models.append((m, optim.SGD(m.parameters(), lr=0.05, momentum=0.9)))
-    (m1, o1), (m2, o2) = models
+    (m1, o1), (m2, o2) = twins(lambda: Square(), lambda p: optim.SGD(p, lr=0.05, momentum=0.9))
     step = dp.compile_step(m2, nn.CrossEntropyLoss(), o2)
     eager_steps(m1, o1, X_DENSE, Y_DENSE, 10)
     for _ in range(10):
