@@ -139,3 +139,41 @@ def test_an_op_with_one_value_twice_adds_both_gradients():
         step(X_DENSE, Y_DENSE)
     assert step.replays == 9
     assert_same_state(m1, m2, exact=True)
+
+
+def test_bias_update_inside_the_backward_is_eager_bit_for_bit():
+    """Plain SGD: a linear bias is updated in its backward with SGD's own arithmetic (b -=
+    lr * sum_rows(g)); with the weights frozen nothing else is fused, so all is exact."""
+    (m1, o1), (m2, o2) = twins(
+        lambda: nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)),
+        lambda p: optim.SGD(p, lr=0.05),
+    )
+    for m in (m1, m2):
+        m[0].weight.requires_grad = m[2].weight.requires_grad = False
+    step = dp.compile_step(m2, nn.CrossEntropyLoss(), o2)
+    eager_steps(m1, o1, X_DENSE, Y_DENSE, 30)
+    for _ in range(30):
+        step(X_DENSE, Y_DENSE)
+    assert "0.bias -= lr * sum_rows(dh1)" in step.describe()
+    assert m2[0].bias.grad is None  # never stored
+    assert_same_state(m1, m2, exact=True)
+
+
+def test_each_parameter_follows_its_own_group():
+    """Weights in a plain group (fused), biases in a group with momentum (not fused)."""
+
+    def groups(params):
+        params = list(params)
+        return optim.SGD([{"params": params[0::2]},
+                          {"params": params[1::2], "momentum": 0.9}], lr=0.05)  # fmt: skip
+
+    (m1, o1), (m2, o2) = twins(
+        lambda: nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)), groups
+    )
+    step = dp.compile_step(m2, nn.CrossEntropyLoss(), o2)
+    eager_steps(m1, o1, X_DENSE, Y_DENSE, 30)
+    for _ in range(30):
+        step(X_DENSE, Y_DENSE)
+    assert m2[0].weight.grad is None and m2[0].bias.grad is not None
+    assert_same_state(m1, m2, exact=False)
+    assert o2.state[m2[0].bias]["momentum_buffer"] is not None

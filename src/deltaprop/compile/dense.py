@@ -72,8 +72,10 @@ class LinearKernel(Kernel):
         self.has_b = len(inputs) > 2
         self.gb = empty((m,), dtype) if self.has_b and needs[2] else None
         self.owned = (True, True, True)
-        self.fusable = False  # set by the program: the SGD update may run in the backward
-        self.fused_lr = None  # set per step by the program when the SGD fusion applies
+        # set by the program: the weight's (bias's) SGD update may run in the backward, and
+        # per step, its lr when it does
+        self.fusable = self.fusable_b = False
+        self.fused_lr = self.fused_lr_b = None
         self.gemm = _blas_gemm(np.dtype(dtype))
         # the fusion without that gemm: lr times the smaller operand of x^T g, in a buffer
         self.scale_x = k < m
@@ -99,7 +101,7 @@ class LinearKernel(Kernel):
         if outs[1] is not None:
             gw = f"{outs[1]} = dot({x}.T, {g}, {t}_gw)"
             if not self.fusable:
-                return [*lines, gw, *self._bias_grad(g, outs, t)]
+                return [*lines, gw, *self._bias_grad(v, g, outs, t)]
             if self.gemm is not None:  # W^T is Fortran-ordered (out, in): W <- W - lr g^T x
                 fused = [f"{t}_gemm(-{t}.fused_lr, {g}.T, {x}.T, 1.0, {w}.T, trans_b=1, "
                          "overwrite_c=1)"]  # fmt: skip
@@ -111,15 +113,24 @@ class LinearKernel(Kernel):
                          f"subtract({w}, dot({x}.T, {t}_scaled, {t}_gw), {w})"]  # fmt: skip
             lines += [f"if {t}.fused_lr is not None:", *["    " + f for f in fused],
                       f"    {outs[1]} = None", "else:", f"    {gw}"]  # fmt: skip
-        return [*lines, *self._bias_grad(g, outs, t)]
+        return [*lines, *self._bias_grad(v, g, outs, t)]
 
-    def _bias_grad(self, g, outs, t) -> list[str]:
-        if len(outs) > 2 and outs[2] is not None:
-            return [f"{outs[2]} = add_reduce({g}, 0, None, {t}_gb)"]
-        return []
+    def _bias_grad(self, v, g, outs, t) -> list[str]:
+        if len(outs) < 3 or outs[2] is None:
+            return []
+        gb = f"{outs[2]} = add_reduce({g}, 0, None, {t}_gb)"
+        if not self.fusable_b:
+            return [gb]
+        b = v(self.inputs[2])
+        # SGD.update's own arithmetic (b -= lr * gb), so this one is bit for bit eager's
+        return [f"if {t}.fused_lr_b is not None:",
+                f"    subtract({b}, multiply(add_reduce({g}, 0, None, {t}_gb), "
+                f"{t}.fused_lr_b, {t}_gb), {b})",
+                f"    {outs[2]} = None", "else:", f"    {gb}"]  # fmt: skip
 
     def maybe_none(self, j):
-        return j == 1 and self.fusable  # the weight's, when its update ran in the backward
+        # the weight's (bias's), when its update ran in the backward
+        return (j == 1 and self.fusable) or (j == 2 and self.fusable_b)
 
     def text(self, name):
         x, w = name(self.inputs[0]), name(self.inputs[1])
@@ -137,7 +148,9 @@ class LinearKernel(Kernel):
         parts.append(f"d{w} = dot({x}.T, d{y})" if self.fused_lr is None else
                      f"{w} -= lr * {x}.T @ d{y} ({how})")  # fmt: skip
         if self.gb is not None:
-            parts.append(f"d{name(self.inputs[2])} = sum_rows(d{y})")
+            b = name(self.inputs[2])
+            parts.append(f"d{b} = sum_rows(d{y})" if self.fused_lr_b is None else
+                         f"{b} -= lr * sum_rows(d{y})")  # fmt: skip
         return fwd, "; ".join(parts)
 
 

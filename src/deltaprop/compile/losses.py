@@ -48,7 +48,7 @@ class SoftmaxCrossEntropyKernel(Kernel):
                  f"add_reduce({t}_e, 1, None, {t}_s, True)",
                  f"log({t}_s, {t}_log_s)"]  # fmt: skip
         if self.n == 1:  # one row: its loss is the total (the same float32 arithmetic)
-            return [*lines, f"{loss} = asarray({t}_log_s[0, 0] - {t}_z[0, {labels}[0]])"]
+            return [*lines, f"{loss} = {t}_log_s[0, 0] - {t}_z[0, {labels}[0]]"]
         total = f"add_reduce({t}_values, None)"
         return [*lines,
                 f"subtract({t}_log_s0, {t}_z[{t}_rows, {labels}], {t}_values)",

@@ -97,10 +97,10 @@ class Program:
         self._made = {k.out for k in self.kernels}
         self._fuse_activations()
         self._plan_backward()
-        #: (linear kernel, weight) pairs whose update may run inside the backward
+        #: (linear kernel, weight or bias, lr attribute): updates that may run in the backward
         self.fused = self.linear_weights() if fuse_update else []
-        for kernel, _ in self.fused:
-            kernel.fusable = True
+        for kernel, _, attr in self.fused:
+            setattr(kernel, "fusable" if attr == "fused_lr" else "fusable_b", True)
         # (number of optimizer groups, [(kernel, its weight's group)]): set by the step
         self.fusion_groups: tuple | None = None
         self.source = Source(self)
@@ -175,19 +175,29 @@ class Program:
         """Every gradient of the last forward; each parameter's ``.grad`` points to its own."""
         self.source.backward()
 
-    def linear_weights(self) -> list[tuple[LinearKernel, Any]]:
-        """(linear kernel, its weight Parameter) for the SGD fusion."""
+    def linear_weights(self) -> list[tuple[LinearKernel, Any, str]]:
+        """(linear kernel, its weight or bias Parameter, the kernel's attribute for the lr)
+        of every parameter whose plain-SGD update may run inside the backward: used by one
+        kernel only (no sum of gradients to wait for)."""
         by_index = {i: p for p, i in self._params}
-        return [
-            (k, by_index[k.inputs[1]])
-            for k in self.kernels
-            if isinstance(k, LinearKernel)
-            and k.inputs[1] in by_index
-            and self._contributions[k.inputs[1]] == 1  # a weight used once: no sum to add to
-            and k.gw is not None
-            # gemm writes W^T, then Fortran-ordered; NumPy's out= wants C order too
-            and by_index[k.inputs[1]].data.flags.c_contiguous
-        ]
+        out = []
+        for k in self.kernels:
+            if not isinstance(k, LinearKernel):
+                continue
+            w = k.inputs[1]
+            if (
+                w in by_index
+                and self._contributions[w] == 1
+                and k.gw is not None
+                # gemm writes W^T, then Fortran-ordered; NumPy's out= wants C order too
+                and by_index[w].data.flags.c_contiguous
+            ):
+                out.append((k, by_index[w], "fused_lr"))
+            if k.has_b and k.gb is not None:
+                b = k.inputs[2]
+                if b in by_index and self._contributions[b] == 1:
+                    out.append((k, by_index[b], "fused_lr_b"))
+        return out
 
     # --- describe ---------------------------------------------------------------------------
     def describe(self) -> str:

@@ -207,22 +207,24 @@ class CompiledStep:
         if not prog.fused:
             return
         if self._fusion_allowed is not None and not self._fusion_allowed():
-            for kernel, _ in prog.fused:
-                kernel.fused_lr = None
+            for kernel, _, attr in prog.fused:
+                setattr(kernel, attr, None)
             return
         groups = self.optimizer.param_groups
-        pairs = prog.fusion_groups
-        if pairs is None or pairs[0] != len(groups):  # which group holds each weight, once
+        entries = prog.fusion_groups
+        if entries is None or entries[0] != len(groups):  # which group holds each one, once
             where = {id(p): g for g in groups for p in g["params"]}
-            pairs = prog.fusion_groups = (
+            entries = prog.fusion_groups = (
                 len(groups),
-                [(kernel, where.get(id(p))) for kernel, p in prog.fused],
+                [(k, attr == "fused_lr", where.get(id(p))) for k, p, attr in prog.fused],
             )
-        for kernel, g in pairs[1]:
-            if g is not None and g["momentum"] == 0.0 and g["weight_decay"] == 0.0:
-                kernel.fused_lr = g["lr"]
+        for kernel, is_weight, g in entries[1]:
+            plain = g is not None and g["momentum"] == 0.0 and g["weight_decay"] == 0.0
+            lr = g["lr"] if plain else None
+            if is_weight:
+                kernel.fused_lr = lr
             else:
-                kernel.fused_lr = None
+                kernel.fused_lr_b = lr
 
     def _walk(self) -> tuple[int, list, list]:
         """(tree version, modules, parameters) of the model, re-walked after a change."""
@@ -262,7 +264,7 @@ class CompiledStep:
             mode = "train" if all(modes) else "eval" if not any(modes) else "mixed"
             parts.append(f"recording for x {xs} {xd}, y {ys} {yd}, {mode} mode")
             parts.append(prog.describe())
-            fused = [kernel for kernel, _ in prog.fused if kernel.fused_lr is not None]
+            fused = [kernel for kernel, _, a in prog.fused if a == "fused_lr" and kernel.fused_lr]
             note = f" (weights of {len(fused)} linear layer(s) updated inside their gemm)"
             rule = f"{type(self.optimizer).__name__}.step() (the eager rule, its scratch shared)"
             parts.append("update: " + rule + (note if fused else ""))
