@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import os
 import pickle
+import sys
 from time import monotonic, sleep
 from typing import Any
 
@@ -203,7 +204,7 @@ class World:
         self.broken = True
         # MPI_Finalize at exit would wait forever for the missing rank: abort the job instead
         # (atexit runs before mpi4py's finalizer); the launcher then ends every rank.
-        atexit.register(self.comm.Abort, 1)
+        atexit.register(_abort, self.comm)
         raise RankTimeout(
             f"distributed: rank {self.rank} of {self.size} waited {self.timeout:g} s for the "
             f"other ranks at {what}; a rank has died or hangs (see its output). This rank "
@@ -211,6 +212,22 @@ class World:
             f"${TIMEOUT_ENV}"
         )
 
+
+def _abort(comm: Any) -> None:
+    """End the job from this rank, after its error has reached the launcher: the streams
+    flushed, then a pause in which the other waiting ranks (which time out at about the same
+    moment) print theirs; an immediate Abort cut a rank's traceback mid-line (seen in CI)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # pragma: no cover - a closed stream
+            pass
+    sleep(_ABORT_GRACE)
+    comm.Abort(1)
+
+
+#: Seconds between a timed-out rank's error and its Abort of the job (see _abort).
+_ABORT_GRACE = 1.0
 
 _WORLD: World | None = None
 
