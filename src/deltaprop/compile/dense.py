@@ -81,6 +81,20 @@ class LinearKernel(Kernel):
         self.scale_x = k < m
         self._scaled_shape, self._dtype = ((n, k) if self.scale_x else (n, m)), dtype
 
+    def set_fusable(self, is_weight: bool) -> None:
+        """The weight's (or bias's) update may run in the backward (set by the program)."""
+        if is_weight:
+            self.fusable = True
+        else:
+            self.fusable_b = True
+
+    def set_fused_lr(self, is_weight: bool, lr: float | None) -> None:
+        """This step's lr of the weight's (bias's) update in the backward; None: not now."""
+        if is_weight:
+            self.fused_lr = lr
+        else:
+            self.fused_lr_b = lr
+
     def bind(self, t):
         scaled = empty(self._scaled_shape, self._dtype) if self.fusable else None
         return {f"{t}_y": self.y, f"{t}_gx": self.gx, f"{t}_gw": self.gw, f"{t}_gb": self.gb,

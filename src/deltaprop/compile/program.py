@@ -97,11 +97,13 @@ class Program:
         self._made = {k.out for k in self.kernels}
         self._fuse_activations()
         self._plan_backward()
-        #: (linear kernel, weight or bias, lr attribute): updates that may run in the backward
+        #: (linear kernel, its weight or bias, True for the weight): the parameters whose plain
+        #: SGD update may run inside the backward
         self.fused = self.linear_weights() if fuse_update else []
-        for kernel, _, attr in self.fused:
-            setattr(kernel, "fusable" if attr == "fused_lr" else "fusable_b", True)
-        # (number of optimizer groups, [(kernel, its weight's group)]): set by the step
+        for kernel, _, is_weight in self.fused:
+            kernel.set_fusable(is_weight)
+        # (number of optimizer groups, [(kernel, is_weight, the parameter's group)]): found
+        # by the step once, and again when the number of groups changes
         self.fusion_groups: tuple | None = None
         self.source = Source(self)
 
@@ -129,8 +131,8 @@ class Program:
                     k.inplace, k.y = True, None
 
     def _plan_backward(self) -> None:
-        """For each kernel (reverse order) and input: store or add, and whether the value's
-        final gradient is a buffer its consumer may overwrite (``may_write``)."""
+        """For each kernel (reverse order): the inputs that need a gradient, and whether its
+        output's final gradient is a buffer the kernel may overwrite (``may_write``)."""
         contributions = [0] * len(self.vals)
         owned_once = [False] * len(self.vals)
         for k in self.kernels:
@@ -138,14 +140,12 @@ class Program:
                 if need:
                     contributions[i] += 1
                     owned_once[i] = bool(k.owned[j]) if j < len(k.owned) else False
-        seen = [False] * len(self.vals)
-        self._plan: list[tuple[Kernel, bool, list[tuple[int, int, bool]]]] = []
+        # per kernel, reverse order: (kernel, may_write, [(input position, value) needing a
+        # gradient]); whether a gradient is stored or added is decided where the source is
+        # written (compile/source.py), which also knows which ones may be None
+        self._plan: list[tuple[Kernel, bool, list[tuple[int, int]]]] = []
         for k in reversed(self.kernels):
-            steps = []
-            for j, (i, need) in enumerate(zip(k.inputs, k.needs)):
-                if need:
-                    steps.append((j, i, seen[i]))  # (position, value, add to an earlier one)
-                    seen[i] = True
+            steps = [(j, i) for j, (i, need) in enumerate(zip(k.inputs, k.needs)) if need]
             may_write = contributions[k.out] > 1 or owned_once[k.out]
             self._plan.append((k, may_write, steps))
         self._exclusive = [c > 1 or o for c, o in zip(contributions, owned_once)]
@@ -175,9 +175,9 @@ class Program:
         """Every gradient of the last forward; each parameter's ``.grad`` points to its own."""
         self.source.backward()
 
-    def linear_weights(self) -> list[tuple[LinearKernel, Any, str]]:
-        """(linear kernel, its weight or bias Parameter, the kernel's attribute for the lr)
-        of every parameter whose plain-SGD update may run inside the backward: used by one
+    def linear_weights(self) -> list[tuple[LinearKernel, Any, bool]]:
+        """(linear kernel, its weight or bias Parameter, True for the weight) of every
+        parameter whose plain-SGD update may run inside the backward: used by one
         kernel only (no sum of gradients to wait for)."""
         by_index = {i: p for p, i in self._params}
         out = []
@@ -192,11 +192,11 @@ class Program:
                 # gemm writes W^T, then Fortran-ordered; NumPy's out= wants C order too
                 and by_index[w].data.flags.c_contiguous
             ):
-                out.append((k, by_index[w], "fused_lr"))
+                out.append((k, by_index[w], True))
             if k.has_b and k.gb is not None:
                 b = k.inputs[2]
                 if b in by_index and self._contributions[b] == 1:
-                    out.append((k, by_index[b], "fused_lr_b"))
+                    out.append((k, by_index[b], False))
         return out
 
     # --- describe ---------------------------------------------------------------------------

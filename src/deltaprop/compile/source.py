@@ -61,8 +61,7 @@ class Source:
         bwd = self._backward_lines()
         self.text = "\n".join(["def forward(x, y):", *fwd, "", "def backward():", *bwd])
         # whether every parameter still holds the array the lines were written for
-        held = [f"Q{n}.data is p{i}" for n, (_, i) in enumerate(prog._params)]
-        self.ns.update({f"Q{n}": p for n, (p, _) in enumerate(prog._params)})
+        held = [f"P{n}.data is p{i}" for n, (_, i, _, _) in enumerate(prog._grad_out)]
         check = "def valid():\n    return " + (" and ".join(held) or "True")
         code = compile(self.text + "\n\n" + check, "<deltaprop compiled step>", "exec")
         exec(code, self.ns)  # noqa: S102
@@ -106,7 +105,7 @@ class Source:
             t = tags[id(k)]
             g = "seed" if k.out == prog.loss else f"g{k.out}"
             block, outs, plan, claimed = [], [None] * len(k.inputs), [], set()
-            for pos, i, _ in steps:
+            for pos, i in steps:
                 # the first gradient of a value is stored under its own name (None, where it
                 # may be None, is the right start); later ones (x * x: twice here) are added
                 direct = state.get(i) is None and i not in claimed

@@ -164,7 +164,8 @@ class CompiledStep:
             self._record(tape, key, x, y, out, loss)
 
     def update(self) -> None:
-        """The optimizer step (the recorded one after a replay)."""
+        """The optimizer's own step (after a replay, the parameters whose update ran inside
+        the backward have no gradient, so it skips them)."""
         self._pending = None
         self.optimizer.step()
 
@@ -201,14 +202,15 @@ class CompiledStep:
         self._set_fusion()  # so that describe() shows the plan before the first replay
 
     def _set_fusion(self) -> None:
-        """Per step: the SGD fusion of each linear weight, on only while its group has no
-        momentum and no weight decay (read now: a schedule or an edit may change them)."""
+        """Per step: the SGD update of each linear weight and bias inside the backward, on
+        only while nothing reads gradients and its group has no momentum and no weight decay
+        (read now: a schedule or an edit may change them)."""
         prog = self._current
         if not prog.fused:
             return
         if self._fusion_allowed is not None and not self._fusion_allowed():
-            for kernel, _, attr in prog.fused:
-                setattr(kernel, attr, None)
+            for kernel, _, is_weight in prog.fused:
+                kernel.set_fused_lr(is_weight, None)
             return
         groups = self.optimizer.param_groups
         entries = prog.fusion_groups
@@ -216,15 +218,11 @@ class CompiledStep:
             where = {id(p): g for g in groups for p in g["params"]}
             entries = prog.fusion_groups = (
                 len(groups),
-                [(k, attr == "fused_lr", where.get(id(p))) for k, p, attr in prog.fused],
+                [(k, is_weight, where.get(id(p))) for k, p, is_weight in prog.fused],
             )
         for kernel, is_weight, g in entries[1]:
             plain = g is not None and g["momentum"] == 0.0 and g["weight_decay"] == 0.0
-            lr = g["lr"] if plain else None
-            if is_weight:
-                kernel.fused_lr = lr
-            else:
-                kernel.fused_lr_b = lr
+            kernel.set_fused_lr(is_weight, g["lr"] if plain else None)
 
     def _walk(self) -> tuple[int, list, list]:
         """(tree version, modules, parameters) of the model, re-walked after a change."""
@@ -264,8 +262,8 @@ class CompiledStep:
             mode = "train" if all(modes) else "eval" if not any(modes) else "mixed"
             parts.append(f"recording for x {xs} {xd}, y {ys} {yd}, {mode} mode")
             parts.append(prog.describe())
-            fused = [kernel for kernel, _, a in prog.fused if a == "fused_lr" and kernel.fused_lr]
-            note = f" (weights of {len(fused)} linear layer(s) updated inside their gemm)"
+            fused = [k for k, _, is_weight in prog.fused if is_weight and k.fused_lr is not None]
+            note = f" (weights of {len(fused)} linear layer(s) updated inside their backward)"
             rule = f"{type(self.optimizer).__name__}.step() (the eager rule, its scratch shared)"
             parts.append("update: " + rule + (note if fused else ""))
         return "\n".join(parts)
