@@ -27,8 +27,9 @@ from ..nn.activation import ReLU, Sigmoid, Tanh
 from ..nn.conv import Conv2d
 from ..nn.linear import Linear
 from ..nn.losses import get_loss
-from ..nn.module import Module, Sequential
+from ..nn.module import Module
 from ..nn.residual import Residual
+from ..nn.sequential import Sequential
 
 #: A tanh unit counts as saturated on a row when |a| > TANH_LIMIT; a sigmoid unit when
 #: a < SIGMOID_LOW or a > SIGMOID_HIGH.

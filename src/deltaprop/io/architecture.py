@@ -20,7 +20,8 @@ from typing import Any
 
 from .. import nn
 from ..errors import ConfigError
-from ..nn.module import Module, Sequential
+from ..nn.module import Module
+from ..nn.sequential import Sequential
 
 MAX_NESTING = 30
 

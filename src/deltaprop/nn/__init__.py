@@ -40,10 +40,11 @@ from .losses import (
     l1_penalty,
     l2_penalty,
 )
-from .module import IncompatibleKeys, Module, Parameter, Sequential
+from .module import IncompatibleKeys, Module, Parameter
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d
 from .residual import Residual
+from .sequential import Sequential
 from .shape import Flatten, Identity, Unflatten, Upsample
 from .transfer import head_name, replace_head
 

@@ -20,10 +20,11 @@ from .activation import get_activation
 from .conv import Conv2d
 from .dropout import Dropout
 from .linear import Linear
-from .module import Module, Sequential
+from .module import Module
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .pooling import MaxPool2d
 from .residual import Residual
+from .sequential import Sequential
 from .shape import Flatten
 
 NORMS = ("batchnorm", "layernorm")

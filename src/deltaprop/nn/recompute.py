@@ -33,7 +33,8 @@ from ..autograd.tensor import Tensor
 from ..checks import check_int
 from ..config import enable_grad, no_grad
 from ..errors import ConfigError
-from .module import Module, Sequential
+from .module import Module
+from .sequential import Sequential
 
 
 class _CheckpointFunction(Function):

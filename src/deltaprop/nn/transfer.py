@@ -12,7 +12,8 @@ from __future__ import annotations
 from ..checks import check_int
 from ..errors import ConfigError
 from .linear import Linear
-from .module import Module, Sequential
+from .module import Module
+from .sequential import Sequential
 
 
 def head_name(model: Module) -> str:

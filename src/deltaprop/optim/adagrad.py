@@ -68,7 +68,7 @@ class Adagrad(Optimizer):
         xp = backend.xp_of(w)
         clr = group["lr"] / (1.0 + (state["step"] - 1) * group["lr_decay"])
         acc = state["sum"]
-        tmp = xp.multiply(g, g, out=self._scratch.get(w))  # the one scratch array of this step
+        tmp = xp.multiply(g, g, out=self.scratch(w))  # the one scratch array of this step
         acc += tmp
         xp.sqrt(acc, out=tmp)
         tmp += group["eps"]

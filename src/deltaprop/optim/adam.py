@@ -92,7 +92,7 @@ class Adam(Optimizer):
         m = state["exp_avg"]
         v = state["exp_avg_sq"]
         # One scratch array serves every intermediate below.
-        tmp = xp.subtract(g, m, out=self._scratch.get(w))
+        tmp = xp.subtract(g, m, out=self.scratch(w))
         tmp *= 1.0 - beta1
         m += tmp  # m + (1 - b1) (g - m): torch's lerp form of the moving average
         v *= beta2

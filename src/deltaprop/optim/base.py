@@ -21,8 +21,8 @@ from typing import Any
 
 from .. import backend
 from ..autograd.tensor import Tensor
-from ..checks import check_real
 from ..errors import ConfigError
+from .groups import check_group, make_group
 from .scratch import Scratch
 from .state import check_indices, check_loaded, export_state, import_state
 
@@ -96,54 +96,11 @@ class Optimizer:
 
     # --- groups ------------------------------------------------------------------------------
     def _make_group(self, group: Any, index: int | None, seen: set[int]) -> dict[str, Any]:
-        where = "params" if index is None else f"params[{index}]"
-        if not isinstance(group, dict):
-            raise ConfigError(
-                f"{where}: expected a parameter-group dict or a Parameter, got "
-                f"{type(group).__name__} (do not mix the two)"
-            )
-        allowed = ("params", "name", *self.defaults)
-        unknown = [k for k in group if k not in allowed]
-        if unknown:
-            raise ConfigError(
-                f"{where}: unknown option(s) {unknown}; allowed keys are {list(allowed)}"
-            )
-        if "params" not in group:
-            raise ConfigError(f"{where}: a parameter group needs a 'params' entry")
-        plist = group["params"]
-        plist = [plist] if isinstance(plist, Tensor) else list(plist)
-        if not plist:
-            raise ConfigError(f"{where}: expected at least one parameter, got an empty list")
-        prefix = "params" if index is None else f"params[{index}]['params']"
-        for i, p in enumerate(plist):
-            if not isinstance(p, Tensor):
-                raise ConfigError(f"{prefix}[{i}]: expected a Parameter, got {type(p).__name__}")
-            if p.data.dtype.kind != "f":
-                raise ConfigError(
-                    f"{prefix}[{i}]: expected a floating Parameter, got dtype {p.data.dtype}"
-                )
-            if id(p) in seen:
-                raise ConfigError(f"{prefix}[{i}]: this parameter is listed more than once")
-            seen.add(id(p))
-        out = dict(self.defaults)
-        out.update({k: v for k, v in group.items() if k != "params"})
-        self._check_hyperparameters(out, where)
-        out["params"] = plist
-        return out
+        return make_group(group, index, seen, self.defaults, self._check_hyperparameters)
 
     def _check_hyperparameters(self, group: dict[str, Any], where: str) -> None:
-        """Validate one group's values in place; the message is prefixed with ``where`` when
-        the group is one of several (or comes from a state_dict)."""
-        try:
-            if where.startswith("state_dict"):
-                # A schedule may have annealed the lr to exactly 0 (cosine with eta_min=0)
-                # before the state was saved: restoring it must work.
-                group["lr"] = check_real(group["lr"], "lr")
-            else:
-                group["lr"] = check_real(group["lr"], "lr", strict=True)
-            self._check_options(group)
-        except ConfigError as exc:
-            raise ConfigError(str(exc) if where == "params" else f"{where}: {exc}") from None
+        """Validate one group's values in place (see :func:`~.groups.check_group`)."""
+        check_group(group, where, self._check_options)
 
     def _check_options(self, group: dict[str, Any]) -> None:
         """Subclasses check (and normalize in place) their own hyperparameters, raising a

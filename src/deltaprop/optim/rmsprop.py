@@ -85,7 +85,7 @@ class RMSprop(Optimizer):
         one_minus_alpha = 1.0 - alpha
         v = state["square_avg"]
         v *= alpha
-        tmp = xp.multiply(g, g, out=self._scratch.get(w))  # the one scratch array of this step
+        tmp = xp.multiply(g, g, out=self.scratch(w))  # the one scratch array of this step
         tmp *= one_minus_alpha
         v += tmp
         if group["centered"]:

@@ -9,17 +9,8 @@ from typing import Any
 from ..checks import check_choice, check_int
 from ..errors import ConfigError
 from .base import Optimizer
-from .schedules import (
-    ExponentialLR,
-    LinearLR,
-    LRScheduler,
-    MultiStepLR,
-    StepLR,
-    check_counters,
-    check_milestones,
-    check_optimizer,
-    initial_lrs,
-)
+from .schedules import ExponentialLR, LinearLR, LRScheduler, MultiStepLR, StepLR
+from .schedules_args import check_counters, check_milestones, check_optimizer, initial_lrs
 from .schedules_cosine import CosineAnnealingLR, CosineAnnealingWarmRestarts
 
 

@@ -6,7 +6,8 @@ import math
 
 from ..checks import check_int, check_real
 from .base import Optimizer
-from .schedules import LRScheduler, at_least
+from .schedules import LRScheduler
+from .schedules_args import at_least
 
 
 class CosineAnnealingLR(LRScheduler):

@@ -81,7 +81,7 @@ class SGD(Optimizer):
 
     def update(self, w: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         """``w -= lr * d``, d the gradient or the (Nesterov) momentum direction."""
-        xp, tmp = backend.xp_of(w), self._scratch.get(w)
+        xp, tmp = backend.xp_of(w), self.scratch(w)
         momentum = group["momentum"]
         if momentum == 0.0:
             w -= xp.multiply(g, group["lr"], out=tmp)

@@ -18,8 +18,9 @@ from ..config import no_grad
 from ..data.checks import check_features, check_labels, check_targets
 from ..errors import ConfigError, DataError, DeltapropError, ShapeError
 from ..nn.losses import get_loss
-from ..nn.module import Module, Sequential
+from ..nn.module import Module
 from ..nn.normalization import BatchNorm1d
+from ..nn.sequential import Sequential
 from ..optim import Optimizer, get_optimizer
 from .metrics import TASKS
 
