@@ -53,6 +53,7 @@ BAD = {
     "test_size": 1.5,
     "drop_last": None,
     "compile": "yes",
+    "lanes": 0,
     "checkpoint": 7,
     "resume": ["a"],
     "save": 1,

@@ -37,9 +37,15 @@ class Program:
         norm_layers: batch-norm layers by the id of their running-mean array.
         fuse_update: whether the optimizer is plain SGD's, so that linear weights may be
             updated inside their backward (decided per step: see ``fused``).
+        lane_seed: for one lane of a batch split over threads (:mod:`~deltaprop.compile.lanes`):
+            d total loss / d this lane's loss (its share of the batch), which starts the
+            backward instead of 1; the gradients then go to :attr:`lane_grads` (one entry
+            per parameter, None where none flows), not to the parameters' ``.grad``.
     """
 
-    def __init__(self, tape: Tape, x, y, out, loss, params, norm_layers, fuse_update=False):
+    def __init__(
+        self, tape: Tape, x, y, out, loss, params, norm_layers, fuse_update=False, lane_seed=None
+    ):
         self.names: list[str] = []
         self.vals: list[Any] = []
         self.kernels: list[Kernel] = []
@@ -93,7 +99,9 @@ class Program:
         if self.kernels[-1].out != self.loss or loss.data.shape != ():
             raise Unrecordable("the loss is not a single number made by the last op")
         self.names[self.loss] = "loss"
-        self._seed = np.ones((), dtype=loss.data.dtype)
+        self.lane = lane_seed is not None
+        self._seed = np.full((), 1.0 if lane_seed is None else lane_seed, dtype=loss.data.dtype)
+        fuse_update = fuse_update and not self.lane  # lanes would update one weight at once
         self._made = {k.out for k in self.kernels}
         self._fuse_activations()
         self._plan_backward()
@@ -156,6 +164,7 @@ class Program:
         for p, i in self._params:
             own = None if self._exclusive[i] else np.empty_like(p.data)
             self._grad_out.append((p, i, own, Tensor._wrap(own)))
+        self.lane_grads: list[Any] = [None] * len(self._params)
 
     # --- replay -----------------------------------------------------------------------------
     def valid(self) -> bool:

@@ -51,6 +51,10 @@ class Source:
     def __init__(self, prog: Any) -> None:
         self.prog = prog
         self.ns: dict[str, Any] = {**BUILTINS, "vals": prog.vals, "seed": prog._seed}
+        # a lane's seed is its share of the batch, not 1: its own name, so that no kernel
+        # takes the shortcuts it has for a seed of 1
+        self.ns["lane_seed"], self.ns["G"] = prog._seed, prog.lane_grads
+        self.seed = "lane_seed" if prog.lane else "seed"
         for i in range(len(prog.vals)):
             if i not in (prog.x, prog.y) and not prog.made_by_op(i):
                 self.ns[f"p{i}"] = prog.vals[i]  # parameters and constants: fixed arrays
@@ -103,7 +107,7 @@ class Source:
             if known is None or not steps:
                 continue  # no gradient reaches this kernel's output: nothing to do
             t = tags[id(k)]
-            g = "seed" if k.out == prog.loss else f"g{k.out}"
+            g = self.seed if k.out == prog.loss else f"g{k.out}"
             block, outs, plan, claimed = [], [None] * len(k.inputs), [], set()
             for pos, i in steps:
                 # the first gradient of a value is stored under its own name (None, where it
@@ -141,6 +145,11 @@ class Source:
         head = [f"{v(i)} = vals[{i}]" for i in used if re.search(rf"\b{v(i)}\b", text)]
         head += [f"g{i} = None" for i in maybe]
         tail = []
+        if prog.lane:  # the lane's gradients, for the step to sum over the lanes
+            for n, (p, i, _, _) in enumerate(prog._grad_out):
+                self.ns[f"P{n}"] = p
+                tail.append(f"G[{n}] = g{i}" if state.get(i) is not None else f"G[{n}] = None")
+            return ["    " + line for line in [*head, *body, *tail]]
         for n, (p, i, own, _) in enumerate(prog._grad_out):
             self.ns[f"P{n}"], self.ns[f"W{n}"], self.ns[f"O{n}"] = p, prog._grad_out[n][3], own
             known = state.get(i)

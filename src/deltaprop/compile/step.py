@@ -24,10 +24,12 @@ import numpy as np
 from .. import report
 from ..autograd.engine import backward as _backward
 from ..autograd.tensor import Tensor
+from ..checks import check_int
 from ..errors import ConfigError, DataError, ShapeError
 from ..nn.module import Module, tree_version
 from ..nn.normalization import BatchNorm1d
 from ..optim import SGD, Optimizer
+from . import lanes as _lanes
 from .program import Program
 from .rules import Unrecordable
 from .trace import Tape, tracing
@@ -49,6 +51,9 @@ class CompiledStep:
         fusion_allowed: asked before every step with the fused update: False keeps every
             weight gradient for that step (the Trainer says False while clipping, a penalty
             or a callback may read them).
+        lanes: split each batch of at least ``2 * lanes.MIN_ROWS`` rows over this many
+            threads, one recording per shard (:mod:`deltaprop.compile.lanes`); 1 (default):
+            one thread, bit-identical to eager.
 
     Attributes:
         fallback: why this step trains eagerly (None while it records and replays).
@@ -63,6 +68,7 @@ class CompiledStep:
         fuse_update: bool = True,
         loss_call: Callable | None = None,
         fusion_allowed: Callable[[], bool] | None = None,
+        lanes: int = 1,
     ) -> None:
         if not isinstance(model, Module):
             raise ConfigError(f"model: expected a deltaprop Module, got {type(model).__name__}")
@@ -73,6 +79,10 @@ class CompiledStep:
                 f"optimizer: expected a deltaprop Optimizer, got {type(optimizer).__name__}"
             )
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.lanes = check_int(lanes, "lanes", minimum=1)
+        self._lanesets: dict[tuple, _lanes.LaneSet | None] = {}  # None: this key runs as one
+        self._lane: _lanes.LaneSet | None = None  # the split being replayed
+        self._lane_refusals: set[str] = set()  # warned once each
         self._loss_call = loss_call or (lambda out, yb: loss_fn(out, Tensor._wrap(yb)))
         self.fuse_update = bool(fuse_update) and type(optimizer) is SGD
         self._fusion_allowed = fusion_allowed
@@ -133,6 +143,15 @@ class CompiledStep:
         """Forward and loss: (the loss as a float, the model's output array). Replays when a
         valid recording exists for this batch's key, else runs eagerly (recording)."""
         key = (xb.shape, xb.dtype, yb.shape, yb.dtype, self._modes())
+        self._lane = None
+        if self._lanesets:
+            split = self._lanesets.get(key)
+            if split is not None:
+                if split.valid():
+                    self._lane, self._pending = split, None
+                    self.replays += 1
+                    return split.forward(xb, yb)
+                del self._lanesets[key]  # parameters replaced: recorded again with the program
         prog = self._programs.get(key)
         if prog is not None and prog.valid():
             self._current, self._pending = prog, None
@@ -153,6 +172,9 @@ class CompiledStep:
     def backward(self) -> None:
         """Every gradient of the last forward, in each parameter's ``.grad``."""
         if self._pending is None:
+            if self._lane is not None:
+                self._lane.backward()
+                return
             self._set_fusion()
             self._current.backward()
             return
@@ -162,6 +184,8 @@ class CompiledStep:
         _backward(loss)
         if tape is not None:
             self._record(tape, key, x, y, out, loss)
+            if self.fallback is None:
+                self._record_lanes(tape, key, x.data, y.data, out, loss)
 
     def update(self) -> None:
         """The optimizer's own step (after a replay, the parameters whose update ran inside
@@ -181,25 +205,47 @@ class CompiledStep:
                 raise Unrecordable(tape.problem)
             if not tape.nodes:
                 raise Unrecordable("the forward applied no op")
-            norm = {
-                id(m.running_mean.data): m
-                for m in self.model.modules()
-                if isinstance(m, BatchNorm1d) and m.running_mean is not None
-            }
+            norm = self._norm_layers()
             prog = Program(tape, x, y, out, loss, self._named_params(), norm, self.fuse_update)
         except Unrecordable as exc:
             self.fallback = str(exc)
             self._programs.clear()
+            self._lanesets.clear()
             report.warn(
                 f"compile: cannot record {exc}; this step trains eagerly from now on (the "
                 "same results, without the speed-up)",
                 stacklevel=4,
             )
             return
-        for node in tape.nodes:  # the eager graph is done with: keep no leaf alive
-            node.fn.parents = ()
         self._programs[key] = self._current = prog
         self._set_fusion()  # so that describe() shows the plan before the first replay
+
+    def _record_lanes(self, tape: Tape, key, xb, yb, out, loss) -> None:
+        """With ``lanes`` > 1 and a batch large enough: the recordings of its shards, or one
+        warning saying why this step runs as one lane (see :mod:`deltaprop.compile.lanes`)."""
+        split_now = key not in self._lanesets and self.lanes > 1
+        if split_now and _lanes.plan(xb.shape[0], self.lanes) is not None:
+            norm = self._norm_layers()
+            split = _lanes.record(self, tape, xb, yb, out, loss, self.lanes, norm)
+            if isinstance(split, str):
+                if split not in self._lane_refusals:
+                    self._lane_refusals.add(split)
+                    report.warn(
+                        f"compile: lanes={self.lanes}: {split}; the step runs as one lane",
+                        stacklevel=5,
+                    )
+                split = None
+            self._lanesets[key] = split
+        for node in tape.nodes:  # the eager graph is done with: keep no leaf alive
+            node.fn.parents = ()
+
+    def _norm_layers(self) -> dict[int, Any]:
+        """The model's batch-norm layers by the id of their running mean's array."""
+        return {
+            id(m.running_mean.data): m
+            for m in self.model.modules()
+            if isinstance(m, BatchNorm1d) and m.running_mean is not None
+        }
 
     def _set_fusion(self) -> None:
         """Per step: the SGD update of each linear weight and bias inside the backward, on
@@ -283,8 +329,12 @@ class CompiledStep:
 
 
 def compile_step(
-    model: Module, loss_fn: Callable, optimizer: Optimizer, fuse_update: bool = True
+    model: Module,
+    loss_fn: Callable,
+    optimizer: Optimizer,
+    fuse_update: bool = True,
+    lanes: int = 1,
 ) -> CompiledStep:
     """A compiled training step: ``step = dp.compile_step(model, loss_fn, optimizer)``, then
     ``loss = step(xb, yb)`` per batch (see :class:`CompiledStep`)."""
-    return CompiledStep(model, loss_fn, optimizer, fuse_update=fuse_update)
+    return CompiledStep(model, loss_fn, optimizer, fuse_update=fuse_update, lanes=lanes)

@@ -158,7 +158,7 @@ def trainer_options(
         "optimizer": optimizer, "callbacks": build_callbacks(recipe, log, tracking),
         "scheduler": build_schedule(recipe, optimizer), "clip_norm": recipe.clip_norm,
         "clip_value": recipe.clip_value, "l1": recipe.l1, "l2": recipe.l2,
-        "compile": recipe.compile, "distributed": recipe.distributed,
+        "compile": recipe.compile, "lanes": recipe.lanes, "distributed": recipe.distributed,
         "device": None if recipe.device == "cpu" else recipe.device,
     }  # fmt: skip
 

@@ -186,6 +186,7 @@ CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "test_size": check_fraction,
     "drop_last": check_bool,
     "compile": check_bool,
+    "lanes": check_int,
     "checkpoint": _PATH,
     "resume": _PATH,
     "save": _PATH,
@@ -231,6 +232,11 @@ def validate(values: dict[str, Any], show: Show = str) -> dict[str, Any]:
             f"got {values['warmup']!r}"
         )
     _layer_rules(out, values, show)
+    if out["lanes"] > 1 and not out["compile"]:
+        raise ConfigError(
+            f"{show('lanes')}: splits the compiled step over threads; expected 1 without "
+            f"{show('compile')}, got {out['lanes']}"
+        )
     if out["batchnorm"] and out["layernorm"]:
         raise ConfigError(
             f"{show('batchnorm')} and {show('layernorm')}: expected at most one of them, got both"

@@ -8,18 +8,24 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd.tensor import Tensor
-from ..checks import check_bool
+from ..checks import check_bool, check_int
 from ..compile import CompiledStep
 from ..errors import ConfigError
 from . import distributed as _distributed
 
 
-def set_up(trainer: Any, compile: Any, distributed: Any, device: Any) -> None:
+def set_up(trainer: Any, compile: Any, distributed: Any, device: Any, lanes: Any = 1) -> None:
     """Sets ``trainer.compile``, ``_compiled`` and ``_dist`` and moves the model to ``device``
     (the constructor's last step: the model, loss, optimizer, clipping, penalties and
     callbacks are set). ConfigError: a bad value, or ``compile`` with ``distributed`` or a
     device other than cpu."""
     trainer.compile = check_bool(compile, "compile")
+    trainer.lanes = check_int(lanes, "lanes", minimum=1)
+    if trainer.lanes > 1 and not trainer.compile:
+        raise ConfigError(
+            f"lanes: splits the compiled step over threads; expected 1 without compile=True, "
+            f"got {trainer.lanes}"
+        )
     if trainer.compile and (distributed is not False or device not in (None, "cpu")):
         # A recording replays the host step: no allreduce between backward and update,
         # and no kernels for a device's arrays.
@@ -42,7 +48,7 @@ def set_up(trainer: Any, compile: Any, distributed: Any, device: Any) -> None:
 
         t._compiled = CompiledStep(
             t.model, t.loss, t.optimizer, fusion_allowed=nothing_reads_gradients,
-            loss_call=lambda out, yb: t.loss(out, Tensor._wrap(yb)),
+            loss_call=lambda out, yb: t.loss(out, Tensor._wrap(yb)), lanes=t.lanes,
         )  # fmt: skip
     # data-parallel training (train/distributed.py): None on one process
     world = _distributed.resolve(distributed)

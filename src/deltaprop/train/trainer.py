@@ -80,6 +80,9 @@ class Trainer(TrainStep, Inference):
             of each batch shape runs eagerly while its kernels are recorded, later ones
             replay them (buffers allocated once, no graph): the same weights, faster steps.
             An op that cannot be recorded makes it train eagerly, after one warning.
+        lanes: with ``compile``: split each batch of at least 32 rows over this many threads
+            (:mod:`deltaprop.compile.lanes`): faster on convolutions and wide layers, weights
+            within float rounding of one lane's.
         distributed: data-parallel training on MPI: True (run under ``mpiexec``; needs
             ``deltaprop[dist]``) or a :class:`deltaprop.parallel.World` (its timeout).
             Each global batch of ``fit`` is split over the ranks and the gradients summed;
@@ -116,6 +119,7 @@ class Trainer(TrainStep, Inference):
         l2: float = 0.0,
         divergence_factor: float | None = 1e3,
         compile: bool = False,
+        lanes: int = 1,
         distributed: Any = False,
         device: Any = None,
     ) -> None:
@@ -167,7 +171,7 @@ class Trainer(TrainStep, Inference):
         self._train_loss, self._train_stat = self._loss_call, self._batch_stat
         self._grad_params = []
         self._refresh_grad_params()
-        execution.set_up(self, compile, distributed, device)
+        execution.set_up(self, compile, distributed, device, lanes)
 
     # --- fit: checks, then the loop (train/loop.py) -------------------------------------------
     def fit(

@@ -1,0 +1,237 @@
+"""A compiled step split over threads (deltaprop.compile.lanes): the same training as one lane
+to float rounding, refused (one lane, one warning) where rows interact."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop import backend, nn, optim
+from deltaprop.compile import CompiledStep
+from deltaprop.compile import lanes as lanes_mod
+from deltaprop.errors import ConfigError, DataError
+from deltaprop.report import DeltapropWarning
+
+
+def _built(dtype, *layers):
+    """Layers made with ``dtype`` parameters (the default dtype restored after)."""
+    old = backend.default_dtype()
+    backend.set_default_dtype(dtype)
+    try:
+        dp.seed(0)
+        return nn.Sequential(*[make() for make in layers])
+    finally:
+        backend.set_default_dtype(old)
+
+
+def _mlp(dtype=np.float64):
+    return _built(dtype, lambda: nn.Linear(6, 16), nn.ReLU, lambda: nn.Linear(16, 3))
+
+
+def _cnn(dtype=np.float64):
+    return _built(dtype, lambda: nn.Conv2d(1, 4, 3, padding=1), nn.ReLU,
+                  lambda: nn.MaxPool2d(2), nn.Flatten, lambda: nn.Linear(36, 3))  # fmt: skip
+
+
+def _data(rows=64, shape=(6,), dtype=np.float64, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((rows, *shape)).astype(dtype), rng.integers(0, 3, rows)
+
+
+def _train(make, loss, opt, lanes, x, y, steps=12, batch=None, **kw):
+    model = make()
+    step = CompiledStep(model, loss, opt(model.parameters()), lanes=lanes, **kw)
+    batch = batch or x.shape[0]
+    losses = []
+    for i in range(steps):
+        lo = (i * batch) % x.shape[0]
+        losses.append(step(x[lo : lo + batch], y[lo : lo + batch]))
+    return step, [p.data.copy() for p in model.parameters()], losses
+
+
+def _close(a, b, rtol=1e-10):
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(u, v, rtol=rtol, atol=rtol * np.abs(u).max())
+
+
+@pytest.mark.parametrize(
+    "opt",
+    [
+        lambda p: optim.SGD(p, lr=0.1),
+        lambda p: optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True),
+        lambda p: optim.Adam(p, lr=0.01),
+    ],
+    ids=["sgd", "nesterov", "adam"],
+)
+def test_two_lanes_train_as_one_lane(opt):
+    x, y = _data(64)
+    one, w1, l1 = _train(_mlp, nn.CrossEntropyLoss(), opt, 1, x, y)
+    two, w2, l2 = _train(_mlp, nn.CrossEntropyLoss(), opt, 2, x, y)
+    assert isinstance(next(iter(two._lanesets.values())), lanes_mod.LaneSet)
+    assert two.replays == 11 and two.recordings == 1
+    _close(w1, w2)
+    np.testing.assert_allclose(l1, l2, rtol=1e-12)
+
+
+@pytest.mark.parametrize("lanes", [3, 4])
+def test_more_lanes_and_uneven_shards(lanes):
+    x, y = _data(71)  # 71 rows: shards of 23/24 or 17/18
+    _, w1, _ = _train(_mlp, nn.CrossEntropyLoss(), lambda p: optim.SGD(p, lr=0.1), 1, x, y)
+    step, w2, _ = _train(_mlp, nn.CrossEntropyLoss(), lambda p: optim.SGD(p, lr=0.1), lanes, x, y)
+    split = next(iter(step._lanesets.values()))
+    sizes = [hi - lo for lo, hi in split.bounds]
+    assert len(sizes) == lanes and sum(sizes) == 71 and max(sizes) - min(sizes) <= 1
+    _close(w1, w2)
+
+
+def test_float32_cnn_with_sum_reduction_and_mse():
+    x, y = _data(40, (1, 6, 6), np.float32)
+    loss = nn.CrossEntropyLoss(reduction="sum")
+
+    def make():
+        return _cnn(np.float32)
+
+    _, w1, _ = _train(make, loss, lambda p: optim.SGD(p, lr=0.001), 1, x, y, steps=6)
+    step, w2, _ = _train(make, loss, lambda p: optim.SGD(p, lr=0.001), 2, x, y, steps=6)
+    assert step._lanesets and all(s is not None for s in step._lanesets.values())
+    _close(w1, w2, rtol=1e-5)
+    targets = np.random.default_rng(2).standard_normal((64, 3))
+    xs, _ = _data(64)
+    _, w1, _ = _train(_mlp, nn.MSELoss(), lambda p: optim.SGD(p, lr=0.1), 1, xs, targets)
+    _, w2, _ = _train(_mlp, nn.MSELoss(), lambda p: optim.SGD(p, lr=0.1), 2, xs, targets)
+    _close(w1, w2)
+
+
+def test_small_batches_and_the_short_last_batch():
+    x, y = _data(80)
+    # batch 48: 48 rows split, the last 32 rows too (2 x 16); batch 20 is never split
+    step, w2, _ = _train(
+        _mlp, nn.CrossEntropyLoss(), lambda p: optim.SGD(p, lr=0.1), 2, x, y, steps=6, batch=48
+    )
+    assert len(step._lanesets) == 2 and all(step._lanesets.values())
+    _, w1, _ = _train(
+        _mlp, nn.CrossEntropyLoss(), lambda p: optim.SGD(p, lr=0.1), 1, x, y, steps=6, batch=48
+    )
+    _close(w1, w2)
+    small, _, _ = _train(
+        _mlp, nn.CrossEntropyLoss(), lambda p: optim.SGD(p, lr=0.1), 2, x, y, steps=3, batch=20
+    )
+    assert small._lanesets == {} and small.replays == 2
+    assert lanes_mod.plan(31, 2) is None and lanes_mod.plan(32, 8) == [(0, 16), (16, 32)]
+
+
+def _bn_model():
+    return _built(np.float64, lambda: nn.Linear(6, 8), lambda: nn.BatchNorm1d(8), nn.ReLU,
+                  lambda: nn.Linear(8, 3))  # fmt: skip
+
+
+def _dropout_model():
+    return _built(np.float64, lambda: nn.Linear(6, 8), lambda: nn.Dropout(0.5),
+                  lambda: nn.Linear(8, 3))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "make, why", [(_bn_model, "batch norm"), (_dropout_model, "dropout")], ids=["bn", "dropout"]
+)
+def test_row_mixing_ops_run_as_one_lane_after_one_warning(make, why):
+    x, y = _data(64)
+    sgd = lambda p: optim.SGD(p, lr=0.1)  # noqa: E731
+    with pytest.warns(DeltapropWarning, match=f"lanes=2: {why}.*one lane") as record:
+        step, w2, _ = _train(make, nn.CrossEntropyLoss(), sgd, 2, x, y)
+    assert len([w for w in record if "lanes" in str(w.message)]) == 1
+    assert list(step._lanesets.values()) == [None] and step.replays == 11
+    _, w1, _ = _train(make, nn.CrossEntropyLoss(), sgd, 1, x, y)
+    for a, b in zip(w1, w2):  # one lane: the ordinary replay, bit for bit
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_loss_that_mixes_rows_is_caught_by_the_check():
+    x, y = _data(64)
+    t = np.random.default_rng(3).standard_normal((64, 3))
+
+    def centred(out, target):  # subtracts the batch's mean: each row depends on all rows
+        d = out - out.mean(axis=0) - target
+        return (d * d).mean()
+
+    sgd = lambda p: optim.SGD(p, lr=0.1)  # noqa: E731
+    with pytest.warns(DeltapropWarning, match="rows interact"):
+        step, w2, _ = _train(_mlp, centred, sgd, 2, x, t, steps=4)
+    assert list(step._lanesets.values()) == [None]
+    _, w1, _ = _train(_mlp, centred, sgd, 1, x, t, steps=4)
+    for a, b in zip(w1, w2):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_weighted_cross_entropy_is_caught_by_the_check():
+    x, y = _data(64)
+    loss = nn.CrossEntropyLoss(weight=np.array([1.0, 5.0, 0.2]))
+    sgd = lambda p: optim.SGD(p, lr=0.1)  # noqa: E731
+    with pytest.warns(DeltapropWarning, match="lanes=2"):
+        step, _, _ = _train(_mlp, loss, sgd, 2, x, y, steps=3)
+    assert list(step._lanesets.values()) == [None]
+
+
+def test_replaced_parameters_and_mode_changes_are_recorded_again():
+    x, y = _data(64)
+    model = _mlp()
+    step = CompiledStep(
+        model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), lanes=2
+    )
+    step(x, y)
+    step(x, y)
+    model.load_state_dict(_mlp().state_dict())  # new arrays: the recordings are stale
+    step(x, y)
+    assert step.recordings == 2
+    model.eval()
+    step(x, y)
+    assert step.recordings == 3 and len(step._lanesets) == 2
+
+
+def test_an_error_in_a_worker_lane_reaches_the_caller():
+    def fail(i):
+        if i == 1:
+            raise DataError("lane 1 failed")
+
+    with pytest.raises(DataError, match="lane 1 failed"):
+        lanes_mod.run(2, fail)
+    seen = []
+    lanes_mod.run(2, seen.append)  # the workers still run after a failure
+    assert sorted(seen) == [0, 1]
+
+
+def test_blas_threads_are_restored_and_lanes_run_in_other_threads():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    names = []
+    lanes_mod.run(2, lambda i: names.append(threading.current_thread().name))
+    after = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    assert before == after and len(set(names)) == 2
+
+
+def test_trainer_recipe_and_bad_lanes():
+    x, y = _data(96)
+    dp.seed(0)
+    model = _mlp()
+    t2 = dp.Trainer(model, "cross_entropy", "sgd", lr=0.1, compile=True, lanes=2)
+    h2 = t2.fit(x, y, epochs=3, batch_size=48, verbose=False)
+    model1 = _mlp()
+    t1 = dp.Trainer(model1, "cross_entropy", "sgd", lr=0.1, compile=True)
+    h1 = t1.fit(x, y, epochs=3, batch_size=48, verbose=False)
+    assert t2._compiled._lanesets and all(t2._compiled._lanesets.values())
+    np.testing.assert_allclose(h1.history["loss"], h2.history["loss"], rtol=1e-9)
+    np.testing.assert_allclose(h1.history["accuracy"], h2.history["accuracy"])
+    for bad in (0, -1, 1.5, "2", True):
+        with pytest.raises(ConfigError, match="lanes"):
+            dp.Trainer(_mlp(), "cross_entropy", "sgd", compile=True, lanes=bad)
+    with pytest.raises(ConfigError, match="lanes: splits the compiled step"):
+        dp.Trainer(_mlp(), "cross_entropy", "sgd", lanes=2)
+    with pytest.raises(ConfigError, match="lanes"):
+        CompiledStep(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters()), lanes=0)
+    from deltaprop.recipe import Recipe
+
+    with pytest.raises(ConfigError, match="lanes: splits the compiled step"):
+        Recipe(dataset="iris", lanes=2)
+    assert Recipe(dataset="iris", lanes=2, compile=True).lanes == 2
