@@ -19,6 +19,8 @@ Methods:
              nn.CrossEntropyLoss, optim.SGD: zero_grad, loss(model(x), y).backward(), step
   compiled   the same model, loss and optimizer through dp.compile_step (the first step
              recorded, the rest replayed)
+  lanes      the compiled step with lanes = the row's thread count (dp.compile_step(...,
+             lanes=N)): each batch split over N threads, BLAS at one thread in each
   torch      the same in PyTorch eager on the CPU, torch.set_num_threads(the BLAS threads
              NumPy uses, so both get the same cores)
   naive      a hand-written NumPy loop whose convolutions run image by image: im2col of one
@@ -60,7 +62,7 @@ N_IMAGES = 2048
 BATCH = 64
 LR = 0.01
 CLASSES = 10
-METHODS = ("deltaprop", "compiled", "torch", "naive")
+METHODS = ("deltaprop", "compiled", "lanes", "torch", "naive")
 
 
 def make_data(n: int, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
@@ -97,7 +99,7 @@ def batches(X, y):
 # --- the methods: each setup returns (epoch, weights) -----------------------------------------
 
 
-def setup_deltaprop(X, y, w, compiled: bool = False):
+def setup_deltaprop(X, y, w, compiled: bool = False, lanes: int = 1):
     dtype = X.dtype.name
     model = nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1, dtype=dtype),
@@ -116,7 +118,7 @@ def setup_deltaprop(X, y, w, compiled: bool = False):
         layer.bias.data = w[kb].copy()
     loss_fn = nn.CrossEntropyLoss()
     opt = optim.SGD(model.parameters(), lr=LR)
-    step = dp.compile_step(model, loss_fn, opt) if compiled else None
+    step = dp.compile_step(model, loss_fn, opt, lanes=lanes) if compiled else None
 
     def epoch():
         for xb, yb in batches(X, y):
@@ -297,7 +299,9 @@ def limit_threads(threads: int | None):
     return threadpool_limits(limits=threads, user_api="blas")
 
 
-def setup(method: str, X, y, w) -> tuple[Callable, Callable]:
+def setup(method: str, X, y, w, threads: int | None = None) -> tuple[Callable, Callable]:
+    if method == "lanes":
+        return setup_deltaprop(X, y, w, compiled=True, lanes=threads or blas_threads())
     if method in ("deltaprop", "compiled"):
         return setup_deltaprop(X, y, w, compiled=method == "compiled")
     if method == "torch":
@@ -380,7 +384,7 @@ def rss_child(method: str, n: int, threads: int | None) -> None:
     limiter = limit_threads(threads)  # noqa: F841 - kept alive for the run
     harness.settle_allocator()
     X, y = make_data(n)
-    epoch, _ = setup(method, X, y, init_weights())
+    epoch, _ = setup(method, X, y, init_weights(), threads)
     print(harness.rss_first_epoch(epoch))
 
 
@@ -470,7 +474,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         methods.append(m)
         for t in counts:
-            epochs[t, m] = fn  # one model per method: every count trains the same one on
+            # one model per method: every count trains the same one on (lanes: one per count)
+            epochs[t, m] = setup(m, X, y, w, t)[0] if m == "lanes" else fn
     print(f"\n{n} images, batch {BATCH}, {repeats} rounds; seconds per epoch (median)")
     wall, cpu = time_rounds(epochs, repeats)
     traced: dict = {}

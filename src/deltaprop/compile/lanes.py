@@ -75,13 +75,17 @@ class LaneSet:
         return all(p.valid() for p in self.programs)
 
     def forward(self, xb, yb) -> tuple[float, Any]:
-        """Every lane's forward and loss on its rows: (the batch's loss, the output (N, ...))."""
+        """Every lane's forward, loss *and backward* on its rows, in one hand-off to the
+        threads: (the batch's loss, the output (N, ...)). The backward writes only the lanes'
+        own buffers, so a loss the caller refuses (NaN) changes nothing; :meth:`backward`
+        then sums the gradients into the parameters' ``.grad``."""
 
         def lane(i: int) -> None:
             lo, hi = self.bounds[i]
             prog = self.programs[i]
             self.losses[i] = prog.forward(xb[lo:hi], yb[lo:hi])
             self.out[lo:hi] = prog.output()
+            prog.backward()
 
         run(len(self.programs), lane)
         total = 0.0
@@ -90,8 +94,7 @@ class LaneSet:
         return total, self.out
 
     def backward(self) -> None:
-        """Every lane's backward, then each parameter's ``.grad`` the lanes' sum."""
-        run(len(self.programs), lambda i: self.programs[i].backward())
+        """Each parameter's ``.grad``: the sum of the lanes' gradients, in lane order."""
         lanes = [prog.lane_grads for prog in self.programs]
         for n, p in enumerate(self.params):
             parts = [g[n] for g in lanes if g[n] is not None]

@@ -29,6 +29,7 @@ from ..errors import ConfigError, DataError, ShapeError
 from ..nn.module import Module, tree_version
 from ..nn.normalization import BatchNorm1d
 from ..optim import SGD, Optimizer
+from . import describe as _describe
 from . import lanes as _lanes
 from .program import Program
 from .rules import Unrecordable
@@ -295,37 +296,18 @@ class CompiledStep:
     def _all_params(self) -> list:
         return [p for _, p in self._named_params()]
 
-    # --- describe ---------------------------------------------------------------------------
+    # --- describe (compile/describe.py) ----------------------------------------------------
     def describe(self) -> str:
         """The recorded kernels of every recording so far, with their shapes: forward, then
-        backward, then the update (a teaching view of one step of backprop)."""
-        if self.fallback is not None:
-            return f"eager (not recorded): {self.fallback}"
-        if not self._programs:
-            return "nothing recorded yet: the first call records the step"
-        parts = []
-        for (xs, xd, ys, yd, (modes, _)), prog in self._programs.items():
-            mode = "train" if all(modes) else "eval" if not any(modes) else "mixed"
-            parts.append(f"recording for x {xs} {xd}, y {ys} {yd}, {mode} mode")
-            parts.append(prog.describe())
-            fused = [k for k, _, is_weight in prog.fused if is_weight and k.fused_lr is not None]
-            note = f" (weights of {len(fused)} linear layer(s) updated inside their backward)"
-            rule = f"{type(self.optimizer).__name__}.step() (the eager rule, its scratch shared)"
-            parts.append("update: " + rule + (note if fused else ""))
-        return "\n".join(parts)
+        backward, then the update (a teaching view of one step of backprop); and how each
+        batch shape is split over lanes."""
+        return _describe.describe(self)
 
     def source(self) -> str:
         """The Python each recording replays: its forward and backward functions, one NumPy
         call a line, as generated from the recorded kernels (see
         :mod:`deltaprop.compile.source`)."""
-        if self.fallback is not None:
-            return f"# eager (not recorded): {self.fallback}"
-        if not self._programs:
-            return "# nothing recorded yet: the first call records the step"
-        parts = []
-        for (xs, xd, ys, yd, _), prog in self._programs.items():
-            parts += [f"# recording for x {xs} {xd}, y {ys} {yd}", prog.source.text, ""]
-        return "\n".join(parts).rstrip() + "\n"
+        return _describe.source(self)
 
 
 def compile_step(
