@@ -174,3 +174,36 @@ def test_float64_batches_are_taken_in_the_model_dtype():
     for _ in range(3):
         step(X_DENSE.astype(np.float64), Y_DENSE)
     assert_same_state(m1, m2, exact=True)
+
+
+def test_the_guard_lets_only_a_batch_the_last_recording_fits_skip_the_checks():
+    from deltaprop import backend
+
+    dp.seed(0)
+    model = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
+    step = dp.compile_step(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1))
+    dtype = backend.default_dtype()
+    x = np.ones((6, 4), dtype=dtype)
+    y = np.arange(6) % 3
+    step(x, y)
+    assert step._fast is None  # recorded: the next step chooses through the key
+    step(x, y)
+    guard = step._fast[0]
+    assert guard(x, y) and guard(x + 1, y)
+    assert not guard(x[:5], y[:5])  # another shape
+    assert not guard(x.astype(np.float64 if dtype == np.float32 else np.float32), y)
+    assert not guard(dp.Tensor(x), y) and not guard(x.tolist(), y)
+    model.eval()  # a mode: the tree version moves
+    assert not guard(x, y)
+    model.train()
+    step(x, y)  # chosen again through the key: the guard holds again
+    assert step._fast[0](x, y)
+    model[0].weight.requires_grad = False
+    assert not step._fast[0](x, y)
+    model[0].weight.requires_grad = True
+    assert step._fast[0](x, y)
+    model.load_state_dict({k: v.copy() for k, v in model.state_dict().items()})
+    assert not step._fast[0](x, y)
+    before = step.recordings
+    step(x, y)  # new arrays: recorded again, and the loss is still the eager step's
+    assert step.recordings == before + 1

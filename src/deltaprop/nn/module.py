@@ -45,7 +45,8 @@ _TREE_VERSION = [0]
 
 
 def tree_version() -> int:
-    """A number that changes whenever an attribute of any Module is set."""
+    """A number that changes whenever an attribute of any Module is set, and whenever a
+    model's modes change (``train``, ``eval``, ``training_mode``)."""
     return _TREE_VERSION[0]
 
 
@@ -103,6 +104,7 @@ class Module:
 
     def train(self, mode: bool = True) -> Module:
         """Training mode (dropout drops, batch norm uses batch statistics)."""
+        _TREE_VERSION[0] += 1  # a mode is part of what a compiled step's recording assumes
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
@@ -122,6 +124,7 @@ class Module:
             self.train(mode)
             yield self
         finally:
+            _TREE_VERSION[0] += 1
             for m, flag in saved:
                 object.__setattr__(m, "training", flag)
 
