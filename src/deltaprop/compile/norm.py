@@ -152,7 +152,8 @@ class BatchNormKernel(Kernel):
                 f"multiply({t}_rm, 1.0 - {t}_mom, {t}_rm)",
                 f"add({t}_rm, multiply({t}_mom, {t}_mean0, {t}_r), {t}_rm)",
                 f"multiply({t}_rv, 1.0 - {t}_mom, {t}_rv)",
-                f"add({t}_rv, multiply({t}_mom * {m} / ({m} - 1), {t}_var0, {t}_r), {t}_rv)"]  # fmt: skip
+                f"add({t}_rv, multiply({t}_mom * {m} / ({m} - 1), {t}_var0, {t}_r), "
+                f"{t}_rv)"]  # fmt: skip
 
     # --- backward ---------------------------------------------------------------------------
     def emit_backward(self, v, g, outs, may_write, t):
@@ -207,7 +208,8 @@ class BatchNormKernel(Kernel):
             affine.append(f"+ {name(self.inputs[self._k_beta])}")
         tail = (" " + " ".join(affine)) if affine else ""
         if self.training:
-            stats = "batch mean, var" + ("; running stats updated" if self.module is not None else "")
+            updated = "; running stats updated" if self.module is not None else ""
+            stats = "batch mean, var" + updated
         else:
             stats = "running mean, var"
         fwd = f"{y} = ({x} - mean) / sqrt(var + eps){tail}  [{stats}; buffers]"
