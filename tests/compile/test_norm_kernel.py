@@ -275,3 +275,43 @@ def test_trainer_compile_with_dropout_is_the_eager_fit(opt):
 
 def kernels_all(step):
     return [k for prog in step._programs.values() for k in prog.kernels]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dropout_mask_in_the_draws_buffer_is_eager_s_mask(dtype):
+    """The dropout kernel writes the comparison into the draws' buffer and scales it there:
+    the same outputs as eager's ``(r >= p) * scale``, the signs of dropped negatives too."""
+    outs = []
+    for compiled in (False, True):
+        dp.seed(0)
+        model = nn.Sequential(nn.Linear(5, 7, dtype=dtype), nn.Dropout(0.4),
+                              nn.Linear(7, 3, dtype=dtype))  # fmt: skip
+        o = optim.SGD(model.parameters(), lr=0.1)
+        step = dp.compile_step(model, nn.CrossEntropyLoss(), o, fuse_update=False)
+        xb = X.astype(dtype)
+        dp.seed(9)
+        seen = []
+        for _ in range(6):
+            if compiled:
+                step.forward(xb, Y)
+                if step.replays:  # the dropout's output buffer (the first step is eager)
+                    seen.append(step._current.vals[step._current.kernels[1].out].copy())
+                step.backward()
+                step.update()
+            else:
+                o.zero_grad()
+                h = model[1](model[0](dp.Tensor(xb, dtype=dtype)))
+                seen.append(h.data.copy())
+                nn.CrossEntropyLoss()(model[2](h), Y).backward()
+                o.step()
+        outs.append((model, seen, step))
+    (m1, s1, _), (m2, s2, step) = outs
+    kernel = kernels(step)[1]
+    assert kernel.mask is kernel.r  # no boolean array, no second mask
+    for a, b in zip(s1[1:], s2, strict=True):
+        assert np.array_equal(a, b) and np.array_equal(np.signbit(a), np.signbit(b))
+    assert any(np.signbit(a[a == 0]).any() for a in s1)  # dropped negatives: -0.0
+    assert_bitwise(m1, m2, [], [])
+    source = step.source()
+    assert "greater_equal(k1_r, k1_p, k1_mask)" in source
+    assert "multiply(k1_mask, k1_scale, k1_mask)" in source
