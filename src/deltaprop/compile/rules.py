@@ -28,6 +28,7 @@ from ..ops import (
 )
 from ..ops.dropout import Dropout
 from ..ops.embedding import Embedding, _as_indices
+from . import norm
 from .dense import DropoutKernel, LinearKernel, ReLUKernel, SigmoidKernel, TanhKernel
 from .generic import FunctionKernel, batch_norm_hook, embedding_hook
 from .kernel import Kernel
@@ -108,7 +109,13 @@ def _batch_norm(node, ctx):
                 f"{node.op} with running statistics that belong to no BatchNorm layer of the "
                 "model (a functional batch_norm call)"
             )
-    hook = None if module is None else batch_norm_hook(node.fn, module)
+    fn, x = node.fn, node.inputs[0].data
+    if norm.recordable(fn, x, module, node.attrs):  # buffers, bit for bit (compile/norm.py)
+        training = type(fn) is norm_batch.BatchNorm
+        return norm.BatchNormKernel(ctx.ins, ctx.out, fn.needs, x, fn.has_gamma, fn.has_beta,
+                                    fn.eps, training, module)  # fmt: skip
+    # anything else (4-D images, another memory layout): the op's own code
+    hook = None if module is None else batch_norm_hook(fn, module)
     return _generic(node, ctx, before=hook)
 
 
