@@ -315,3 +315,12 @@ def test_dropout_mask_in_the_draws_buffer_is_eager_s_mask(dtype):
     source = step.source()
     assert "greater_equal(k1_r, k1_p, k1_mask)" in source
     assert "multiply(k1_mask, k1_scale, k1_mask)" in source
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_relu_after_batch_norm_overwrites_its_output_only_with_gamma_or_beta(affine):
+    # with gamma/beta the backward reads x_hat, not the output; without, they are one buffer
+    m1, m2, step, l1, l2 = run_pair(lambda: bn_model("float64", affine=affine), "adam", X)
+    assert_bitwise(m1, m2, l1, l2)
+    relu = next(k for k in kernels(step) if k.op == "relu")
+    assert relu.inplace is affine

@@ -1,13 +1,14 @@
 """The generic replay kernel: an op's own Function ``forward``/``backward`` on arrays.
 
 For the ops without a buffer kernel of their own (convolution, pooling, layer norm, batch
-norm, gelu, the shape ops, ...) the recorded Function object is kept and its two methods are
+norm on 4-D input or where compile/norm.py's kernel does not apply, gelu, the shape ops, ...)
+the recorded Function object is kept and its two methods are
 called directly on the arrays: the same code as eager, so bit-identical, with no Tensor
 objects, no graph nodes and no engine walk, but with the op's own allocations.
 
 Ops whose attributes change from step to step get a ``before`` hook that sets them again:
-batch norm's running statistics (consumed by every forward) and its layer's batch counter,
-and an embedding's indices (the batch itself).
+(for those) batch norm's running statistics (consumed by every forward) and its layer's
+batch counter, and an embedding's indices (the batch itself).
 """
 
 from __future__ import annotations

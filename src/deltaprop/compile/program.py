@@ -21,6 +21,7 @@ import numpy as np
 from ..autograd.tensor import Tensor
 from .dense import LinearKernel
 from .kernel import Kernel
+from .norm import BatchNormKernel
 from .rules import INPLACE_ACTIVATIONS, Context, Unrecordable, kernel_for
 from .source import Source
 from .trace import Tape
@@ -128,14 +129,20 @@ class Program:
         return count
 
     def _fuse_activations(self) -> None:
-        """An activation whose input is a linear's output used nowhere else overwrites it."""
+        """An activation whose input is a linear's (or an affine batch norm's) output used
+        nowhere else overwrites it."""
         count = self._consumers()
         made_by = {k.out: k for k in self.kernels}
         for k in self.kernels:
             if isinstance(k, INPLACE_ACTIVATIONS):
                 src = k.inputs[0]
                 producer = made_by.get(src)
-                if isinstance(producer, LinearKernel) and count[src] == 1 and src != self.out:
+                # linear's backward reads its input, never its output; batch norm's reads
+                # x_hat, not its output, when it has gamma or beta (without, they are one)
+                overwritable = isinstance(producer, LinearKernel) or (
+                    isinstance(producer, BatchNormKernel) and producer.y is not None
+                )
+                if overwritable and count[src] == 1 and src != self.out:
                     k.inplace, k.y = True, None
 
     def _plan_backward(self) -> None:
