@@ -47,14 +47,19 @@ class Conv2d(Function):
         o = w.shape[0]
         (kh, kw), (oh, ow), wq = p.kernel, p.out_hw, p.wq
         self.x_shape, self.w_shape = x.shape, w.shape
-        buf = window.padded(x, p, channels_major=True)
         # The im2col copy: (C, kH, kW, N, OH, wq) C-ordered, so each tap of each plane is one
         # long run in both source and destination. Into a fresh array: cols must never be a
         # view of x (zero_wrapped writes to it, and it is kept for backward).
-        cols = xp.empty((c, kh, kw, n, oh, wq), dtype=x.dtype)
-        cols[...] = window.windows(buf, p).transpose(1, 2, 3, 0, 4, 5)
-        window.zero_wrapped(cols, p)
+        cols = xp.empty((c, kh, kw, n, oh * wq), dtype=x.dtype)
+        if p.flat:
+            _im2col_flat(x, p, cols)
+        else:
+            buf = window.padded(x, p, channels_major=True)
+            cols.reshape(c, kh, kw, n, oh, wq)[...] = window.windows(buf, p).transpose(
+                1, 2, 3, 0, 4, 5
+            )
         cols = cols.reshape(c * kh * kw, n * oh * wq)
+        window.zero_wrapped(cols, p)
         w2 = w.reshape(o, -1)
         y = w2.dot(cols)  # the one GEMM: (O, N OH wq)
         self.save(cols if self.needs[1] else None, w2 if self.needs[0] else None)
@@ -97,25 +102,60 @@ class Conv2d(Function):
             else:
                 gw = g2.dot(cols.T).reshape(self.w_shape)
         if len(needs) > 2 and needs[2]:
-            gb = g2.sum(axis=1)
+            # A matrix-vector product, not g2.sum(axis=1): 3x faster on these long rows.
+            gb = g2.dot(xp.ones(g2.shape[1], dtype=g2.dtype))
         if needs[0]:
             gcols = w2.T.dot(g2)  # (K, N * OH * wq)
             gx = _col2im(gcols, p, self.x_shape, xp)
         return gx, gw, gb
 
 
+def _im2col_flat(x, p: window.Plan, cols) -> None:
+    """Fill cols (C, kH, kW, N, OH OW) with the windows of a flat plan, straight from x's
+    planes: one copy per kernel tap, zeros where it reads the vertical padding."""
+    planes = window.flat_planes(x)  # (C, N, H W)
+    for i, j, shift, lo, hi in window.flat_taps(p):
+        tap = cols[:, i, j]  # (C, N, OH OW)
+        tap[:, :, lo:hi] = planes[:, :, lo + shift : hi + shift]
+        tap[:, :, :lo] = 0
+        tap[:, :, hi:] = 0
+
+
 def _col2im(gcols, p: window.Plan, x_shape, xp):
     """Sum the columns (C kH kW, N OH wq) back onto the input positions: (N, C, H, W)."""
     n, c = x_shape[:2]
     (kh, kw), (oh, _), wq = p.kernel, p.out_hw, p.wq
+    window.zero_wrapped(gcols, p)  # those gradients belong to padding: they must add nothing
+    g6 = gcols.reshape(c, kh, kw, n, oh * wq)
+    if p.flat:
+        return _col2im_flat(g6, p, x_shape, xp)
     buf = window.zeros_like_padded(x_shape, p, gcols.dtype, xp, channels_major=True)
     targets = window.windows(buf, p)  # (N, C, kH, kW, OH, wq), writable, into the zeros
-    g6 = gcols.reshape(c, kh, kw, n, oh, wq)
-    window.zero_wrapped(g6, p)  # those gradients belong to padding: they must add nothing
+    g6 = g6.reshape(c, kh, kw, n, oh, wq)
     for _, i, j in window.taps(p):
         target = targets[:, :, i, j]
         target += g6[:, i, j].transpose(1, 0, 2, 3)
     return window.unpad(buf, p)
+
+
+def _col2im_flat(g6, p: window.Plan, x_shape, xp):
+    """col2im of a flat plan: g6 (C, kH, kW, N, OH OW) added onto x's planes, one shifted add
+    per tap, into a contiguous (C, N, H, W) gradient returned as its (N, C, H, W) view."""
+    n, c, h, w = x_shape
+    gx = xp.empty((c, n, h * w), dtype=g6.dtype)
+    todo = window.flat_taps(p)
+    # The tap that reads every element in place (the centre of an odd kernel with "same"
+    # padding) writes gx whole: no zero fill, and one pass fewer over it.
+    first = next((t for t in todo if t[2:] == (0, 0, h * w)), None)
+    if first is None:
+        gx[...] = 0
+    else:
+        todo.remove(first)
+        gx[...] = g6[:, first[0], first[1], :, : h * w]
+    for i, j, shift, lo, hi in todo:
+        target = gx[:, :, lo + shift : hi + shift]
+        target += g6[:, i, j, :, lo:hi]
+    return gx.reshape(c, n, h, w).transpose(1, 0, 2, 3)
 
 
 def conv_plan(x_shape, w_shape, stride, padding, dilation, who: str) -> window.Plan:
