@@ -16,10 +16,15 @@ Memory layout: ``cols`` and the product are channel-major (K or O first, then N)
 y = W2 @ cols needs no transpose; y is returned as an (N, O, OH, OW) view of contiguous
 (O, N, OH, OW) memory. Elementwise ops keep that layout, the next convolution reads it as it
 is, and the gradients arrive in it, so dY.reshape(O, M) is usually free. The windows are read
-from padded planes in one of two row layouts (see :mod:`.window`): "same" convolutions (stride
-1, OW = W: 3x3 with padding 1, ...) use wrapped rows, so M = N OH OW exactly and y is the
-product itself; the others use wide rows, where M counts wq >= OW outputs per row, and the
-extra ones are dropped from y in the same pass that adds the bias.
+in one of two layouts (see :mod:`.window`): "same" convolutions (stride 1, OW = W: 3x3 with
+padding 1, ...) read x's own planes flat, one shifted copy per tap with no padded copy of x,
+so M = N OH OW exactly, y is the product itself, and col2im writes a contiguous gradient; the
+others read a padded copy of x with wide rows, where M counts wq >= OW outputs per row, and
+the extra ones are dropped from y in the same pass that adds the bias.
+
+Speed (one thread; see BENCHMARKS.md's CNN section): the GEMMs are OpenBLAS's; around them,
+a first layer's product with K <= 32 runs in cache-sized column blocks (:func:`_product`),
+and the bias gradient is a matrix-vector product rather than a sum over rows.
 
 The memo is ``cols`` (only when the weight needs a gradient) and W2 (only when x does); the
 engine drops it as soon as this node's backward has run.
@@ -47,7 +52,7 @@ class Conv2d(Function):
         o = w.shape[0]
         (kh, kw), (oh, ow), wq = p.kernel, p.out_hw, p.wq
         self.x_shape, self.w_shape = x.shape, w.shape
-        # The im2col copy: (C, kH, kW, N, OH, wq) C-ordered, so each tap of each plane is one
+        # The im2col copy: (C, kH, kW, N, OH wq) C-ordered, so each tap of each plane is one
         # long run in both source and destination. Into a fresh array: cols must never be a
         # view of x (zero_wrapped writes to it, and it is kept for backward).
         cols = xp.empty((c, kh, kw, n, oh * wq), dtype=x.dtype)
