@@ -39,7 +39,8 @@ from ..errors import ShapeError
 
 class Plan(NamedTuple):
     """Where the windows of one conv/pool call lie. ``rows`` x ``row`` is the size of each
-    padded plane as allocated (spare rows and wide rows included)."""
+    padded plane as allocated (spare rows and wide rows included); for a flat plan, x's own
+    H x W plane (nothing is allocated)."""
 
     kernel: tuple[int, int]
     stride: tuple[int, int]
