@@ -46,7 +46,7 @@ def test_conv2d_keeps_the_columns_only_for_the_weight_and_frees_them_after_backw
     x, w, b = t(2, 3, 6, 6), t(4, 3, 3, 3), t(4)
     y = ops.conv2d(x, w, b, padding=1)
     cols, w2 = y.creator.saved
-    assert cols.shape == (3 * 3 * 3, 2 * 6 * 6)  # (C kH kW, N OH OW): wrapped rows, no garbage
+    assert cols.shape == (3 * 3 * 3, 2 * 6 * 6)  # (C kH kW, N OH OW): flat planes, no garbage
     assert w2.shape == (4, 27)
     ref = weakref.ref(cols)
     del cols, w2
@@ -164,7 +164,7 @@ def test_conv_output_is_contiguous_channel_major_memory_in_both_row_layouts(opti
 
 
 def test_same_conv_edges_see_zero_padding_not_the_neighbouring_rows():
-    # Wrapped rows (ops/window.py) read the next row's first value where the padding would be,
+    # Flat planes (ops/window.py) read the next row's first value where the padding would be,
     # and zero it afterwards. Large, distinct values make any leak obvious in the sums.
     x = np.arange(2 * 5 * 4, dtype=np.float64).reshape(1, 2, 5, 4) * 1000.0 + 1.0
     w = np.ones((1, 2, 3, 5))  # 3 rows x 5 columns of ones: padding (1, 2) keeps OW = W

@@ -16,10 +16,15 @@ Memory layout: ``cols`` and the product are channel-major (K or O first, then N)
 y = W2 @ cols needs no transpose; y is returned as an (N, O, OH, OW) view of contiguous
 (O, N, OH, OW) memory. Elementwise ops keep that layout, the next convolution reads it as it
 is, and the gradients arrive in it, so dY.reshape(O, M) is usually free. The windows are read
-from padded planes in one of two row layouts (see :mod:`.window`): "same" convolutions (stride
-1, OW = W: 3x3 with padding 1, ...) use wrapped rows, so M = N OH OW exactly and y is the
-product itself; the others use wide rows, where M counts wq >= OW outputs per row, and the
-extra ones are dropped from y in the same pass that adds the bias.
+in one of two layouts (see :mod:`.window`): "same" convolutions (stride 1, OW = W: 3x3 with
+padding 1, ...) read x's own planes flat, one shifted copy per tap with no padded copy of x,
+so M = N OH OW exactly, y is the product itself, and col2im writes a contiguous gradient; the
+others read a padded copy of x with wide rows, where M counts wq >= OW outputs per row, and
+the extra ones are dropped from y in the same pass that adds the bias.
+
+Speed (one thread; see BENCHMARKS.md's CNN section): the GEMMs are OpenBLAS's; around them,
+a first layer's product with K <= 32 runs in cache-sized column blocks (:func:`_product`),
+and the bias gradient is a matrix-vector product rather than a sum over rows.
 
 The memo is ``cols`` (only when the weight needs a gradient) and W2 (only when x does); the
 engine drops it as soon as this node's backward has run.
@@ -47,16 +52,21 @@ class Conv2d(Function):
         o = w.shape[0]
         (kh, kw), (oh, ow), wq = p.kernel, p.out_hw, p.wq
         self.x_shape, self.w_shape = x.shape, w.shape
-        buf = window.padded(x, p, channels_major=True)
-        # The im2col copy: (C, kH, kW, N, OH, wq) C-ordered, so each tap of each plane is one
+        # The im2col copy: (C, kH, kW, N, OH wq) C-ordered, so each tap of each plane is one
         # long run in both source and destination. Into a fresh array: cols must never be a
         # view of x (zero_wrapped writes to it, and it is kept for backward).
-        cols = xp.empty((c, kh, kw, n, oh, wq), dtype=x.dtype)
-        cols[...] = window.windows(buf, p).transpose(1, 2, 3, 0, 4, 5)
-        window.zero_wrapped(cols, p)
+        cols = xp.empty((c, kh, kw, n, oh * wq), dtype=x.dtype)
+        if p.flat:
+            _im2col_flat(x, p, cols)
+        else:
+            buf = window.padded(x, p, channels_major=True)
+            cols.reshape(c, kh, kw, n, oh, wq)[...] = window.windows(buf, p).transpose(
+                1, 2, 3, 0, 4, 5
+            )
         cols = cols.reshape(c * kh * kw, n * oh * wq)
+        window.zero_wrapped(cols, p)
         w2 = w.reshape(o, -1)
-        y = w2.dot(cols)  # the one GEMM: (O, N OH wq)
+        y = _product(w2, cols, xp)  # the one GEMM: (O, N OH wq)
         self.save(cols if self.needs[1] else None, w2 if self.needs[0] else None)
         if wq == ow:
             if b is not None:
@@ -97,25 +107,113 @@ class Conv2d(Function):
             else:
                 gw = g2.dot(cols.T).reshape(self.w_shape)
         if len(needs) > 2 and needs[2]:
-            gb = g2.sum(axis=1)
+            # A matrix-vector product, not g2.sum(axis=1): 3x faster on these long rows.
+            gb = g2.dot(xp.ones(g2.shape[1], dtype=g2.dtype))
         if needs[0]:
             gcols = w2.T.dot(g2)  # (K, N * OH * wq)
             gx = _col2im(gcols, p, self.x_shape, xp)
         return gx, gw, gb
 
 
+#: Output bytes per block of :func:`_product`'s blocked GEMM (well inside a core's L2 cache).
+BLOCK_BYTES = 128 * 1024
+
+
+def _product(w2, cols, xp):
+    """w2 (O, K) @ cols (K, M), as one GEMM, or in column blocks when K <= 32 (a first layer:
+    3x3 kernels on up to 3 channels). So short an inner dimension makes the product bound by
+    writing its output, and OpenBLAS ran it 1.5-2.2x faster (float32, one thread; K 9 and 27,
+    M 50176) in blocks of 128 KB of output, which stay in cache; at K >= 48, and in float64,
+    the blocks gained nothing or lost a little, so those stay one call."""
+    o, k = w2.shape
+    m = cols.shape[1]
+    step = max(1, BLOCK_BYTES // (o * cols.itemsize))
+    if k > 32 or cols.itemsize > 4 or w2.dtype != cols.dtype or m < 4 * step:
+        return w2.dot(cols)
+    y = xp.empty((o, m), dtype=cols.dtype)
+    for start in range(0, m, step):
+        xp.matmul(w2, cols[:, start : start + step], out=y[:, start : start + step])
+    return y
+
+
+def _im2col_flat(x, p: window.Plan, cols) -> None:
+    """Fill cols (C, kH, kW, N, OH OW) with the windows of a flat plan, straight from x's
+    planes: one copy per kernel tap, zeros where it reads the vertical padding."""
+    planes = window.flat_planes(x)  # (C, N, H W)
+    c, n, size = planes.shape
+    joined = p.out_hw[0] == p.in_hw[0]
+    if joined:
+        # OH = H: output planes line up with x's, so the N planes are one run per channel and
+        # each tap one copy of N H W values (a view for channel-major x or C = 1, else one
+        # copy of x): 25% faster than N copies of H W. The reads that cross into a
+        # neighbouring plane are the vertical padding's, zeroed below as in the general case.
+        src = planes.reshape(c, n * size)
+    for i, j, shift, lo, hi in window.flat_taps(p):
+        tap = cols[:, i, j]  # (C, N, OH OW)
+        if joined:
+            a, b = _run(shift, n * size)
+            tap.reshape(c, n * size)[:, a:b] = src[:, a + shift : b + shift]
+        else:
+            tap[:, :, lo:hi] = planes[:, :, lo + shift : hi + shift]
+        tap[:, :, :lo] = 0
+        tap[:, :, hi:] = 0
+
+
+def _run(shift: int, total: int) -> tuple[int, int]:
+    """The range [a, b) of 0..total whose reads at a + shift .. b + shift stay in 0..total."""
+    a = min(total, max(0, -shift))
+    return a, max(a, min(total, total - shift))
+
+
 def _col2im(gcols, p: window.Plan, x_shape, xp):
     """Sum the columns (C kH kW, N OH wq) back onto the input positions: (N, C, H, W)."""
     n, c = x_shape[:2]
     (kh, kw), (oh, _), wq = p.kernel, p.out_hw, p.wq
+    window.zero_wrapped(gcols, p)  # those gradients belong to padding: they must add nothing
+    g6 = gcols.reshape(c, kh, kw, n, oh * wq)
+    if p.flat:
+        return _col2im_flat(g6, p, x_shape, xp)
     buf = window.zeros_like_padded(x_shape, p, gcols.dtype, xp, channels_major=True)
     targets = window.windows(buf, p)  # (N, C, kH, kW, OH, wq), writable, into the zeros
-    g6 = gcols.reshape(c, kh, kw, n, oh, wq)
-    window.zero_wrapped(g6, p)  # those gradients belong to padding: they must add nothing
+    g6 = g6.reshape(c, kh, kw, n, oh, wq)
     for _, i, j in window.taps(p):
         target = targets[:, :, i, j]
         target += g6[:, i, j].transpose(1, 0, 2, 3)
     return window.unpad(buf, p)
+
+
+def _col2im_flat(g6, p: window.Plan, x_shape, xp):
+    """col2im of a flat plan: g6 (C, kH, kW, N, OH OW) added onto x's planes, one shifted add
+    per tap, into a contiguous (C, N, H, W) gradient returned as its (N, C, H, W) view."""
+    n, c, h, w = x_shape
+    size = h * w
+    gx = xp.empty((c, n, size), dtype=g6.dtype)
+    todo = window.flat_taps(p)
+    joined = p.out_hw[0] == h
+    if joined:
+        # As in im2col: each tap one add over the N planes as one run (2x faster than N adds
+        # of H W), once the entries that would land in a neighbouring plane (the vertical
+        # padding's) are zeroed.
+        for i, j, _, lo, hi in todo:
+            g6[:, i, j, :, :lo] = 0
+            g6[:, i, j, :, hi:] = 0
+    # The tap that reads every element in place (the centre of an odd kernel with "same"
+    # padding) writes gx whole: no zero fill, and one pass fewer over it.
+    first = next((t for t in todo if t[2:] == (0, 0, size)), None)
+    if first is None:
+        gx[...] = 0
+    else:
+        todo.remove(first)
+        gx[...] = g6[:, first[0], first[1], :, :size]
+    for i, j, shift, lo, hi in todo:
+        if joined:
+            a, b = _run(shift, n * size)
+            target = gx.reshape(c, n * size)[:, a + shift : b + shift]
+            target += g6[:, i, j].reshape(c, n * size)[:, a:b]
+        else:
+            target = gx[:, :, lo + shift : hi + shift]
+            target += g6[:, i, j, :, lo:hi]
+    return gx.reshape(c, n, h, w).transpose(1, 0, 2, 3)
 
 
 def conv_plan(x_shape, w_shape, stride, padding, dilation, who: str) -> window.Plan:

@@ -7,22 +7,24 @@ output has (n + 2p - d (k - 1) - 1) // s + 1.
 Convolution copies every window into a column buffer (im2col) and scatters gradients back
 (col2im). Both are fast when each kernel tap of each image plane is ONE arithmetic run of
 memory, which NumPy copies or adds in a single inner loop instead of OH loops of OW elements
-(about 4x faster on 14x14 planes). Two row layouts of the padded planes give such runs; in
-both, output position (oh, q) of kernel tap (i, j) sits at flat offset
-``origin + (i d_h + oh s_h) row + j d_w + q s_w`` of its plane:
+(about 4x faster on 14x14 planes). Two layouts give such runs:
 
-- Wrapped rows ("same" convolutions: stride 1 and OW = W, e.g. 3x3 with padding 1). Rows are
-  W long and hold x's rows with the vertical padding only; the horizontal padding is not
-  stored. A window that reaches past a row's edge reads the neighbouring row's end (or a spare
-  row) instead of padding, so im2col zeroes those columns of the buffer afterwards and col2im
-  zeroes them in the gradient before scattering it. No output is computed twice or dropped,
-  so the GEMMs of :mod:`.conv` have exactly N OH OW columns.
-- Wide rows (every other convolution). Rows are ``row = wq * s_w`` long, ``wq`` >= the output
-  width OW, with the padding stored. The wq - OW extra outputs per row are garbage (their
-  windows run past the row into the next one): forward drops them, and backward gives them a
-  zero gradient, so scattering them back adds exact zeros.
+- Flat planes ("same" convolutions: stride 1 and OW = W, e.g. 3x3 with padding 1). x's planes
+  are read where they are, each as one run of H W values, with no padded copy at all: output
+  position m = oh W + q of kernel tap (i, j) reads the flat plane at m + shift, shift =
+  (i d_h - p_h) W + j d_w - p_w. A read before the plane's start or past its end is vertical
+  padding (:func:`flat_taps` gives the range of m that reads inside). A read past a row's edge
+  lands on the neighbouring row instead of the horizontal padding, so im2col zeroes those
+  columns of the buffer afterwards and col2im zeroes them in the gradient before scattering it
+  (:func:`zero_wrapped`). No output is computed twice or dropped, so the GEMMs of :mod:`.conv`
+  have exactly N OH OW columns, and col2im writes a contiguous gradient.
+- Wide rows (every other convolution), in a padded copy of x. Rows are ``row = wq * s_w``
+  long, ``wq`` >= the output width OW, with the padding stored; output position (oh, q) of tap
+  (i, j) sits at flat offset ``(i d_h + oh s_h) row + j d_w + q s_w`` of its plane. The wq - OW
+  extra outputs per row are garbage (their windows run past the row into the next one):
+  forward drops them, and backward gives them a zero gradient, so scattering them back adds
+  exact zeros. Spare zero rows below each plane keep the last taps' runs inside their plane.
 
-Spare zero rows around each plane keep the first and last taps' runs inside their own plane.
 Pooling uses plain padded planes (OW outputs per row, no spare rows) and reads its taps as
 strided slices (:func:`tap`).
 """
@@ -37,7 +39,8 @@ from ..errors import ShapeError
 
 class Plan(NamedTuple):
     """Where the windows of one conv/pool call lie. ``rows`` x ``row`` is the size of each
-    padded plane as allocated (spare rows and wide rows included)."""
+    padded plane as allocated (spare rows and wide rows included); for a flat plan, x's own
+    H x W plane (nothing is allocated)."""
 
     kernel: tuple[int, int]
     stride: tuple[int, int]
@@ -49,8 +52,8 @@ class Plan(NamedTuple):
     row: int
     wq: int  # outputs computed per row: OW, plus the garbage ones of wide rows
     at: tuple[int, int] = (0, 0)  # where x's element (0, 0) sits in the allocated plane
-    origin: int = 0  # flat offset in the plane of the first window's first tap
-    wrapped: bool = False  # rows of W: the windows' reads past a row's edge must be zeroed
+    flat: bool = False  # x's own planes, read flat (no padded copy): see the module doc
+    wrapped: bool = False  # flat, with padding: reads past a row's edge must be zeroed
 
 
 def plan(
@@ -63,7 +66,7 @@ def plan(
     wide: bool = True,
 ) -> Plan:
     """The Plan for planes of size ``in_hw``; ShapeError (starting with ``who``) when the dilated
-    kernel is larger than the padded input. For convolution (``wide=True``): wrapped rows when
+    kernel is larger than the padded input. For convolution (``wide=True``): flat planes when
     stride is 1 and OW = W, wide rows otherwise. ``wide=False`` plans plain padded planes (OW
     outputs per row, no spare rows): pooling reads its taps as strided slices."""
     (h, w), (kh, kw), (sh, sw), (ph, pw), (dh, dw) = in_hw, kernel, stride, padding, dilation
@@ -80,18 +83,7 @@ def plan(
     if not wide:
         return Plan(*geometry, hp, wp, ow, at=(ph, pw))
     if (sh, sw) == (1, 1) and ow == w:
-        # Wrapped rows: the first tap of the first window reads pw elements before x's first
-        # padded row, the last one pw after its last: ceil(pw / w) spare rows above and below.
-        spare = -(-pw // w)
-        return Plan(
-            *geometry,
-            hp + 2 * spare,
-            w,
-            ow,
-            at=(spare + ph, 0),
-            origin=spare * w - pw,
-            wrapped=pw > 0,
-        )
+        return Plan(*geometry, h, w, ow, flat=True, wrapped=pw > 0)
     wq = -(-wp // sw)  # ceil: row = wq * sw >= wp, and wq >= ow
     row = wq * sw
     # One past the last element the last tap's run touches, relative to its plane's start.
@@ -163,31 +155,51 @@ def unpad(buf, p: Plan):
 
 
 def windows(buf, p: Plan):
-    """The windows of a padded buffer as a view (N, C, kh, kw, OH, wq), for wide-row and
-    wrapped-row plans: read by im2col, and written tap by tap (``[:, :, i, j]``, never two
-    elements of one tap in the same place) by col2im."""
+    """The windows of a padded buffer as a view (N, C, kh, kw, OH, wq), for wide-row plans: read
+    by im2col, and written tap by tap (``[:, :, i, j]``, never two elements of one tap in the
+    same place) by col2im."""
     (kh, kw), (sh, sw), (dh, dw) = p.kernel, p.stride, p.dilation
     it, (s_n, s_c) = buf.itemsize, buf.strides[:2]
     shape = (buf.shape[0], buf.shape[1], kh, kw, p.out_hw[0], p.wq)
     strides = (s_n, s_c, dh * p.row * it, dw * it, sh * p.row * it, sw * it)
-    r, c = divmod(p.origin, p.row)
-    return xp_of(buf).lib.stride_tricks.as_strided(buf[:, :, r, c:], shape, strides)
+    return xp_of(buf).lib.stride_tricks.as_strided(buf, shape, strides)
+
+
+def flat_taps(p: Plan) -> list[tuple[int, int, int, int, int]]:
+    """(i, j, shift, lo, hi) per kernel tap of a flat plan, row by row: output position m of a
+    plane (0 <= m < OH W) reads the flat plane at m + shift, inside it (0 <= m + shift < H W)
+    exactly for lo <= m < hi; outside that range the read is vertical padding (zero)."""
+    (h, w), (ph, pw), (dh, dw) = p.in_hw, p.padding, p.dilation
+    m, size = p.out_hw[0] * w, h * w
+    out = []
+    for _, i, j in taps(p):
+        shift = (i * dh - ph) * w + j * dw - pw
+        lo = min(m, max(0, -shift))
+        out.append((i, j, shift, lo, max(lo, min(m, size - shift))))
+    return out
+
+
+def flat_planes(x):
+    """x (N, C, H, W) as (C, N, H W): a view when each plane is one run of memory (x as it comes
+    from a convolution, a pool or a data batch), else a copy."""
+    n, c, h, w = x.shape
+    return x.transpose(1, 0, 2, 3).reshape(c, n, h * w)
 
 
 def zero_wrapped(cols, p: Plan) -> None:
-    """Zero, in place, the entries of a wrapped plan's columns (C, kH, kW, N, OH, OW) whose
-    window reads past a row's edge: those read a neighbouring row where the padding would be.
-    Only a few columns q per kernel column j (pw of them at most on each side)."""
+    """Zero, in place, the entries of a wrapped plan's columns (C kH kW, N OH OW) whose window
+    reads past a row's edge: those read a neighbouring row where the padding would be. Only a
+    few columns q per kernel column j (pw of them at most on each side)."""
     if not p.wrapped:
         return
-    w, pw, dw, ow = p.in_hw[1], p.padding[1], p.dilation[1], p.out_hw[1]
-    for j in range(p.kernel[1]):
+    (kh, kw), w, pw, dw, ow = p.kernel, p.in_hw[1], p.padding[1], p.dilation[1], p.out_hw[1]
+    # (C, kH, kW, N OH, OW): the zeroed entries of one column q form one strided axis of N OH.
+    c6 = cols.reshape(-1, kh, kw, cols.shape[1] // ow, ow)
+    for j in range(kw):
         x_col = j * dw - pw  # x's column read by output column 0 of this tap
         left, right = min(ow, max(0, -x_col)), max(0, min(ow, w - x_col))
-        if left:
-            cols[:, :, j, :, :, :left] = 0
-        if right < ow:
-            cols[:, :, j, :, :, right:] = 0
+        for q in (*range(left), *range(right, ow)):
+            c6[:, :, j, :, q] = 0
 
 
 def tap(buf, p: Plan, i: int, j: int):
