@@ -4,16 +4,26 @@ to float rounding, refused (one lane, one warning) where rows interact."""
 from __future__ import annotations
 
 import threading
+import warnings
 
 import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop import backend, nn, optim
+from deltaprop import backend, nn, ops, optim
 from deltaprop.compile import CompiledStep
 from deltaprop.compile import lanes as lanes_mod
 from deltaprop.errors import ConfigError, DataError
 from deltaprop.report import DeltapropWarning
+
+
+@pytest.fixture(autouse=True)
+def dense_steps_split(request, monkeypatch):
+    """The mechanism's tests run on small dense models, which lanes leave as one lane in use
+    (their calls are too short to pay): here they count as long, except where a test is
+    marked ``real_rule``."""
+    if "real_rule" not in request.keywords:
+        monkeypatch.setattr(lanes_mod, "_LONG_OPS", (*lanes_mod._LONG_OPS, ops.linalg.Linear))
 
 
 def _built(dtype, *layers):
@@ -235,3 +245,22 @@ def test_trainer_recipe_and_bad_lanes():
     with pytest.raises(ConfigError, match="lanes: splits the compiled step"):
         Recipe(dataset="iris", lanes=2)
     assert Recipe(dataset="iris", lanes=2, compile=True).lanes == 2
+
+
+@pytest.mark.real_rule
+def test_a_dense_step_runs_as_one_lane_and_a_cnn_step_splits():
+    x, y = _data(64)
+    sgd = lambda p: optim.SGD(p, lr=0.1)  # noqa: E731
+    with pytest.warns(DeltapropWarning, match="without convolution or pooling.*one lane"):
+        step, w2, _ = _train(_mlp, nn.CrossEntropyLoss(), sgd, 2, x, y, steps=3)
+    assert list(step._lanesets.values()) == [None]
+    _, w1, _ = _train(_mlp, nn.CrossEntropyLoss(), sgd, 1, x, y, steps=3)
+    for a, b in zip(w1, w2):
+        np.testing.assert_array_equal(a, b)
+    xi, yi = _data(64, (1, 6, 6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        step, w2, _ = _train(_cnn, nn.CrossEntropyLoss(), sgd, 2, xi, yi, steps=4)
+    assert all(isinstance(s, lanes_mod.LaneSet) for s in step._lanesets.values())
+    _, w1, _ = _train(_cnn, nn.CrossEntropyLoss(), sgd, 1, xi, yi, steps=4)
+    _close(w1, w2)

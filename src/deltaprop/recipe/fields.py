@@ -130,8 +130,8 @@ FIELDS: tuple[FieldSpec, ...] = tuple(FieldSpec(*row) for row in (
     ("compile", False, bool, "record the first training step's kernels and replay them "
      "(buffers allocated once, no graph): the same results, faster steps"),
     ("lanes", 1, int, "with --compile: split each batch of 32 rows or more over this many "
-     "threads, one BLAS thread each (pays on convolutions and wide layers; the weights then "
-     "differ from one lane's by float rounding)"),
+     "threads, one BLAS thread each, for steps with convolution or pooling (others run as one "
+     "lane); the weights then differ from one lane's by float rounding"),
     ("checkpoint", None, str, "write the full training state here after every epoch, "
      "atomically (default: none)"),
     ("resume", None, str, "continue from a --checkpoint file; the same path for both "

@@ -81,8 +81,8 @@ class Trainer(TrainStep, Inference):
             replay them (buffers allocated once, no graph): the same weights, faster steps.
             An op that cannot be recorded makes it train eagerly, after one warning.
         lanes: with ``compile``: split each batch of at least 32 rows over this many threads
-            (:mod:`deltaprop.compile.lanes`): faster on convolutions and wide layers, weights
-            within float rounding of one lane's.
+            (:mod:`deltaprop.compile.lanes`) when the step has convolution or pooling: faster
+            on two cores or more, weights within float rounding of one lane's.
         distributed: data-parallel training on MPI: True (run under ``mpiexec``; needs
             ``deltaprop[dist]``) or a :class:`deltaprop.parallel.World` (its timeout).
             Each global batch of ``fit`` is split over the ranks and the gradients summed;
