@@ -3,11 +3,15 @@ the xor refusal, messages that name the option as typed."""
 
 from __future__ import annotations
 
+import argparse
+import warnings
+
 import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop.cli import main
+from deltaprop import parallel
+from deltaprop.cli import main, options
 from deltaprop.errors import DeltapropError
 
 FAST = ["--epochs", "3", "--hidden", "16", "--log-every", "1"]
@@ -46,6 +50,29 @@ def test_warnings_are_one_line_and_quiet_silences_them(capsys, tmp_path):
     assert len(err.strip().splitlines()) == 1
     code, out, err = run(capsys, "train", "--dataset", csv, *FAST, "--quiet")
     assert code == 0 and err == ""
+
+
+def test_each_split_warns_once_and_a_rank_other_than_0_not_at_all(capsys, tmp_path, monkeypatch):
+    csv = one_row_class_csv(tmp_path)
+    code, _, err = run(capsys, "train", "--dataset", csv, *FAST)
+    # the test split and fit's validation split; not again when the run scores the final
+    # model on the validation rows (the same split, made again)
+    assert code == 0 and err.count("cannot stratify") == 2
+    recipe = dp.Recipe(dataset=csv, label="label", epochs=2, hidden=(4,), distributed=True)
+    monkeypatch.setattr(options, "recipe_from_args", lambda args: recipe)
+
+    def runner(r, verbose, log):
+        dp.report.warn("a rank says this")
+        return "result"
+
+    args = argparse.Namespace(quiet=False)
+    for root in (True, False):
+        monkeypatch.setattr(parallel, "is_root", lambda root=root: root)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            result = options.run_recipe(args, runner)
+        assert [str(w.message) for w in seen] == (["a rank says this"] if root else [])
+        assert result == ("result" if root else None)
 
 
 def test_quiet_silences_early_stopping_lines(capsys):

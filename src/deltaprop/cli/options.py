@@ -113,11 +113,14 @@ def run_recipe(args: argparse.Namespace, runner: Callable[..., RunResult]) -> Ru
     run`, or one with its signature), printing its lines unless ``--quiet``; None on a
     data-parallel rank other than 0, which prints no summary."""
     recipe = recipe_from_args(args)
+    # Warnings come from rank 0 alone: the others would repeat them (the data's split, made
+    # before training starts, warns on every rank)
+    quiet = args.quiet or (recipe.distributed and not parallel.is_root())
     # Overflow on the way to a NaN loss is reported by the Trainer in one line, with the epoch
     # and step; NumPy's own warnings would only repeat it as noise.
     with (
         np.errstate(over="ignore", invalid="ignore", divide="ignore"),
-        report.quiet(args.quiet, all_warnings=True),
+        report.quiet(quiet, all_warnings=True),
     ):
         result = runner(recipe, verbose=not args.quiet, log=print)
     if recipe.distributed and not parallel.is_root():

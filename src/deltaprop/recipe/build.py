@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .. import nn, optim
+from .. import nn, optim, report
 from ..checks import check_choice, require
 from ..errors import ConfigError
 from ..train import Trainer, callbacks
@@ -186,5 +186,7 @@ def validation_part(recipe: Recipe, data: RunData) -> tuple[Any, Any] | None:
     search scores its trials on them, and ``run`` reports the final model's scores there."""
     if not recipe.validation_split:
         return None
-    _, _, val = split_off(data.X_train, data.y_train, recipe.validation_split, data.task)
+    # the fit's own split, made again: what it had to say ("cannot stratify") was said there
+    with report.quiet():
+        _, _, val = split_off(data.X_train, data.y_train, recipe.validation_split, data.task)
     return val
