@@ -6,9 +6,7 @@
 
 Methods, each one epoch of the MLP benchmark's workload (benchmarks/workload.py: the same
 initial weights, data, batches and recipe): ``compiled`` (``dp.compile_step`` over the plain
-loop's model, loss and optimizer), ``lanes`` (the same with ``lanes=`` the CPU count, at most
-2: each batch of 32 rows or more split over threads, BLAS at one thread in each; smaller
-batches run as one lane), ``eager`` (the plain deltaprop loop), ``hand`` (the hand
+loop's model, loss and optimizer), ``eager`` (the plain deltaprop loop), ``hand`` (the hand
 NumPy loop, no bookkeeping), ``torch`` (PyTorch CPU eager) and ``torch.compile`` (where it
 works here). Every round times one epoch of each method in turn, in this one process, so
 load from other processes hits them alike; the table gives the median over rounds of each
@@ -40,21 +38,15 @@ from hand_loops import setup_hand  # noqa: E402
 from libraries import setup_torch  # noqa: E402
 from mlp import CASES  # noqa: E402
 
-#: The compiled step's lanes in the ``lanes`` method: one per core, at most two (the machine
-#: this was written for has two).
-LANES = max(1, min(2, os.cpu_count() or 1))
-
 import deltaprop as dp  # noqa: E402
 from deltaprop import backend, nn  # noqa: E402
 
 
-def setup_compiled(case: wl.Case, X, y, lanes: int = 1):
-    """The plain loop's model, loss and optimizer through ``dp.compile_step`` (``lanes``:
-    each batch split over that many threads)."""
+def setup_compiled(case: wl.Case, X, y):
+    """The plain loop's model, loss and optimizer through ``dp.compile_step``."""
     model = dp_model(case)
     model.train()
-    opt = dp_optimizer(case, model.parameters())
-    step = dp.compile_step(model, nn.CrossEntropyLoss(), opt, lanes=lanes)
+    step = dp.compile_step(model, nn.CrossEntropyLoss(), dp_optimizer(case, model.parameters()))
     B = case.batch
     dp.seed(wl.SEED + 2)
     rng = backend.rng()
@@ -177,7 +169,6 @@ def profile(case: wl.Case, X, y) -> str:
 
 METHODS = {
     "compiled": setup_compiled,
-    "lanes": lambda c, X, y: setup_compiled(c, X, y, lanes=LANES),
     "eager": setup_dp_loop,
     "hand": lambda c, X, y: setup_hand(c, X, y, False),
     "torch": setup_torch,
@@ -212,7 +203,6 @@ def run_case(case: wl.Case, rounds: int) -> dict:
         "steps": -(-case.n // case.batch),
         "min": {m: min(t) for m, t in times.items()},
         "compiled/hand": ratio("compiled", "hand"),
-        "lanes/hand": ratio("lanes", "hand"),
         "compiled/eager": ratio("compiled", "eager"),
         "compiled/torch": ratio("compiled", "torch"),
         "compiled/torch.compile": ratio("compiled", "torch.compile"),
@@ -242,11 +232,11 @@ def main(argv: list[str] | None = None) -> int:
         cases = [replace(c, n=max(c.n // 4, c.batch)) for c in cases]
     print(f"rounds {rounds}, {os.cpu_count()} CPUs; seconds per epoch (min over rounds), "
           "ratios: median over rounds")  # fmt: skip
-    head = ("| case | steps | compiled | lanes | eager | hand | torch | torch.compile "
-            "| sgemm limit | compiled/hand | lanes/hand | compiled/eager | compiled/torch "
-            "| compiled/torch.compile | torch/compiled |")  # fmt: skip
+    head = ("| case | steps | compiled | eager | hand | torch | torch.compile | sgemm limit "
+            "| compiled/hand | compiled/eager | compiled/torch | compiled/torch.compile "
+            "| torch/compiled |")  # fmt: skip
     print(head)
-    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     skipped = {}
     for case in cases:
         r = run_case(case, rounds)
@@ -258,10 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         def x(key, r=r):
             return "n/a" if r[key] is None else f"{r[key]:.2f}x"
 
-        print(f"| {r['case']} | {r['steps']} | {cell('compiled')} | {cell('lanes')} | "
-              f"{cell('eager')} | {cell('hand')} | {cell('torch')} | {cell('torch.compile')} | "
-              f"{r['sgemm']:.3f} | {x('compiled/hand')} | {x('lanes/hand')} | "
-              f"{x('compiled/eager')} | {x('compiled/torch')} | "
+        print(f"| {r['case']} | {r['steps']} | {cell('compiled')} | {cell('eager')} | "
+              f"{cell('hand')} | {cell('torch')} | {cell('torch.compile')} | {r['sgemm']:.3f} | "
+              f"{x('compiled/hand')} | {x('compiled/eager')} | {x('compiled/torch')} | "
               f"{x('compiled/torch.compile')} | {x('torch/compiled')} |",
               flush=True)  # fmt: skip
     for k, v in skipped.items():
