@@ -57,6 +57,15 @@ MODELS = {
     "embedding": (
         lambda: nn.Sequential(nn.Embedding(7, 4), nn.Flatten(), nn.Linear(12, 3)), "index"
     ),
+    # ReLU then max pooling: replayed as pooling then ReLU (program.py's _pool_before_relu)
+    "cnn_relu_pool": (
+        lambda: nn.Sequential(
+            nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, stride=1),
+            nn.Flatten(), nn.Linear(4 * 2 * 2, 3),
+        ),
+        "image",
+    ),
 }  # fmt: skip
 
 OPTIMIZERS = {
@@ -237,3 +246,24 @@ def test_freezing_and_unfreezing_between_steps_is_followed(opt_name, monkeypatch
         step(X_DENSE, Y_DENSE)
     assert not np.array_equal(m2[0].weight.data, frozen)
     assert_same_state(m1, m2, exact=False)
+
+
+def test_relu_then_max_pool_replays_as_pool_then_relu():
+    (m1, o1), (m2, o2) = pair("cnn_relu_pool", "momentum")
+    step = dp.compile_step(m2, nn.CrossEntropyLoss(), o2)
+    step(X_IMAGE, Y_IMAGE)
+    (prog,) = step._programs.values()
+    ops = [k.op for k in prog.kernels]
+    assert ops[:7] == ["Conv2d", "MaxPool2d", "relu", "Conv2d", "MaxPool2d", "relu", "Reshape"]
+    relu = prog.kernels[2]
+    assert relu.mask.shape == prog.vals[relu.out].shape == (X_IMAGE.shape[0], 4, 3, 3)
+    # a ReLU whose output is read by more than the pooling keeps its place
+    dp.seed(0)
+    branch = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(),
+        nn.Residual(nn.MaxPool2d(3, stride=1, padding=1)), nn.Flatten(), nn.Linear(4 * 6 * 6, 3),
+    )  # fmt: skip
+    step = dp.compile_step(branch, nn.CrossEntropyLoss(), optim.SGD(branch.parameters(), lr=0.1))
+    step(X_IMAGE, Y_IMAGE)
+    (prog,) = step._programs.values()
+    assert [k.op for k in prog.kernels][:3] == ["Conv2d", "relu", "MaxPool2d"]

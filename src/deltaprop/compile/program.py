@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 
 from ..autograd.tensor import Tensor
-from .dense import LinearKernel
+from ..ops.pool import MaxPool2d
+from .dense import LinearKernel, ReLUKernel
+from .generic import FunctionKernel
 from .kernel import Kernel
 from .norm import BatchNormKernel
 from .rules import INPLACE_ACTIVATIONS, Context, Unrecordable, kernel_for
@@ -100,6 +102,7 @@ class Program:
         if self.kernels[-1].out != self.loss or loss.data.shape != ():
             raise Unrecordable("the loss is not a single number made by the last op")
         self.names[self.loss] = "loss"
+        self._pool_before_relu()
         self.lane = lane_seed is not None
         self._seed = np.full((), 1.0 if lane_seed is None else lane_seed, dtype=loss.data.dtype)
         fuse_update = fuse_update and not self.lane  # lanes would update one weight at once
@@ -127,6 +130,29 @@ class Program:
             for i in k.inputs:
                 count[i] += 1
         return count
+
+    def _pool_before_relu(self) -> None:
+        """ReLU then max pooling becomes max pooling then ReLU, on a quarter of the elements
+        (2x2 windows): the same numbers, as ReLU keeps order (the largest of a window's ReLUs
+        is the ReLU of its largest), and the same gradients (the window's first maximum gets
+        ``dy`` times ReLU's mask there, every other element 0, in either order). Only the sign
+        of a zero may differ (a window of a 0.0 and negatives gives 0.0 for -0.0). Used where
+        the ReLU's output feeds the pooling alone."""
+        count = self._consumers()
+        made_by = {k.out: n for n, k in enumerate(self.kernels)}
+        for j, pool in enumerate(self.kernels):
+            if not isinstance(pool, FunctionKernel) or type(pool.fn) is not MaxPool2d:
+                continue
+            i = made_by.get(pool.inputs[0])
+            relu = None if i is None else self.kernels[i]
+            if type(relu) is not ReLUKernel or count[relu.out] != 1 or relu.out == self.out:
+                continue
+            mid, out = relu.out, pool.out  # mid: now the pooled values before the ReLU
+            pool.inputs = [relu.inputs[0]]
+            pool.out = mid
+            self.vals[mid] = self.vals[out]
+            self.kernels[i] = pool
+            self.kernels[j] = ReLUKernel([mid], out, relu.needs, self.vals[out], inplace=False)
 
     def _fuse_activations(self) -> None:
         """An activation whose input is a linear's (or an affine batch norm's) output used
