@@ -20,10 +20,11 @@ from deltaprop.report import DeltapropWarning
 @pytest.fixture(autouse=True)
 def dense_steps_split(request, monkeypatch):
     """The mechanism's tests run on small dense models, which lanes leave as one lane in use
-    (their calls are too short to pay): here they count as long, except where a test is
-    marked ``real_rule``."""
+    (their calls are too short to pay): here they count as long, and any size is enough,
+    except where a test is marked ``real_rule``."""
     if "real_rule" not in request.keywords:
         monkeypatch.setattr(lanes_mod, "_LONG_OPS", (*lanes_mod._LONG_OPS, ops.linalg.Linear))
+        monkeypatch.setattr(lanes_mod, "LONG_ELEMENTS", 0)
 
 
 def _built(dtype, *layers):
@@ -248,9 +249,9 @@ def test_trainer_recipe_and_bad_lanes():
 
 
 @pytest.mark.real_rule
-def test_a_dense_step_runs_as_one_lane_and_a_cnn_step_splits():
+def test_a_dense_or_small_step_runs_as_one_lane_and_a_large_cnn_step_splits():
     x, y = _data(64)
-    sgd = lambda p: optim.SGD(p, lr=0.1)  # noqa: E731
+    sgd = lambda p: optim.SGD(p, lr=0.01)  # noqa: E731
     with pytest.warns(DeltapropWarning, match="without convolution or pooling.*one lane"):
         step, w2, _ = _train(_mlp, nn.CrossEntropyLoss(), sgd, 2, x, y, steps=3)
     assert list(step._lanesets.values()) == [None]
@@ -258,9 +259,18 @@ def test_a_dense_step_runs_as_one_lane_and_a_cnn_step_splits():
     for a, b in zip(w1, w2):
         np.testing.assert_array_equal(a, b)
     xi, yi = _data(64, (1, 6, 6))
+    with pytest.warns(DeltapropWarning, match="would hold 4608 numbers, fewer than the 160000"):
+        step, _, _ = _train(_cnn, nn.CrossEntropyLoss(), sgd, 2, xi, yi, steps=2)
+    assert list(step._lanesets.values()) == [None]
+
+    def wide():  # 32 rows a lane x 16 channels x 20 x 20 = 204800 numbers out of the conv
+        return _built(np.float32, lambda: nn.Conv2d(1, 16, 3, padding=1), nn.ReLU,
+                      lambda: nn.MaxPool2d(4), nn.Flatten, lambda: nn.Linear(400, 3))  # fmt: skip
+
+    xw, yw = _data(64, (1, 20, 20), np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        step, w2, _ = _train(_cnn, nn.CrossEntropyLoss(), sgd, 2, xi, yi, steps=4)
+        step, w2, _ = _train(wide, nn.CrossEntropyLoss(), sgd, 2, xw, yw, steps=3)
     assert all(isinstance(s, lanes_mod.LaneSet) for s in step._lanesets.values())
-    _, w1, _ = _train(_cnn, nn.CrossEntropyLoss(), sgd, 1, xi, yi, steps=4)
-    _close(w1, w2)
+    _, w1, _ = _train(wide, nn.CrossEntropyLoss(), sgd, 1, xw, yw, steps=3)
+    _close(w1, w2, rtol=1e-5)

@@ -24,7 +24,9 @@ Where lanes pay: on steps whose NumPy calls are long (convolutions, pooling and 
 copies: a small CNN's step on two cores 1.6x faster than one lane with two BLAS threads). On
 dense layers each call is short, and the threads spend the step handing the GIL to each other
 between calls (a 784-256-128-10 MLP at batch 128: 2x slower than one lane, whose GEMMs use
-both cores through BLAS), so a step without a convolution or pooling runs as one lane too.
+both cores through BLAS), so a step without a convolution or pooling runs as one lane too,
+as does one whose largest such output is small (under :data:`LONG_ELEMENTS` numbers a lane:
+8x8 digits at batch 64 ran 2x slower in two lanes).
 
 Results: the gradient is summed in another order than one GEMM over the batch adds it, so a
 run with lanes is reproducible (``dp.seed``) but not bit-identical to one without (within
@@ -56,6 +58,12 @@ MIN_ROWS = 16
 #: Ops long enough per call that the threads' taking turns at the GIL between NumPy calls
 #: costs little next to them; a step with none of them runs as one lane (module doc).
 _LONG_OPS = (conv.Conv2d, pool.MaxPool2d, pool.AvgPool2d)
+
+#: The elements a lane's largest convolution or pooling output must hold for the split to pay
+#: (measured on two cores, conv(1->16)-pool-conv(16->32)-pool-linear, two lanes against one:
+#: 1.95x and 1.18x slower at 32768 and 131072 numbers, 0.91x and 0.75x the time at 200704
+#: and 524288).
+LONG_ELEMENTS = 160_000
 
 #: Ops that mix rows by design (see the module doc), by what the warning calls them.
 _ROW_MIXING = {norm_batch.BatchNorm: "batch norm in training mode", Dropout: "dropout"}
@@ -141,15 +149,24 @@ def record(
         why = _ROW_MIXING.get(type(node.fn))
         if why is not None and not (type(node.fn) is Dropout and node.fn.p == 0):
             return why
-    if not any(isinstance(node.fn, _LONG_OPS) for node in tape.nodes):
+    bounds = plan(xb.shape[0], lanes)
+    rows = max(hi - lo for lo, hi in bounds)
+    sizes = [node.output.data.size for node in tape.nodes if isinstance(node.fn, _LONG_OPS)]
+    if not sizes:
         return (
             "a step without convolution or pooling (its NumPy calls are too short for "
             "threads: two lanes measured 2x slower than one on a 784-256-128-10 MLP)"
         )
+    largest = max(sizes) * rows // xb.shape[0]
+    if largest < LONG_ELEMENTS:
+        return (
+            f"a lane's largest convolution or pooling output would hold {largest} numbers, "
+            f"fewer than the {LONG_ELEMENTS} that pay for the threads' hand-offs (a larger "
+            "batch or images would)"
+        )
     reduction = _reduction(tape.nodes[-1].fn)
     if reduction is None:
         return f"a loss made by {tape.nodes[-1].op} (not a mean or a sum over the rows)"
-    bounds = plan(xb.shape[0], lanes)
     named = step._named_params()
     params = [p for _, p in named]
     eager = [p.grad for p in params]
