@@ -274,3 +274,34 @@ def test_a_dense_or_small_step_runs_as_one_lane_and_a_large_cnn_step_splits():
     assert all(isinstance(s, lanes_mod.LaneSet) for s in step._lanesets.values())
     _, w1, _ = _train(wide, nn.CrossEntropyLoss(), sgd, 1, xw, yw, steps=3)
     _close(w1, w2, rtol=1e-5)
+
+
+def _lane_trainer(lr=0.1):
+    model = _mlp()
+    return dp.Trainer(model, "cross_entropy", optim.SGD(model.parameters(), lr=lr), compile=True,
+                      lanes=2)  # fmt: skip
+
+
+def test_a_checkpoint_of_a_run_in_lanes_resumes_bit_for_bit(tmp_path):
+    x, y = _data(96)
+    path = tmp_path / "state.dpstate"
+    whole = _lane_trainer()
+    whole.fit(x, y, epochs=4, batch_size=48, seed=1, verbose=False)
+    _lane_trainer().fit(x, y, epochs=2, batch_size=48, seed=1, verbose=False, checkpoint=path)
+    resumed = _lane_trainer()
+    history = resumed.fit(x, y, epochs=4, batch_size=48, seed=1, verbose=False,
+                          checkpoint=path, resume_from=path)  # fmt: skip
+    assert len(history.history["loss"]) == 4 and resumed._compiled._lanesets
+    for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow itself, as in eager
+def test_the_nan_guard_stops_a_diverging_run_in_lanes_before_its_update():
+    x, y = _data(96)
+    trainer = _lane_trainer(lr=1e6)
+    with pytest.raises(dp.TrainingError, match="epoch 1"):
+        trainer.fit(x * 1e3, y, epochs=5, batch_size=32, verbose=False)
+    for p in trainer.model.parameters():
+        assert np.isfinite(p.data).all()
+    assert trainer._compiled.replays >= 1 and trainer._compiled._lanesets

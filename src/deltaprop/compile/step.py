@@ -35,6 +35,10 @@ from .program import Program
 from .rules import Unrecordable
 from .trace import Tape, tracing
 
+#: ``_pending`` after a forward whose eager backward already ran (a step recording lanes
+#: that were refused): ``backward()`` has nothing left to do.
+_GRADIENTS_SET = ("gradients set",)
+
 
 class CompiledStep:
     """``step(xb, yb) -> float``: zero_grad, forward, loss, backward and the optimizer step in
@@ -174,6 +178,17 @@ class CompiledStep:
                 out = self.model(x)
                 loss = self._loss_call(out, yb)
         self._pending = (tape, key, x, y, out, loss)
+        if tape is not None and self.lanes > 1 and _lanes.plan(xb.shape[0], self.lanes):
+            # Lanes: every step's arithmetic must be the lanes' own, the one that records them
+            # too (else a run's weights would depend on when it recorded: a resumed run
+            # records again). So backward and the recordings run now, and the lanes replay
+            # this very batch; the eager step stands only where lanes were refused.
+            self.backward()
+            split = self._lanesets.get(key)
+            if split is not None:
+                self._lane = split
+                return split.forward(xb, yb)
+            self._pending = _GRADIENTS_SET
         return float(loss.data), out.data
 
     def _replay(self, target, xb, yb) -> tuple[float, Any]:
@@ -188,6 +203,9 @@ class CompiledStep:
 
     def backward(self) -> None:
         """Every gradient of the last forward, in each parameter's ``.grad``."""
+        if self._pending is _GRADIENTS_SET:  # the eager backward ran with its forward
+            self._pending = None
+            return
         if self._pending is None:
             if self._lane is not None:
                 self._lane.backward()
@@ -196,6 +214,7 @@ class CompiledStep:
             self._current.backward()
             return
         tape, key, x, y, out, loss = self._pending
+        self._pending = None
         for p in self._all_params():
             p.grad = None
         _backward(loss)
