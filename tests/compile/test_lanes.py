@@ -13,6 +13,7 @@ import deltaprop as dp
 from deltaprop import backend, nn, ops, optim
 from deltaprop.compile import CompiledStep
 from deltaprop.compile import lanes as lanes_mod
+from deltaprop.compile import threads as threads_mod
 from deltaprop.errors import ConfigError, DataError
 from deltaprop.report import DeltapropWarning
 
@@ -207,9 +208,9 @@ def test_an_error_in_a_worker_lane_reaches_the_caller():
             raise DataError("lane 1 failed")
 
     with pytest.raises(DataError, match="lane 1 failed"):
-        lanes_mod.run(2, fail)
+        threads_mod.run(2, fail)
     seen = []
-    lanes_mod.run(2, seen.append)  # the workers still run after a failure
+    threads_mod.run(2, seen.append)  # the workers still run after a failure
     assert sorted(seen) == [0, 1]
 
 
@@ -217,7 +218,7 @@ def test_blas_threads_are_restored_and_lanes_run_in_other_threads():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     before = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
     names = []
-    lanes_mod.run(2, lambda i: names.append(threading.current_thread().name))
+    threads_mod.run(2, lambda i: names.append(threading.current_thread().name))
     after = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
     assert before == after and len(set(names)) == 2
 

@@ -36,19 +36,18 @@ timing.
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from .. import report
 from ..autograd.engine import backward as _backward
 from ..autograd.tensor import Tensor
 from ..ops import conv, norm_batch, pool, reduce
 from ..ops.dropout import Dropout
 from .program import Program
 from .rules import Unrecordable
+from .threads import run
 from .trace import Tape, tracing
 
 #: A lane gets at least this many rows; smaller batches run as one lane (the two hand-offs
@@ -136,6 +135,22 @@ def plan(rows: int, lanes: int) -> list[tuple[int, int]] | None:
     lanes = min(lanes, rows // MIN_ROWS)
     cuts = [rows * i // lanes for i in range(lanes + 1)]  # sizes differ by a row at most
     return list(zip(cuts, cuts[1:]))
+
+
+def record_step(step: Any, tape: Tape, key, xb, yb, out: Tensor, loss: Tensor, norm) -> None:
+    """A batch large enough to split: its :class:`LaneSet` in ``step._lanesets[key]``, or None
+    there after one warning (per reason) saying why this step runs as one lane."""
+    if plan(xb.shape[0], step.lanes) is None:
+        return
+    split = record(step, tape, xb, yb, out, loss, step.lanes, norm)
+    if isinstance(split, str):
+        if split not in step._lane_refusals:
+            step._lane_refusals.add(split)
+            report.warn(
+                f"compile: lanes={step.lanes}: {split}; the step runs as one lane", stacklevel=6
+            )
+        split = None
+    step._lanesets[key] = split
 
 
 def record(
@@ -236,83 +251,3 @@ def _differs(loss: float, lanes_loss: float, eager: list, lanes: list) -> str | 
         if g.size and float(np.max(np.abs(g - h))) > tol * max(scale, 1e-30):
             return "the lanes' gradients are not the batch's (rows interact in the model or loss)"
     return None
-
-
-# --- the threads -------------------------------------------------------------------------
-
-
-class _Workers:
-    """``n - 1`` threads that wait for a lane number to run; lane 0 runs in the caller."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.pid = os.getpid()  # a fork's child has none of these threads: it makes its own
-        self.fn: Callable[[int], None] | None = None
-        self.errors: list[BaseException | None] = [None] * n
-        self.go = [threading.Semaphore(0) for _ in range(n)]
-        self.done = threading.Semaphore(0)
-        for i in range(1, n):
-            threading.Thread(target=self._loop, args=(i,), daemon=True, name=f"lane{i}").start()
-
-    def _loop(self, i: int) -> None:
-        while True:
-            self.go[i].acquire()
-            try:
-                self.fn(i)
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                self.errors[i] = exc
-            self.done.release()
-
-    def run(self, lanes: int, fn: Callable[[int], None]) -> None:
-        self.fn = fn
-        for i in range(1, lanes):
-            self.go[i].release()
-        try:
-            fn(0)
-        finally:
-            for _ in range(1, lanes):
-                self.done.acquire()
-        for i in range(1, lanes):
-            exc, self.errors[i] = self.errors[i], None
-            if exc is not None:
-                raise exc
-
-
-_WORKERS: list[_Workers] = []
-_LOCK = threading.Lock()
-
-
-def run(lanes: int, fn: Callable[[int], None]) -> None:
-    """``fn(0)``, ..., ``fn(lanes - 1)`` at once, lane 0 in this thread, each with the BLAS
-    libraries at one thread (restored after)."""
-    with _LOCK:  # one split at a time in a process (two Trainers in two threads wait)
-        workers = _WORKERS[0] if _WORKERS else None
-        if workers is None or workers.pid != os.getpid() or workers.n < lanes:
-            workers = _Workers(lanes)
-            _WORKERS[:] = [workers]
-        with one_blas_thread():
-            workers.run(lanes, fn)
-
-
-class one_blas_thread:
-    """A block in which every BLAS library NumPy may call runs one thread (threadpoolctl)."""
-
-    _controllers: list | None = None
-
-    def __enter__(self) -> None:
-        ctl = one_blas_thread._controllers
-        if ctl is None:
-            try:
-                from threadpoolctl import ThreadpoolController
-
-                ctl = ThreadpoolController().select(user_api="blas").lib_controllers
-            except Exception:  # noqa: BLE001 - no control: the lanes still run
-                ctl = []
-            one_blas_thread._controllers = ctl
-        self.before = [c.get_num_threads() for c in ctl]
-        for c in ctl:
-            c.set_num_threads(1)
-
-    def __exit__(self, *exc: Any) -> None:
-        for c, n in zip(one_blas_thread._controllers, self.before):
-            c.set_num_threads(n)

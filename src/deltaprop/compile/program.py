@@ -241,6 +241,25 @@ class Program:
                     out.append((k, by_index[b], False))
         return out
 
+    def set_fusion(self, groups: list[dict], allowed: bool) -> None:
+        """Per step: the SGD update of each linear weight and bias inside the backward, on
+        only while ``allowed`` (nothing reads gradients) and its group has no momentum and no
+        weight decay (read now: a schedule or an edit may change them)."""
+        if not allowed:
+            for kernel, _, is_weight in self.fused:
+                kernel.set_fused_lr(is_weight, None)
+            return
+        entries = self.fusion_groups
+        if entries is None or entries[0] != len(groups):  # which group holds each one, once
+            where = {id(p): g for g in groups for p in g["params"]}
+            entries = self.fusion_groups = (
+                len(groups),
+                [(k, is_weight, where.get(id(p))) for k, p, is_weight in self.fused],
+            )
+        for kernel, is_weight, g in entries[1]:
+            plain = g is not None and g["momentum"] == 0.0 and g["weight_decay"] == 0.0
+            kernel.set_fused_lr(is_weight, g["lr"] if plain else None)
+
     # --- describe ---------------------------------------------------------------------------
     def describe(self) -> str:
         """The kernels, one per line: forward in order, then backward in order."""

@@ -25,12 +25,13 @@ from .. import report
 from ..autograd.engine import backward as _backward
 from ..autograd.tensor import Tensor
 from ..checks import check_int
-from ..errors import ConfigError, DataError, ShapeError
+from ..errors import ConfigError
 from ..nn.module import Module, tree_version
 from ..nn.normalization import BatchNorm1d
 from ..optim import SGD, Optimizer
 from . import describe as _describe
 from . import lanes as _lanes
+from .batch import as_batch
 from .program import Program
 from .rules import Unrecordable
 from .trace import Tape, tracing
@@ -119,36 +120,7 @@ class CompiledStep:
 
     def _check_batch(self, xb, yb):
         params = self._walk()[2]
-        dtype = params[0].data.dtype if params else np.dtype(np.float32)
-        # the common case first: two arrays already of the model's dtype (or integer labels)
-        if (
-            type(xb) is np.ndarray
-            and type(yb) is np.ndarray
-            and xb.dtype == dtype
-            and (yb.dtype == dtype or yb.dtype.kind in "iub")
-            and xb.ndim
-            and yb.ndim
-            and xb.shape[0] == yb.shape[0]
-        ):
-            return xb, yb
-        arrays = []
-        for name, a in (("xb", xb), ("yb", yb)):
-            if isinstance(a, Tensor):
-                a = a.data
-            try:
-                a = np.asarray(a)
-            except (TypeError, ValueError) as exc:
-                raise DataError(f"{name}: expected a NumPy array, got {type(a).__name__}") from exc
-            if a.dtype.kind not in "fiub" or a.ndim == 0:
-                raise DataError(f"{name}: expected an array of numbers with a batch axis, got "
-                                f"dtype {a.dtype}, shape {a.shape}")  # fmt: skip
-            arrays.append(a.astype(dtype) if a.dtype.kind == "f" and a.dtype != dtype else a)
-        if arrays[0].shape[0] != arrays[1].shape[0]:
-            raise ShapeError(
-                f"xb, yb: expected the same number of rows, got {arrays[0].shape[0]} and "
-                f"{arrays[1].shape[0]}"
-            )
-        return arrays
+        return as_batch(xb, yb, params[0].data.dtype if params else np.dtype(np.float32))
 
     # --- the phases -----------------------------------------------------------------------
     def forward(self, xb, yb) -> tuple[float, Any]:
@@ -258,21 +230,9 @@ class CompiledStep:
         self._set_fusion()  # so that describe() shows the plan before the first replay
 
     def _record_lanes(self, tape: Tape, key, xb, yb, out, loss) -> None:
-        """With ``lanes`` > 1 and a batch large enough: the recordings of its shards, or one
-        warning saying why this step runs as one lane (see :mod:`deltaprop.compile.lanes`)."""
-        split_now = key not in self._lanesets and self.lanes > 1
-        if split_now and _lanes.plan(xb.shape[0], self.lanes) is not None:
-            norm = self._norm_layers()
-            split = _lanes.record(self, tape, xb, yb, out, loss, self.lanes, norm)
-            if isinstance(split, str):
-                if split not in self._lane_refusals:
-                    self._lane_refusals.add(split)
-                    report.warn(
-                        f"compile: lanes={self.lanes}: {split}; the step runs as one lane",
-                        stacklevel=5,
-                    )
-                split = None
-            self._lanesets[key] = split
+        """With ``lanes`` > 1: :func:`deltaprop.compile.lanes.record_step` for this key."""
+        if key not in self._lanesets and self.lanes > 1:
+            _lanes.record_step(self, tape, key, xb, yb, out, loss, self._norm_layers())
         for node in tape.nodes:  # the eager graph is done with: keep no leaf alive
             node.fn.parents = ()
 
@@ -285,27 +245,11 @@ class CompiledStep:
         }
 
     def _set_fusion(self) -> None:
-        """Per step: the SGD update of each linear weight and bias inside the backward, on
-        only while nothing reads gradients and its group has no momentum and no weight decay
-        (read now: a schedule or an edit may change them)."""
+        """Per step, before a replay's backward: see :meth:`Program.set_fusion`."""
         prog = self._current
-        if not prog.fused:
-            return
-        if self._fusion_allowed is not None and not self._fusion_allowed():
-            for kernel, _, is_weight in prog.fused:
-                kernel.set_fused_lr(is_weight, None)
-            return
-        groups = self.optimizer.param_groups
-        entries = prog.fusion_groups
-        if entries is None or entries[0] != len(groups):  # which group holds each one, once
-            where = {id(p): g for g in groups for p in g["params"]}
-            entries = prog.fusion_groups = (
-                len(groups),
-                [(k, is_weight, where.get(id(p))) for k, p, is_weight in prog.fused],
-            )
-        for kernel, is_weight, g in entries[1]:
-            plain = g is not None and g["momentum"] == 0.0 and g["weight_decay"] == 0.0
-            kernel.set_fused_lr(is_weight, g["lr"] if plain else None)
+        if prog.fused:
+            allowed = self._fusion_allowed is None or self._fusion_allowed()
+            prog.set_fusion(self.optimizer.param_groups, allowed)
 
     def _walk(self) -> tuple[int, list, list]:
         """(tree version, modules, parameters) of the model, re-walked after a change."""
