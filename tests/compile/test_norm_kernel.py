@@ -177,16 +177,21 @@ def test_layer_changes_between_replays_are_followed():
             if k == 9:
                 bn.running_mean.data = bn.running_mean.data + 1.0
                 bn.running_var.data = bn.running_var.data * 2.0
-            if compiled:
-                step(xb, Y)
-            else:
-                o.zero_grad()
-                nn.CrossEntropyLoss()(model(dp.Tensor(xb)), Y).backward()
-                o.step()
+            one_step(step if compiled else None, model, o, xb)
         models.append((model, step))
     (m1, _), (m2, step) = models
     assert step.recordings == 1
     assert_bitwise(m1, m2, [], [])
+
+
+def one_step(step, model, o, xb):
+    """A step of ``step`` (compiled) or, when it is None, of the eager loop, on (xb, Y)."""
+    if step is not None:
+        step(xb, Y)
+        return
+    o.zero_grad()
+    nn.CrossEntropyLoss()(model(dp.Tensor(xb)), Y).backward()
+    o.step()
 
 
 def test_a_fortran_ordered_batch_is_normalized_to_rounding():
@@ -205,12 +210,7 @@ def test_a_fortran_ordered_batch_is_normalized_to_rounding():
         xb = X.astype(np.float32)
         for k in range(10):
             batch = xb if k == 0 else np.asfortranarray(xb)
-            if compiled:
-                step(batch, Y)
-            else:
-                o.zero_grad()
-                nn.CrossEntropyLoss()(model(dp.Tensor(batch)), Y).backward()
-                o.step()
+            one_step(step if compiled else None, model, o, batch)
         models.append((model, step))
     (m1, _), (m2, step) = models
     assert step.replays == 9

@@ -13,10 +13,9 @@ from typing import Any
 
 def describe(step: Any) -> str:
     """See :meth:`CompiledStep.describe <deltaprop.compile.step.CompiledStep.describe>`."""
-    if step.fallback is not None:
-        return f"eager (not recorded): {step.fallback}"
-    if not step._programs:
-        return "nothing recorded yet: the first call records the step"
+    empty = _nothing(step)
+    if empty is not None:
+        return empty
     parts = []
     for key, prog in step._programs.items():
         xs, xd, ys, yd, (modes, _) = key
@@ -41,10 +40,9 @@ def describe(step: Any) -> str:
 
 def source(step: Any) -> str:
     """See :meth:`CompiledStep.source <deltaprop.compile.step.CompiledStep.source>`."""
-    if step.fallback is not None:
-        return f"# eager (not recorded): {step.fallback}"
-    if not step._programs:
-        return "# nothing recorded yet: the first call records the step"
+    empty = _nothing(step)
+    if empty is not None:
+        return "# " + empty
     parts = []
     for key, prog in step._programs.items():
         xs, xd, ys, yd, _ = key
@@ -55,3 +53,12 @@ def source(step: Any) -> str:
             parts += [f"# lane 0 of {len(split.bounds)} (rows {lo}-{hi - 1}), each lane alike",
                       split.programs[0].source.text, ""]  # fmt: skip
     return "\n".join(parts).rstrip() + "\n"
+
+
+def _nothing(step: Any) -> str | None:
+    """Why there is no recording to show (eager for good, or none yet); None when there is."""
+    if step.fallback is not None:
+        return f"eager (not recorded): {step.fallback}"
+    if not step._programs:
+        return "nothing recorded yet: the first call records the step"
+    return None
