@@ -306,3 +306,19 @@ def test_the_nan_guard_stops_a_diverging_run_in_lanes_before_its_update():
     for p in trainer.model.parameters():
         assert np.isfinite(p.data).all()
     assert trainer._compiled.replays >= 1 and trainer._compiled._lanesets
+
+
+def test_describe_and_source_show_the_split():
+    x, y = _data(64)
+    step, _, _ = _train(_mlp, nn.CrossEntropyLoss(), lambda p: optim.SGD(p, lr=0.1), 2, x, y, 2)
+    text = step.describe()
+    assert "lanes: 2 threads replay the kernels above on rows 0-31, 32-63" in text
+    assert "updated inside their backward" not in text  # lanes keep every gradient
+    code = step.source()
+    assert "# lane 0 of 2 (rows 0-31)" in code and "G[0] = " in code
+    assert "float(lane_seed) / 32" in code  # the lane's share of the batch's mean
+    with pytest.warns(DeltapropWarning, match="dropout"):
+        step, _, _ = _train(_dropout_model, nn.CrossEntropyLoss(),
+                            lambda p: optim.SGD(p, lr=0.1), 2, x, y, 2)  # fmt: skip
+    assert "lanes: 1 (lanes=2 refused for this step" in step.describe()
+    assert "# lane 0" not in step.source()

@@ -22,11 +22,12 @@ def describe(step: Any) -> str:
         mode = "train" if all(modes) else "eval" if not any(modes) else "mixed"
         parts.append(f"recording for x {xs} {xd}, y {ys} {yd}, {mode} mode")
         parts.append(prog.describe())
+        split = step._lanesets.get(key, False)
         fused = [k for k, _, is_weight in prog.fused if is_weight and k.fused_lr is not None]
+        fused = [] if split else fused  # lanes keep every gradient for their sum
         note = f" (weights of {len(fused)} linear layer(s) updated inside their backward)"
         rule = f"{type(step.optimizer).__name__}.step() (the eager rule, its scratch shared)"
         parts.append("update: " + rule + (note if fused else ""))
-        split = step._lanesets.get(key, False)
         if split is None:
             parts.append(f"lanes: 1 (lanes={step.lanes} refused for this step: see its warning)")
         elif split:
