@@ -218,7 +218,8 @@ def record(
     finally:
         for p, g in zip(params, eager):
             p.grad = g
-    why = _differs(float(loss.data), value, [g and g.data for g in eager], totals)
+    eager_arrays = [None if g is None else g.data for g in eager]
+    why = _differs(float(loss.data), value, eager_arrays, totals)
     if why is not None:
         return why
     return LaneSet(programs, bounds, shares, params, np.empty_like(out.data))
