@@ -145,8 +145,25 @@ def _dropout_model():
                   lambda: nn.Linear(8, 3))  # fmt: skip
 
 
+class _OwnDropout(nn.Module):
+    """Dropout from a generator of its own (the functional op's ``generator=``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.gen = np.random.default_rng(4)
+
+    def forward(self, x):
+        return ops.dropout(x, 0.5, training=self.training, generator=self.gen)
+
+
+def _own_dropout_model():
+    return _built(np.float64, lambda: nn.Linear(6, 8), _OwnDropout, lambda: nn.Linear(8, 3))
+
+
 @pytest.mark.parametrize(
-    "make, why", [(_bn_model, "batch norm"), (_dropout_model, "dropout")], ids=["bn", "dropout"]
+    "make, why",
+    [(_bn_model, "batch norm"), (_own_dropout_model, "dropout with a generator of its own")],
+    ids=["bn", "own-generator"],
 )
 def test_row_mixing_ops_run_as_one_lane_after_one_warning(make, why):
     x, y = _data(64)
@@ -317,8 +334,25 @@ def test_describe_and_source_show_the_split():
     code = step.source()
     assert "# lane 0 of 2 (rows 0-31)" in code and "G[0] = " in code
     assert "float(lane_seed) / 32" in code  # the lane's share of the batch's mean
-    with pytest.warns(DeltapropWarning, match="dropout"):
-        step, _, _ = _train(_dropout_model, nn.CrossEntropyLoss(),
+    with pytest.warns(DeltapropWarning, match="batch norm"):
+        step, _, _ = _train(_bn_model, nn.CrossEntropyLoss(),
                             lambda p: optim.SGD(p, lr=0.1), 2, x, y, 2)  # fmt: skip
-    assert "lanes: 1 (lanes=2 refused for this step" in step.describe()
+    assert "lanes: 1 (lanes=2 refused for this step" in step.describe()  # noqa: E501
     assert "# lane 0" not in step.source()
+
+
+def test_dropout_in_lanes_draws_eagers_masks():
+    # one draw for the whole batch before the lanes start: the masks are eager's, so the
+    # lanes train as one lane does (to rounding) and leave the generator where eager does
+    x, y = _data(64)
+    sgd = lambda p: optim.SGD(p, lr=0.1)  # noqa: E731
+    dp.seed(3)
+    step, w2, l2 = _train(_dropout_model, nn.CrossEntropyLoss(), sgd, 2, x, y, steps=12)
+    after2 = backend.rng().random()
+    assert all(isinstance(s, lanes_mod.LaneSet) for s in step._lanesets.values())
+    dp.seed(3)
+    _, w1, l1 = _train(_dropout_model, nn.CrossEntropyLoss(), sgd, 1, x, y, steps=12)
+    after1 = backend.rng().random()
+    _close(w1, w2)
+    np.testing.assert_allclose(l1, l2, rtol=1e-12)
+    assert after1 == after2

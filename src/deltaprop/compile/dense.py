@@ -279,6 +279,9 @@ class DropoutKernel(Kernel):
         self.y = np.empty_like(like)
         self.gx = np.empty_like(like)
         self.owned = (True,)
+        # in a lane: ``r`` is the lane's rows of one draw for the whole batch, made before
+        # the lanes start (compile/lanes.py), so the lines draw nothing themselves
+        self.predrawn = False
 
     def bind(self, t):
         return {t: self, f"{t}_r": self.r, f"{t}_mask": self.mask,
@@ -286,9 +289,10 @@ class DropoutKernel(Kernel):
                 f"{t}_scale": self.scale, f"{t}_p": self.p}  # fmt: skip
 
     def emit_forward(self, v, t):
-        return [f"({t}.generator if {t}.generator is not None else rng()).random("
-                f"dtype={t}_dtype, out={t}_r)",
-                f"greater_equal({t}_r, {t}_p, {t}_mask)",
+        draw = [] if self.predrawn else [
+            f"({t}.generator if {t}.generator is not None else rng()).random("
+            f"dtype={t}_dtype, out={t}_r)"]  # fmt: skip
+        return [*draw, f"greater_equal({t}_r, {t}_p, {t}_mask)",
                 f"multiply({t}_mask, {t}_scale, {t}_mask)",
                 f"{v(self.out)} = multiply({v(self.inputs[0])}, {t}_mask, {t}_y)"]  # fmt: skip
 

@@ -11,14 +11,16 @@ each (NumPy releases the GIL inside its calls), and the lanes' gradients are sum
     loss = share_0 loss_0 + share_1 loss_1;  grad = grads_0 + grads_1   (summed in lane order)
 
 ``share_i`` is the lane's part of the loss's normalizer: ``rows_i / n`` for a mean over rows,
-1 for a sum. This is exact only when rows do not interact, which is why a recording is split
-only when (a) no op of the step mixes rows by design (batch norm in training, whose statistics
-are over the whole batch; dropout, whose random draws must follow eager's stream), and (b) the
-lanes reproduce the eager step they were recorded with: their summed loss and gradients are
-compared with eager's full-batch ones on that first step (to ``sqrt(eps)`` of the gradient's
-scale), which catches any other row-mixing op (a user's loss over the batch, ``x.sum(0)``) and
-a loss whose normalizer is not per row (class weights). A step that fails either runs as one
-lane, after one warning naming why.
+1 for a sum. Dropout draws once for the whole batch, before the lanes start, each lane
+reading its rows of that draw: eager's draw, so eager's masks. This is exact only when rows do
+not interact, which is why a recording is split only when (a) no op of the step mixes rows by
+design (batch norm in training, whose statistics are over the whole batch; dropout from a
+generator of its own), and (b) the lanes reproduce the eager step they were recorded with:
+from the state before that step (generator, running statistics) they replay its batch, and
+their loss and gradients must be eager's to ``sqrt(eps)`` of the gradient's scale, which
+catches any other row-mixing op (a user's loss over the batch, ``x.sum(0)``) and a loss whose
+normalizer is not per row (class weights). Their result is then that step's; a step that
+fails either runs as one lane, after one warning naming why.
 
 Where lanes pay: on steps whose NumPy calls are long (convolutions, pooling and their im2col
 copies: a small CNN's step on two cores 1.6x faster than one lane with two BLAS threads). On
@@ -36,15 +38,17 @@ timing.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
 
-from .. import report
-from ..autograd.engine import backward as _backward
+from .. import backend, report
 from ..autograd.tensor import Tensor
+from ..nn.normalization import BatchNorm1d
 from ..ops import conv, norm_batch, pool, reduce
 from ..ops.dropout import Dropout
+from .dense import DropoutKernel
 from .program import Program
 from .rules import Unrecordable
 from .threads import run
@@ -63,9 +67,6 @@ _LONG_OPS = (conv.Conv2d, pool.MaxPool2d, pool.AvgPool2d)
 #: 1.95x and 1.18x slower at 32768 and 131072 numbers, 0.91x and 0.75x the time at 200704
 #: and 524288).
 LONG_ELEMENTS = 160_000
-
-#: Ops that mix rows by design (see the module doc), by what the warning calls them.
-_ROW_MIXING = {norm_batch.BatchNorm: "batch norm in training mode", Dropout: "dropout"}
 
 
 class LaneSet:
@@ -86,6 +87,28 @@ class LaneSet:
         self.losses = [0.0] * len(programs)
         # each parameter's summed gradient: a buffer of its own, wrapped once
         self.grads = [Tensor._wrap(np.empty_like(p.data)) for p in params]
+        self.draws = self._share_draws()
+        self.first = 0.0  # the loss of the step that recorded (the lanes replayed its batch)
+
+    def _share_draws(self) -> list[tuple[np.ndarray, Any, Any]]:
+        """Per dropout of the step: one (N, ...) buffer of uniform draws, of which each lane's
+        kernel reads its rows (its ``r``, and its mask where that is ``r``): drawn once for
+        the whole batch before the lanes start, it is eager's draw, so the masks are too."""
+        per_lane = [
+            [(j, k) for j, k in enumerate(prog.kernels) if isinstance(k, DropoutKernel)]
+            for prog in self.programs
+        ]
+        draws = []
+        for d, (_, first) in enumerate(per_lane[0]):
+            whole = np.empty((self.bounds[-1][1], *first.r.shape[1:]), dtype=first.r.dtype)
+            for prog, kernels, (lo, hi) in zip(self.programs, per_lane, self.bounds):
+                j, k = kernels[d]
+                view = whole[lo:hi]
+                if k.mask is k.r:
+                    k.mask = prog.source.ns[f"k{j}_mask"] = view
+                k.r = prog.source.ns[f"k{j}_r"] = view
+            draws.append((whole, first.generator, first.draw_dtype))
+        return draws
 
     def valid(self) -> bool:
         """Whether every lane's recording still holds the parameters' arrays."""
@@ -104,6 +127,8 @@ class LaneSet:
             self.out[lo:hi] = prog.output()
             prog.backward()
 
+        for whole, generator, dtype in self.draws:  # in the ops' order, as eager draws
+            (generator if generator is not None else backend.rng()).random(dtype=dtype, out=whole)
         run(len(self.programs), lane)
         total = 0.0
         for share, value in zip(self.shares, self.losses):
@@ -137,12 +162,15 @@ def plan(rows: int, lanes: int) -> list[tuple[int, int]] | None:
     return list(zip(cuts, cuts[1:]))
 
 
-def record_step(step: Any, tape: Tape, key, xb, yb, out: Tensor, loss: Tensor, norm) -> None:
+def record_step(
+    step: Any, tape: Tape, key, xb, yb, out: Tensor, loss: Tensor, norm, before: tuple | None
+) -> None:
     """A batch large enough to split: its :class:`LaneSet` in ``step._lanesets[key]``, or None
-    there after one warning (per reason) saying why this step runs as one lane."""
-    if plan(xb.shape[0], step.lanes) is None:
+    there after one warning (per reason) saying why this step runs as one lane. ``before``:
+    :func:`snapshot` of the model from before this step's eager forward."""
+    if before is None or plan(xb.shape[0], step.lanes) is None:
         return
-    split = record(step, tape, xb, yb, out, loss, step.lanes, norm)
+    split = record(step, tape, xb, yb, out, loss, step.lanes, norm, before)
     if isinstance(split, str):
         if split not in step._lane_refusals:
             step._lane_refusals.add(split)
@@ -154,40 +182,31 @@ def record_step(step: Any, tape: Tape, key, xb, yb, out: Tensor, loss: Tensor, n
 
 
 def record(
-    step: Any, tape: Tape, xb, yb, out: Tensor, loss: Tensor, lanes: int, norm: dict
-) -> LaneSet | str:
+    step: Any, tape: Tape, xb, yb, out: Tensor, loss: Tensor, lanes: int, norm: dict,
+    before: tuple,
+) -> LaneSet | str:  # fmt: skip
     """Record the lanes of a step whose eager full-batch forward (``tape``, ``out``, ``loss``)
-    and backward just ran: a :class:`LaneSet`, or why the step cannot be split. ``norm``: the
-    model's batch-norm layers by the id of their running mean (as for :class:`Program`). The
-    parameters' gradients are eager's again when it returns."""
-    for node in tape.nodes:
-        why = _ROW_MIXING.get(type(node.fn))
-        if why is not None and not (type(node.fn) is Dropout and node.fn.p == 0):
-            return why
-    bounds = plan(xb.shape[0], lanes)
-    rows = max(hi - lo for lo, hi in bounds)
-    sizes = [node.output.data.size for node in tape.nodes if isinstance(node.fn, _LONG_OPS)]
-    if not sizes:
-        return (
-            "a step without convolution or pooling (its NumPy calls are too short for "
-            "threads: two lanes measured 2x slower than one on a 784-256-128-10 MLP)"
-        )
-    largest = max(sizes) * rows // xb.shape[0]
-    if largest < LONG_ELEMENTS:
-        return (
-            f"a lane's largest convolution or pooling output would hold {largest} numbers, "
-            f"fewer than the {LONG_ELEMENTS} that pay for the threads' hand-offs (a larger "
-            "batch or images would)"
-        )
+    and backward just ran, from ``before`` (:func:`snapshot`): a :class:`LaneSet`, or why the
+    step cannot be split.
+
+    Each lane's recording comes from an eager forward on its rows; then the state is put back
+    as it was before the step and the lanes replay the whole batch (dropout drawing eager's
+    masks), and their loss and gradients must be eager's to ``sqrt(eps)``: the lanes' results
+    are then this step's (``.first``, the parameters' ``.grad``). Otherwise the eager step's
+    gradients and state are put back. ``norm``: the model's batch-norm layers by the id of
+    their running mean (as for :class:`Program`)."""
+    why = _refusal(tape, xb.shape[0], lanes)
+    if why is not None:
+        return why
     reduction = _reduction(tape.nodes[-1].fn)
-    if reduction is None:
-        return f"a loss made by {tape.nodes[-1].op} (not a mean or a sum over the rows)"
     named = step._named_params()
     params = [p for _, p in named]
     eager = [p.grad for p in params]
+    after = snapshot(step.model)
+    bounds = plan(xb.shape[0], lanes)
     n = xb.shape[0]
-    programs, shares, totals = [], [], [None] * len(params)
-    value = 0.0
+    programs, shares = [], []
+    done = False
     try:
         for lo, hi in bounds:
             share = (hi - lo) / n if reduction == "mean" else 1.0
@@ -197,14 +216,6 @@ def record(
             with tracing(lane_tape):
                 lane_out = step.model(x)
                 lane_loss = step._loss_call(lane_out, ys)
-            for p in params:
-                p.grad = None
-            _backward(lane_loss, np.full((), share, dtype=lane_loss.data.dtype))
-            value += share * float(lane_loss.data)
-            for k, p in enumerate(params):
-                if p.grad is not None:
-                    g = p.grad.data
-                    totals[k] = g.copy() if totals[k] is None else totals[k] + g
             if lane_tape.problem is not None:
                 return lane_tape.problem
             try:
@@ -215,14 +226,75 @@ def record(
                 node.fn.parents = ()
             programs.append(prog)
             shares.append(share)
+        restore(before)
+        split = LaneSet(programs, bounds, shares, params, np.empty_like(out.data))
+        split.first = split.forward(xb, yb)[0]
+        split.backward()
+        lanes_grads = [None if p.grad is None else p.grad.data for p in params]
+        why = _differs(float(loss.data), split.first, [None if g is None else g.data
+                                                        for g in eager], lanes_grads)  # fmt: skip
+        if why is not None:
+            return why
+        done = True
+        return split
     finally:
-        for p, g in zip(params, eager):
-            p.grad = g
-    eager_arrays = [None if g is None else g.data for g in eager]
-    why = _differs(float(loss.data), value, eager_arrays, totals)
-    if why is not None:
-        return why
-    return LaneSet(programs, bounds, shares, params, np.empty_like(out.data))
+        if not done:  # the eager step stands: its gradients and what its forward changed
+            restore(after)
+            for p, g in zip(params, eager):
+                p.grad = g
+
+
+def _refusal(tape: Tape, rows: int, lanes: int) -> str | None:
+    """Why a step must not be split, seen from its recorded ops alone (None: it may)."""
+    for node in tape.nodes:
+        fn = node.fn
+        if type(fn) is norm_batch.BatchNorm:
+            return "batch norm in training mode (its statistics are over the whole batch)"
+        if type(fn) is Dropout and fn.generator is not None:
+            return "dropout with a generator of its own (lanes draw from deltaprop's)"
+    longest = max(hi - lo for lo, hi in plan(rows, lanes))
+    sizes = [node.output.data.size for node in tape.nodes if isinstance(node.fn, _LONG_OPS)]
+    if not sizes:
+        return (
+            "a step without convolution or pooling (its NumPy calls are too short for "
+            "threads: two lanes measured 2x slower than one on a 784-256-128-10 MLP)"
+        )
+    largest = max(sizes) * longest // rows
+    if largest < LONG_ELEMENTS:
+        return (
+            f"a lane's largest convolution or pooling output would hold {largest} numbers, "
+            f"fewer than the {LONG_ELEMENTS} that pay for the threads' hand-offs (a larger "
+            "batch or images would)"
+        )
+    if _reduction(tape.nodes[-1].fn) is None:
+        return f"a loss made by {tape.nodes[-1].op} (not a mean or a sum over the rows)"
+    return None
+
+
+def snapshot(model: Any) -> tuple:
+    """What a training forward changes besides its outputs, to put back with :func:`restore`:
+    deltaprop's generator (dropout's draws) and every batch-norm layer's running statistics
+    and batch count."""
+    gen = backend.rng()
+    buffers = [
+        (t, t.data.copy())
+        for m in model.modules()
+        if isinstance(m, BatchNorm1d)
+        for t in (m.running_mean, m.running_var, m.num_batches_tracked)
+        if t is not None
+    ]
+    return gen, copy.deepcopy(gen.bit_generator.state), buffers
+
+
+def restore(snap: tuple) -> None:
+    """Put back a :func:`snapshot` (in place: the recordings hold the arrays)."""
+    gen, state, buffers = snap
+    gen.bit_generator.state = copy.deepcopy(state)
+    for t, saved in buffers:
+        if t.data.shape == saved.shape:
+            np.copyto(t.data, saved)
+        else:
+            t.data = saved.copy()
 
 
 def _reduction(fn: Any) -> str | None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..autograd.tensor import Tensor
 from ..ops.pool import MaxPool2d
-from .dense import LinearKernel, ReLUKernel
+from .dense import DropoutKernel, LinearKernel, ReLUKernel
 from .generic import FunctionKernel
 from .kernel import Kernel
 from .norm import BatchNormKernel
@@ -106,6 +106,10 @@ class Program:
         self.lane = lane_seed is not None
         self._seed = np.full((), 1.0 if lane_seed is None else lane_seed, dtype=loss.data.dtype)
         fuse_update = fuse_update and not self.lane  # lanes would update one weight at once
+        if self.lane:  # the lanes' dropout draws come from one draw for the whole batch
+            for k in self.kernels:
+                if isinstance(k, DropoutKernel):
+                    k.predrawn = True
         self._made = {k.out for k in self.kernels}
         self._fuse_activations()
         self._plan_backward()

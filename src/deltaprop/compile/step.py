@@ -89,6 +89,7 @@ class CompiledStep:
         self._lanesets: dict[tuple, _lanes.LaneSet | None] = {}  # None: this key runs as one
         self._lane: _lanes.LaneSet | None = None  # the split being replayed
         self._lane_refusals: set[str] = set()  # warned once each
+        self._before: tuple | None = None  # lanes.snapshot before a recording forward
         self._loss_call = loss_call or (lambda out, yb: loss_fn(out, Tensor._wrap(yb)))
         self.fuse_update = bool(fuse_update) and type(optimizer) is SGD
         self._fusion_allowed = fusion_allowed
@@ -142,6 +143,9 @@ class CompiledStep:
         self._lanesets.pop(key, None)  # parameters replaced: recorded again with the program
         x, y = Tensor._wrap(xb), Tensor._wrap(yb)
         tape = Tape() if self.fallback is None else None
+        split_now = tape is not None and self.lanes > 1 and _lanes.plan(xb.shape[0], self.lanes)
+        # lanes are checked by replaying this batch from the state before it (lanes.record)
+        self._before = _lanes.snapshot(self.model) if split_now else None
         if tape is None:
             out = self.model(x)
             loss = self._loss_call(out, yb)
@@ -150,16 +154,16 @@ class CompiledStep:
                 out = self.model(x)
                 loss = self._loss_call(out, yb)
         self._pending = (tape, key, x, y, out, loss)
-        if tape is not None and self.lanes > 1 and _lanes.plan(xb.shape[0], self.lanes):
+        if split_now:
             # Lanes: every step's arithmetic must be the lanes' own, the one that records them
             # too (else a run's weights would depend on when it recorded: a resumed run
-            # records again). So backward and the recordings run now, and the lanes replay
-            # this very batch; the eager step stands only where lanes were refused.
+            # records again). So backward and the recordings run now, and the step's result
+            # is the lanes' replay of this batch; the eager step stands where they are refused.
             self.backward()
             split = self._lanesets.get(key)
             if split is not None:
                 self._lane = split
-                return split.forward(xb, yb)
+                return split.first, split.out
             self._pending = _GRADIENTS_SET
         return float(loss.data), out.data
 
@@ -232,7 +236,8 @@ class CompiledStep:
     def _record_lanes(self, tape: Tape, key, xb, yb, out, loss) -> None:
         """With ``lanes`` > 1: :func:`deltaprop.compile.lanes.record_step` for this key."""
         if key not in self._lanesets and self.lanes > 1:
-            _lanes.record_step(self, tape, key, xb, yb, out, loss, self._norm_layers())
+            norm = self._norm_layers()
+            _lanes.record_step(self, tape, key, xb, yb, out, loss, norm, self._before)
         for node in tape.nodes:  # the eager graph is done with: keep no leaf alive
             node.fn.parents = ()
 
