@@ -12,15 +12,16 @@ each (NumPy releases the GIL inside its calls), and the lanes' gradients are sum
 
 ``share_i`` is the lane's part of the loss's normalizer: ``rows_i / n`` for a mean over rows,
 1 for a sum. Dropout draws once for the whole batch, before the lanes start, each lane
-reading its rows of that draw: eager's draw, so eager's masks. This is exact only when rows do
-not interact, which is why a recording is split only when (a) no op of the step mixes rows by
-design (batch norm in training, whose statistics are over the whole batch; dropout from a
-generator of its own), and (b) the lanes reproduce the eager step they were recorded with:
-from the state before that step (generator, running statistics) they replay its batch, and
-their loss and gradients must be eager's to ``sqrt(eps)`` of the gradient's scale, which
-catches any other row-mixing op (a user's loss over the batch, ``x.sum(0)``) and a loss whose
-normalizer is not per row (class weights). Their result is then that step's; a step that
-fails either runs as one lane, after one warning naming why.
+reading its rows of that draw: eager's draw, so eager's masks. Batch norm in training
+normalizes with the whole batch's statistics, which the lanes add up from their own through a
+barrier (:mod:`deltaprop.compile.lane_norm`). Rows must not interact otherwise, which is why a
+recording is split only when (a) no dropout draws from a generator of its own, and (b) the
+lanes reproduce the eager step they were recorded with: from the state before that step
+(generator, running statistics) they replay its batch, and their loss and gradients must be
+eager's to ``sqrt(eps)`` (of the loss, and of the largest gradient), which catches any other
+row-mixing op (a user's loss over the batch, ``x.sum(0)``) and a loss whose normalizer is not
+per row (class weights). Their result is then that step's; a step that fails either runs as
+one lane, after one warning naming why.
 
 Where lanes pay: on steps whose NumPy calls are long (convolutions, pooling and their im2col
 copies: a small CNN's step on two cores 1.6x faster than one lane with two BLAS threads). On
@@ -46,9 +47,10 @@ import numpy as np
 from .. import backend, report
 from ..autograd.tensor import Tensor
 from ..nn.normalization import BatchNorm1d
-from ..ops import conv, norm_batch, pool, reduce
+from ..ops import conv, pool, reduce
 from ..ops.dropout import Dropout
 from .dense import DropoutKernel
+from .lane_norm import Exchange, LaneBatchNormKernel
 from .program import Program
 from .rules import Unrecordable
 from .threads import run
@@ -88,7 +90,25 @@ class LaneSet:
         # each parameter's summed gradient: a buffer of its own, wrapped once
         self.grads = [Tensor._wrap(np.empty_like(p.data)) for p in params]
         self.draws = self._share_draws()
+        self.exchanges = self._share_norms()
         self.first = 0.0  # the loss of the step that recorded (the lanes replayed its batch)
+
+    def _share_norms(self) -> list:
+        """Per batch norm of the step: one :class:`~deltaprop.compile.lane_norm.Exchange`
+        through which its kernels in every lane add up their statistics."""
+        per_lane = [
+            [k for k in prog.kernels if isinstance(k, LaneBatchNormKernel)]
+            for prog in self.programs
+        ]
+        self.norms = [k for kernels in per_lane for k in kernels]
+        exchanges = []
+        for d in range(len(per_lane[0])):
+            exchange = Exchange(len(self.programs))
+            for lane, kernels in enumerate(per_lane):
+                k = kernels[d]
+                k.exchange, k.lane, k.rows = exchange, lane, self.bounds[-1][1]
+            exchanges.append(exchange)
+        return exchanges
 
     def _share_draws(self) -> list[tuple[np.ndarray, Any, Any]]:
         """Per dropout of the step: one (N, ...) buffer of uniform draws, of which each lane's
@@ -123,10 +143,20 @@ class LaneSet:
         def lane(i: int) -> None:
             lo, hi = self.bounds[i]
             prog = self.programs[i]
-            self.losses[i] = prog.forward(xb[lo:hi], yb[lo:hi])
-            self.out[lo:hi] = prog.output()
-            prog.backward()
+            try:
+                self.losses[i] = prog.forward(xb[lo:hi], yb[lo:hi])
+                self.out[lo:hi] = prog.output()
+                prog.backward()
+            except BaseException:
+                for exchange in self.exchanges:  # the other lanes must not wait for this one
+                    exchange.barrier.abort()
+                raise
 
+        for exchange in self.exchanges:
+            if exchange.barrier.broken:  # a lane failed in the last step
+                exchange.reset()
+        for kernel in self.norms:
+            kernel.turn = 0  # every lane starts the step on the exchanges' first slot
         for whole, generator, dtype in self.draws:  # in the ops' order, as eager draws
             (generator if generator is not None else backend.rng()).random(dtype=dtype, out=whole)
         run(len(self.programs), lane)
@@ -248,8 +278,6 @@ def _refusal(tape: Tape, rows: int, lanes: int) -> str | None:
     """Why a step must not be split, seen from its recorded ops alone (None: it may)."""
     for node in tape.nodes:
         fn = node.fn
-        if type(fn) is norm_batch.BatchNorm:
-            return "batch norm in training mode (its statistics are over the whole batch)"
         if type(fn) is Dropout and fn.generator is not None:
             return "dropout with a generator of its own (lanes draw from deltaprop's)"
     longest = max(hi - lo for lo, hi in plan(rows, lanes))
@@ -310,17 +338,17 @@ def _reduction(fn: Any) -> str | None:
 
 
 def _differs(loss: float, lanes_loss: float, eager: list, lanes: list) -> str | None:
-    """Why the lanes' loss or gradients are not eager's (None: they agree to sqrt(eps))."""
+    """Why the lanes' loss or gradients are not eager's (None: they agree to sqrt(eps) of the
+    loss, and of the largest gradient: a gradient that is zero but for rounding, such as the
+    bias before a batch norm, is compared at the scale of the others)."""
     dtype = next((g.dtype for g in eager if g is not None), np.dtype(np.float64))
     tol = float(np.sqrt(np.finfo(dtype).eps)) if dtype.kind == "f" else 1e-6
     if abs(loss - lanes_loss) > tol * max(1.0, abs(loss)):
         return f"the lanes' loss {lanes_loss:.6g} is not the batch's {loss:.6g} (rows interact)"
-    for g, h in zip(eager, lanes):
-        if (g is None) != (h is None):
-            return "the lanes' gradients reach other parameters than the batch's"
-        if g is None:
-            continue
-        scale = float(np.max(np.abs(g))) if g.size else 0.0
-        if g.size and float(np.max(np.abs(g - h))) > tol * max(scale, 1e-30):
-            return "the lanes' gradients are not the batch's (rows interact in the model or loss)"
+    if any((g is None) != (h is None) for g, h in zip(eager, lanes)):
+        return "the lanes' gradients reach other parameters than the batch's"
+    pairs = [(g, h) for g, h in zip(eager, lanes) if g is not None and g.size]
+    scale = max((float(np.max(np.abs(g))) for g, _ in pairs), default=0.0)
+    if any(float(np.max(np.abs(g - h))) > tol * max(scale, 1e-30) for g, h in pairs):
+        return "the lanes' gradients are not the batch's (rows interact in the model or loss)"
     return None

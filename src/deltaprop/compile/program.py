@@ -19,10 +19,12 @@ from typing import Any
 import numpy as np
 
 from ..autograd.tensor import Tensor
+from ..ops.norm_batch import BatchNorm
 from ..ops.pool import MaxPool2d
 from .dense import DropoutKernel, LinearKernel, ReLUKernel
 from .generic import FunctionKernel
 from .kernel import Kernel
+from .lane_norm import LaneBatchNormKernel
 from .norm import BatchNormKernel
 from .rules import INPLACE_ACTIVATIONS, Context, Unrecordable, kernel_for
 from .source import Source
@@ -95,6 +97,11 @@ class Program:
                 raise Unrecordable(f"{node.op}: its output is not a NumPy array (CPU only)")
             o = new(f"h{len(self.kernels) + 1}", node.output.data)
             by_tensor[id(node.output)] = o
+            if lane_seed is not None and type(node.fn) is BatchNorm:  # the batch's statistics
+                running = node.attrs.get("running")
+                layer = None if running is None else norm_layers.get(id(running[0]))
+                self.kernels.append(LaneBatchNormKernel(node.fn, ins, o, layer))
+                continue
             self.kernels.append(kernel_for(node, Context(ins, o, self.x, batch, norm_layers)))
         if id(loss) not in by_tensor or id(out) not in by_tensor:
             raise Unrecordable("the loss was not computed by recorded ops")

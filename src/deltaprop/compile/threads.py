@@ -42,13 +42,16 @@ class _Workers:
             self.go[i].release()
         try:
             fn(0)
-        finally:
-            for _ in range(1, lanes):
-                self.done.acquire()
-        for i in range(1, lanes):
-            exc, self.errors[i] = self.errors[i], None
-            if exc is not None:
-                raise exc
+        except BaseException as exc:  # noqa: BLE001 - raised below, once every lane is done
+            self.errors[0] = exc
+        for _ in range(1, lanes):
+            self.done.acquire()
+        errors = [e for e in self.errors[:lanes] if e is not None]
+        self.errors[:lanes] = [None] * lanes
+        if errors:
+            # the cause, not a lane that only saw another one fail (a broken barrier)
+            causes = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
+            raise (causes or errors)[0]
 
 
 _WORKERS: list[_Workers] = []
