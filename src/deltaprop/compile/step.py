@@ -30,6 +30,7 @@ from ..nn.module import Module, tree_version
 from ..nn.normalization import BatchNorm1d
 from ..optim import SGD, Optimizer
 from . import describe as _describe
+from . import lane_record as _record
 from . import lanes as _lanes
 from .batch import as_batch
 from .program import Program
@@ -145,7 +146,7 @@ class CompiledStep:
         tape = Tape() if self.fallback is None else None
         split_now = tape is not None and self.lanes > 1 and _lanes.plan(xb.shape[0], self.lanes)
         # lanes are checked by replaying this batch from the state before it (lanes.record)
-        self._before = _lanes.snapshot(self.model) if split_now else None
+        self._before = _record.snapshot(self.model) if split_now else None
         if tape is None:
             out = self.model(x)
             loss = self._loss_call(out, yb)
@@ -237,7 +238,7 @@ class CompiledStep:
         """With ``lanes`` > 1: :func:`deltaprop.compile.lanes.record_step` for this key."""
         if key not in self._lanesets and self.lanes > 1:
             norm = self._norm_layers()
-            _lanes.record_step(self, tape, key, xb, yb, out, loss, norm, self._before)
+            _record.record_step(self, tape, key, xb, yb, out, loss, norm, self._before)
         for node in tape.nodes:  # the eager graph is done with: keep no leaf alive
             node.fn.parents = ()
 
