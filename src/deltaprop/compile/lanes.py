@@ -46,7 +46,7 @@ import numpy as np
 from .. import backend
 from ..autograd.tensor import Tensor
 from ..ops import conv, pool
-from .dense import DropoutKernel
+from .dropout import DropoutKernel
 from .lane_norm import Exchange, LaneBatchNormKernel
 from .threads import run
 

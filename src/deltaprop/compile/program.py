@@ -21,7 +21,8 @@ import numpy as np
 from ..autograd.tensor import Tensor
 from ..ops.norm_batch import BatchNorm
 from ..ops.pool import MaxPool2d
-from .dense import DropoutKernel, LinearKernel, ReLUKernel
+from .dense import LinearKernel, ReLUKernel
+from .dropout import DropoutKernel
 from .generic import FunctionKernel
 from .kernel import Kernel
 from .lane_norm import LaneBatchNormKernel

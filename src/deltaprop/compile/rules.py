@@ -29,7 +29,8 @@ from ..ops import (
 from ..ops.dropout import Dropout
 from ..ops.embedding import Embedding, _as_indices
 from . import norm
-from .dense import DropoutKernel, LinearKernel, ReLUKernel, SigmoidKernel, TanhKernel
+from .dense import LinearKernel, ReLUKernel, SigmoidKernel, TanhKernel
+from .dropout import DropoutKernel
 from .generic import FunctionKernel, batch_norm_hook, embedding_hook
 from .kernel import Kernel
 from .losses import MSEKernel, SoftmaxCrossEntropyKernel
