@@ -21,7 +21,7 @@ class DropoutKernel(Kernel):
 
     op = "dropout"
 
-    def __init__(self, inputs, out, needs, like, p: float, generator) -> None:
+    def __init__(self, inputs, out, needs, like, p: float, generator, predrawn=False) -> None:
         self.inputs, self.out, self.needs = list(inputs), out, tuple(needs)
         shape, dtype = like.shape, like.dtype
         self.p, self.generator = p, generator
@@ -36,7 +36,7 @@ class DropoutKernel(Kernel):
         self.owned = (True,)
         # in a lane: ``r`` is the lane's rows of one draw for the whole batch, made before
         # the lanes start (compile/lanes.py), so the lines draw nothing themselves
-        self.predrawn = False
+        self.predrawn = predrawn
 
     def bind(self, t):
         return {t: self, f"{t}_r": self.r, f"{t}_mask": self.mask,

@@ -67,10 +67,8 @@ def batch_norm_hook(fn: Function, module: Any) -> Callable[[list], None]:
     def before(vals):
         if module.running_mean is not None:
             fn.running = (module.running_mean.data, module.running_var.data)
-        if training and module.track_running_stats:
-            module.num_batches_tracked.data += 1
-            if module.momentum is None:
-                fn.momentum = 1.0 / float(module.num_batches_tracked.data)
+        if training:
+            fn.momentum = module.count_batch()
 
     return before
 

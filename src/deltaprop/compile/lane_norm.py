@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..ops.norm_common import update_running
 from .kernel import Kernel
 
 
@@ -55,8 +56,9 @@ class Exchange:
 
 
 class LaneBatchNormKernel(Kernel):
-    """Training batch norm of one lane (see the module doc); ``exchange``, ``lane`` and
-    ``rows`` (the whole batch's) are set by the :class:`~deltaprop.compile.lanes.LaneSet`."""
+    """Training batch norm of one lane (see the module doc); ``module``: the layer whose
+    running statistics it updates (None: it has none); ``exchange``, ``lane`` and ``rows``
+    (the whole batch's) are set by the :class:`~deltaprop.compile.lanes.LaneSet`."""
 
     op = "BatchNorm"
 
@@ -68,7 +70,6 @@ class LaneBatchNormKernel(Kernel):
         self.module = module
         self.has_gamma, self.has_beta = fn.has_gamma, fn.has_beta
         self.eps, self.axes = fn.eps, fn.axes
-        self.momentum = fn.momentum  # a functional call's own; a layer's is read each step
         self.exchange: Exchange | None = None
         self.lane, self.rows, self.turn = 0, 0, 0
         self.saved: tuple = ()
@@ -101,22 +102,12 @@ class LaneBatchNormKernel(Kernel):
 
     def _update_running(self, mean, var, m: int) -> None:
         """The layer's batch count and running statistics, as its forward and the eager op
-        update them (PyTorch's convention: the unbiased variance is tracked)."""
-        layer, mom = self.module, self.momentum
-        if layer is not None:
-            if not layer.track_running_stats or layer.running_mean is None:
-                return
-            layer.num_batches_tracked.data += 1
-            mom = layer.momentum
-            if mom is None:  # a cumulative average
-                mom = 1.0 / float(layer.num_batches_tracked.data)
-            running_mean, running_var = layer.running_mean.data, layer.running_var.data
-        else:
-            return  # a functional call without running statistics
-        running_mean *= 1.0 - mom
-        running_mean += mom * mean
-        running_var *= 1.0 - mom
-        running_var += (mom * m / (m - 1)) * var
+        update them once a batch (lane 0 alone calls this)."""
+        layer = self.module
+        if layer is not None:  # (None: no running statistics to update)
+            momentum = layer.count_batch()
+            rm, rv = layer.running_mean.data, layer.running_var.data
+            update_running(rm, rv, mean, var, momentum, m)
 
     def backward(self, vals: list, gy: Any, may_write: bool) -> tuple:
         x_hat, inv_std, gamma, m = self.saved

@@ -28,14 +28,13 @@ from .trace import Tape, tracing
 
 
 def record_step(
-    step: Any, tape: Tape, key, xb, yb, out: Tensor, loss: Tensor, norm, before: tuple | None
+    step: Any, tape: Tape, key, xb, yb, out: Tensor, loss: Tensor, norm, before: tuple
 ) -> None:
-    """A batch large enough to split: its :class:`LaneSet` in ``step._lanesets[key]``, or None
-    there after one warning (per reason) saying why this step runs as one lane. ``before``:
-    :func:`snapshot` of the model from before this step's eager forward."""
-    if before is None or _lanes.plan(xb.shape[0], step.lanes) is None:
-        return
-    split = record(step, tape, xb, yb, out, loss, step.lanes, norm, before)
+    """A batch large enough to split (:func:`deltaprop.compile.lanes.plan`): its
+    :class:`LaneSet` in ``step._lanesets[key]``, or None there after one warning (per reason)
+    saying why this step runs as one lane. ``before``: :func:`snapshot` of the model from
+    before this step's eager forward."""
+    split = record(step, tape, xb, yb, out, loss, norm, before)
     if isinstance(split, str):
         if split not in step._lane_refusals:
             step._lane_refusals.add(split)
@@ -47,9 +46,8 @@ def record_step(
 
 
 def record(
-    step: Any, tape: Tape, xb, yb, out: Tensor, loss: Tensor, lanes: int, norm: dict,
-    before: tuple,
-) -> _lanes.LaneSet | str:  # fmt: skip
+    step: Any, tape: Tape, xb, yb, out: Tensor, loss: Tensor, norm: dict, before: tuple
+) -> _lanes.LaneSet | str:
     """Record the lanes of a step whose eager full-batch forward (``tape``, ``out``, ``loss``)
     and backward just ran, from ``before`` (:func:`snapshot`): a :class:`LaneSet`, or why the
     step cannot be split.
@@ -60,15 +58,17 @@ def record(
     are then this step's (``.first``, the parameters' ``.grad``). Otherwise the eager step's
     gradients and state are put back. ``norm``: the model's batch-norm layers by the id of
     their running mean (as for :class:`Program`)."""
-    why = _refusal(tape, xb.shape[0], lanes)
+    bounds = _lanes.plan(xb.shape[0], step.lanes)
+    why = _refusal(tape, bounds)
     if why is not None:
         return why
     reduction = _reduction(tape.nodes[-1].fn)
+    if reduction is None:
+        return f"a loss made by {tape.nodes[-1].op} (not a mean or a sum over the rows)"
     named = step._named_params()
     params = [p for _, p in named]
     eager = [p.grad for p in params]
     after = snapshot(step.model)
-    bounds = _lanes.plan(xb.shape[0], lanes)
     n = xb.shape[0]
     programs, shares = [], []
     done = False
@@ -109,13 +109,14 @@ def record(
                 p.grad = g
 
 
-def _refusal(tape: Tape, rows: int, lanes: int) -> str | None:
-    """Why a step must not be split, seen from its recorded ops alone (None: it may)."""
+def _refusal(tape: Tape, bounds: list[tuple[int, int]]) -> str | None:
+    """Why a step must not be split into ``bounds``, seen from its ops (None: it may)."""
     for node in tape.nodes:
         fn = node.fn
         if type(fn) is Dropout and fn.generator is not None:
             return "dropout with a generator of its own (lanes draw from deltaprop's)"
-    longest = max(hi - lo for lo, hi in _lanes.plan(rows, lanes))
+    rows = bounds[-1][1]
+    longest = max(hi - lo for lo, hi in bounds)
     sizes = [node.output.data.size for node in tape.nodes if isinstance(node.fn, _lanes._LONG_OPS)]
     if not sizes:
         return (
@@ -129,8 +130,6 @@ def _refusal(tape: Tape, rows: int, lanes: int) -> str | None:
             f"fewer than the {_lanes.LONG_ELEMENTS} that pay for the threads' hand-offs (a larger "
             "batch or images would)"
         )
-    if _reduction(tape.nodes[-1].fn) is None:
-        return f"a loss made by {tape.nodes[-1].op} (not a mean or a sum over the rows)"
     return None
 
 
@@ -177,7 +176,7 @@ def _differs(loss: float, lanes_loss: float, eager: list, lanes: list) -> str | 
     loss, and of the largest gradient: a gradient that is zero but for rounding, such as the
     bias before a batch norm, is compared at the scale of the others)."""
     dtype = next((g.dtype for g in eager if g is not None), np.dtype(np.float64))
-    tol = float(np.sqrt(np.finfo(dtype).eps)) if dtype.kind == "f" else 1e-6
+    tol = float(np.sqrt(np.finfo(dtype).eps))
     if abs(loss - lanes_loss) > tol * max(1.0, abs(loss)):
         return f"the lanes' loss {lanes_loss:.6g} is not the batch's {loss:.6g} (rows interact)"
     if any((g is None) != (h is None) for g, h in zip(eager, lanes)):

@@ -146,11 +146,13 @@ class LaneSet:
                     exchange.barrier.abort()
                 raise
 
-        for exchange in self.exchanges:
-            if exchange.barrier.broken:  # a lane failed in the last step
+        if any(exchange.barrier.broken for exchange in self.exchanges):
+            # a lane failed mid-step: the lanes' counts of exchanges differ, so each starts
+            # again on the first slot (a whole step makes an even count of them)
+            for exchange in self.exchanges:
                 exchange.reset()
-        for kernel in self.norms:
-            kernel.turn = 0  # every lane starts the step on the exchanges' first slot
+            for kernel in self.norms:
+                kernel.turn = 0
         for whole, generator, dtype in self.draws:  # in the ops' order, as eager draws
             (generator if generator is not None else backend.rng()).random(dtype=dtype, out=whole)
         run(len(self.programs), lane)

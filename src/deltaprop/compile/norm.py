@@ -141,12 +141,7 @@ class BatchNormKernel(Kernel):
         update of the running statistics, in place, in eager's order."""
         m = self.m
         return [f"{t}_layer = {t}.module",
-                f"{t}_mom = {t}_layer.momentum",
-                f"if {t}_layer.track_running_stats:",
-                f"    {t}_layer.num_batches_tracked.data += 1",
-                f"    if {t}_mom is None:",
-                f"        {t}_mom = 1.0 / float({t}_layer.num_batches_tracked.data)",
-                f"{t}_mom = 0.0 if {t}_mom is None else float({t}_mom)",
+                f"{t}_mom = float({t}_layer.count_batch())",
                 f"{t}_rm = {t}_layer.running_mean.data",
                 f"{t}_rv = {t}_layer.running_var.data",
                 f"multiply({t}_rm, 1.0 - {t}_mom, {t}_rm)",

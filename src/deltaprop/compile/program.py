@@ -19,13 +19,10 @@ from typing import Any
 import numpy as np
 
 from ..autograd.tensor import Tensor
-from ..ops.norm_batch import BatchNorm
 from ..ops.pool import MaxPool2d
 from .dense import LinearKernel, ReLUKernel
-from .dropout import DropoutKernel
 from .generic import FunctionKernel
 from .kernel import Kernel
-from .lane_norm import LaneBatchNormKernel
 from .norm import BatchNormKernel
 from .rules import INPLACE_ACTIVATIONS, Context, Unrecordable, kernel_for
 from .source import Source
@@ -98,12 +95,8 @@ class Program:
                 raise Unrecordable(f"{node.op}: its output is not a NumPy array (CPU only)")
             o = new(f"h{len(self.kernels) + 1}", node.output.data)
             by_tensor[id(node.output)] = o
-            if lane_seed is not None and type(node.fn) is BatchNorm:  # the batch's statistics
-                running = node.attrs.get("running")
-                layer = None if running is None else norm_layers.get(id(running[0]))
-                self.kernels.append(LaneBatchNormKernel(node.fn, ins, o, layer))
-                continue
-            self.kernels.append(kernel_for(node, Context(ins, o, self.x, batch, norm_layers)))
+            ctx = Context(ins, o, self.x, batch, norm_layers, lane=lane_seed is not None)
+            self.kernels.append(kernel_for(node, ctx))
         if id(loss) not in by_tensor or id(out) not in by_tensor:
             raise Unrecordable("the loss was not computed by recorded ops")
         self.loss, self.out = by_tensor[id(loss)], by_tensor[id(out)]
@@ -114,10 +107,6 @@ class Program:
         self.lane = lane_seed is not None
         self._seed = np.full((), 1.0 if lane_seed is None else lane_seed, dtype=loss.data.dtype)
         fuse_update = fuse_update and not self.lane  # lanes would update one weight at once
-        if self.lane:  # the lanes' dropout draws come from one draw for the whole batch
-            for k in self.kernels:
-                if isinstance(k, DropoutKernel):
-                    k.predrawn = True
         self._made = {k.out for k in self.kernels}
         self._fuse_activations()
         self._plan_backward()

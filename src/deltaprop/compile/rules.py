@@ -33,6 +33,7 @@ from .dense import LinearKernel, ReLUKernel, SigmoidKernel, TanhKernel
 from .dropout import DropoutKernel
 from .generic import FunctionKernel, batch_norm_hook, embedding_hook
 from .kernel import Kernel
+from .lane_norm import LaneBatchNormKernel
 from .losses import MSEKernel, SoftmaxCrossEntropyKernel
 
 
@@ -42,12 +43,15 @@ class Unrecordable(Exception):
 
 class Context:
     """What a rule needs beyond its node: ``ins`` (value numbers of the inputs), ``out`` (of
-    the output), ``x`` and ``batch`` (the batch's value number and array) and ``norm_layers``
-    (batch-norm layers by the id of their running-mean array)."""
+    the output), ``x`` and ``batch`` (the batch's value number and array), ``norm_layers``
+    (batch-norm layers by the id of their running-mean array) and ``lane`` (the recording is
+    one lane of a split batch, :mod:`deltaprop.compile.lanes`)."""
 
-    def __init__(self, ins, out: int, x: int, batch, norm_layers: dict[int, Any]) -> None:
+    def __init__(
+        self, ins, out: int, x: int, batch, norm_layers: dict[int, Any], lane: bool = False
+    ) -> None:
         self.ins, self.out, self.x, self.batch = ins, out, x, batch
-        self.norm_layers = norm_layers
+        self.norm_layers, self.lane = norm_layers, lane
 
 
 def _generic(node, ctx: Context, before=None) -> Kernel:
@@ -77,7 +81,8 @@ def _activation(kernel_class):
 
 def _dropout(node, ctx):
     fn = node.fn
-    return DropoutKernel(ctx.ins, ctx.out, fn.needs, node.output.data, fn.p, fn.generator)
+    return DropoutKernel(ctx.ins, ctx.out, fn.needs, node.output.data, fn.p, fn.generator,
+                         predrawn=ctx.lane)  # fmt: skip
 
 
 def _cross_entropy(node, ctx):
@@ -111,6 +116,8 @@ def _batch_norm(node, ctx):
                 "model (a functional batch_norm call)"
             )
     fn, x = node.fn, node.inputs[0].data
+    if ctx.lane and type(fn) is norm_batch.BatchNorm:  # the whole batch's statistics
+        return LaneBatchNormKernel(fn, ctx.ins, ctx.out, module)
     if norm.recordable(fn, x, module, node.attrs):  # buffers, bit for bit (compile/norm.py)
         training = type(fn) is norm_batch.BatchNorm
         return norm.BatchNormKernel(ctx.ins, ctx.out, fn.needs, x, fn.has_gamma, fn.has_beta,

@@ -134,9 +134,7 @@ class CompiledStep:
         key = (xb.shape, xb.dtype, yb.shape, yb.dtype, self._modes())
         prog = self._programs.get(key)
         if prog is not None and prog.valid():
-            target = self._lanesets.get(key) or prog
-            if target is not prog and not target.valid():  # (cannot be, as prog is valid)
-                target = prog
+            target = self._lanesets.get(key) or prog  # its lanes hold the same parameters
             # the next step's guard: this recording, as long as no Module attribute is set
             prog.source.last[0] = tree_version()
             self._fast = (prog.source.guard, target)
@@ -144,8 +142,8 @@ class CompiledStep:
         self._lanesets.pop(key, None)  # parameters replaced: recorded again with the program
         x, y = Tensor._wrap(xb), Tensor._wrap(yb)
         tape = Tape() if self.fallback is None else None
-        split_now = tape is not None and self.lanes > 1 and _lanes.plan(xb.shape[0], self.lanes)
-        # lanes are checked by replaying this batch from the state before it (lanes.record)
+        split_now = tape is not None and _lanes.plan(xb.shape[0], self.lanes) is not None
+        # lanes are checked by replaying this batch from the state before it (lane_record)
         self._before = _record.snapshot(self.model) if split_now else None
         if tape is None:
             out = self.model(x)
@@ -196,9 +194,13 @@ class CompiledStep:
             p.grad = None
         _backward(loss)
         if tape is not None:
-            self._record(tape, key, x, y, out, loss)
-            if self.fallback is None:
-                self._record_lanes(tape, key, x.data, y.data, out, loss)
+            norm = self._norm_layers()
+            self._record(tape, key, x, y, out, loss, norm)
+            if self.fallback is None and self._before is not None:
+                before, self._before = self._before, None
+                _record.record_step(self, tape, key, x.data, y.data, out, loss, norm, before)
+            for node in tape.nodes:  # the eager graph is done with: keep no leaf alive
+                node.fn.parents = ()
 
     def update(self) -> None:
         """The optimizer's own step (after a replay, the parameters whose update ran inside
@@ -211,14 +213,13 @@ class CompiledStep:
         self._pending = None
 
     # --- recording --------------------------------------------------------------------------
-    def _record(self, tape: Tape, key, x, y, out, loss) -> None:
+    def _record(self, tape: Tape, key, x, y, out, loss, norm) -> None:
         self.recordings += 1
         try:
             if tape.problem is not None:
                 raise Unrecordable(tape.problem)
             if not tape.nodes:
                 raise Unrecordable("the forward applied no op")
-            norm = self._norm_layers()
             prog = Program(tape, x, y, out, loss, self._named_params(), norm, self.fuse_update)
         except Unrecordable as exc:
             self.fallback = str(exc)
@@ -233,14 +234,6 @@ class CompiledStep:
             return
         self._programs[key] = self._current = prog
         self._set_fusion()  # so that describe() shows the plan before the first replay
-
-    def _record_lanes(self, tape: Tape, key, xb, yb, out, loss) -> None:
-        """With ``lanes`` > 1: :func:`deltaprop.compile.lanes.record_step` for this key."""
-        if key not in self._lanesets and self.lanes > 1:
-            norm = self._norm_layers()
-            _record.record_step(self, tape, key, xb, yb, out, loss, norm, self._before)
-        for node in tape.nodes:  # the eager graph is done with: keep no leaf alive
-            node.fn.parents = ()
 
     def _norm_layers(self) -> dict[int, Any]:
         """The model's batch-norm layers by the id of their running mean's array."""

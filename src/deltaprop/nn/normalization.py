@@ -78,6 +78,17 @@ class BatchNorm1d(Module):
         c = self.num_features
         return f"(N, {c}) or (N, {c}, L)"
 
+    def count_batch(self) -> float:
+        """A training batch: counted (when the layer tracks running statistics), and the
+        momentum its running statistics move by (``momentum=None``: 1 / the count, a
+        cumulative average). The layer's forward calls it, and so do the compiled step's
+        replays, which do not run the forward."""
+        if self.track_running_stats:
+            self.num_batches_tracked.data += 1
+            if self.momentum is None:
+                return 1.0 / float(self.num_batches_tracked.data)
+        return 0.0 if self.momentum is None else self.momentum
+
     def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
             x = as_tensor(x, like=self.weight)
@@ -92,11 +103,10 @@ class BatchNorm1d(Module):
                 f"{type(self).__name__}: expected more than 1 value per channel when training, "
                 f"got input of shape {x.shape}"
             )
-        momentum = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
-            if self.momentum is None:  # cumulative moving average
-                momentum = 1.0 / float(self.num_batches_tracked.data)
+        if self.training:
+            momentum = self.count_batch()
+        else:
+            momentum = 0.0 if self.momentum is None else self.momentum
         return ops.batch_norm(
             x,
             self.weight,

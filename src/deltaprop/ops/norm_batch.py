@@ -20,6 +20,7 @@ from .norm_common import (
     save_normalized,
     scale_shift,
     standardize,
+    update_running,
 )
 
 
@@ -40,13 +41,9 @@ class BatchNorm(Function):
         if self.running is not None:
             running_mean, running_var = self.running
             self.running = None
-            mom = self.momentum
-            # PyTorch's convention: normalize with the biased variance, but track the unbiased
-            # one (m / (m - 1)), the estimate of the population variance.
-            running_mean *= 1.0 - mom
-            running_mean += mom * mean.reshape(-1)
-            running_var *= 1.0 - mom
-            running_var += (mom * m / (m - 1)) * var.reshape(-1)
+            update_running(
+                running_mean, running_var, mean.reshape(-1), var.reshape(-1), self.momentum, m
+            )
         y = scale_shift(x_hat, gamma, beta, bshape)
         save_normalized(self, x_hat, inv_std, gamma)
         return y

@@ -39,6 +39,16 @@ def standardize(x, axes: tuple[int, ...], eps: float):
     return centred * inv_std, inv_std, mean, var
 
 
+def update_running(running_mean, running_var, mean, var, momentum: float, m: int) -> None:
+    """Move the running statistics (C,) toward a batch's ``mean`` and biased ``var`` (C,),
+    in place, PyTorch's way: normalize with the biased variance, but track the unbiased one
+    (``m / (m - 1)``, m values a channel), the estimate of the population variance."""
+    running_mean *= 1.0 - momentum
+    running_mean += momentum * mean
+    running_var *= 1.0 - momentum
+    running_var += (momentum * m / (m - 1)) * var
+
+
 def inputs_of(x: Tensor, gamma, beta) -> tuple[list[Tensor], bool, bool]:
     """The Function's inputs [x, gamma?, beta?] and whether gamma and beta are among them."""
     inputs = [x]
