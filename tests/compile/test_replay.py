@@ -267,3 +267,24 @@ def test_relu_then_max_pool_replays_as_pool_then_relu():
     step(X_IMAGE, Y_IMAGE)
     (prog,) = step._programs.values()
     assert [k.op for k in prog.kernels][:3] == ["Conv2d", "relu", "MaxPool2d"]
+
+
+def test_a_batchnorm2d_momentum_edited_mid_run_is_followed_by_the_replay():
+    # 4-D batch norm replays the op's own code; the hook hands it the layer's momentum at
+    # every step (it used to keep the recorded one unless the momentum was None)
+    runs = []
+    for compiled in (False, True):
+        dp.seed(0)
+        model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.Flatten(),
+                              nn.Linear(3 * 6 * 6, 3))  # fmt: skip
+        opt = optim.SGD(model.parameters(), lr=0.05)
+        step = dp.compile_step(model, nn.CrossEntropyLoss(), opt, fuse_update=False)
+        for k in range(8):
+            if k == 4:
+                model[1].momentum = 0.7
+            if compiled:
+                step(X_IMAGE, Y_IMAGE)
+            else:
+                eager_steps(model, opt, X_IMAGE, Y_IMAGE, 1)
+        runs.append(model)
+    assert_same_state(runs[0], runs[1], exact=True)  # running statistics included
