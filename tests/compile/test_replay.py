@@ -104,6 +104,15 @@ def eager_steps(model, opt, X, y, steps):
     return losses
 
 
+def lockstep(m1, o1, step, loss_fn, xb, yb) -> None:
+    """One eager step of (m1, o1) and one compiled step on the same batch: the same loss."""
+    o1.zero_grad()
+    loss = loss_fn(m1(dp.Tensor(xb)), yb)
+    loss.backward()
+    o1.step()
+    assert step(xb, yb) == float(loss.data)
+
+
 def assert_same_state(a, b, exact: bool):
     for (name, u), (_, v) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         u, v = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
@@ -177,11 +186,7 @@ def test_mse_and_float_targets():
     loss_fn = nn.MSELoss()
     step = dp.compile_step(m2, loss_fn, o2)
     for _ in range(50):
-        o1.zero_grad()
-        loss = loss_fn(m1(dp.Tensor(X)), y)
-        loss.backward()
-        o1.step()
-        assert step(X, y) == float(loss.data)
+        lockstep(m1, o1, step, loss_fn, X, y)
     assert_same_state(m1, m2, exact=True)
 
 

@@ -11,7 +11,7 @@ import deltaprop as dp
 from deltaprop import nn, optim
 from deltaprop.nn.module import Module, tree_version
 
-from .test_replay import X_DENSE, Y_DENSE, assert_same_state, eager_steps
+from .test_replay import X_DENSE, Y_DENSE, assert_same_state, eager_steps, lockstep
 
 
 def twins(make_model, make_optimizer):
@@ -85,12 +85,7 @@ def test_one_row_batches_give_the_eager_loss_and_weights(reduction):
     loss_fn = nn.CrossEntropyLoss(reduction=reduction)
     step = dp.compile_step(m2, loss_fn, o2)
     for i in range(12):
-        xb, yb = X_DENSE[i : i + 1], Y_DENSE[i : i + 1]
-        o1.zero_grad()
-        loss = loss_fn(m1(dp.Tensor(xb)), yb)
-        loss.backward()
-        o1.step()
-        assert step(xb, yb) == float(loss.data)
+        lockstep(m1, o1, step, loss_fn, X_DENSE[i : i + 1], Y_DENSE[i : i + 1])
     assert_same_state(m1, m2, exact=True)
 
 
