@@ -37,8 +37,8 @@ from .program import Program
 from .rules import Unrecordable
 from .trace import Tape, tracing
 
-#: ``_pending`` after a forward whose eager backward already ran (a step recording lanes
-#: that were refused): ``backward()`` has nothing left to do.
+#: ``_pending`` after a forward whose backward already ran (a step that recorded lanes):
+#: ``backward()`` has nothing left to do.
 _GRADIENTS_SET = ("gradients set",)
 
 
@@ -158,12 +158,11 @@ class CompiledStep:
             # too (else a run's weights would depend on when it recorded: a resumed run
             # records again). So backward and the recordings run now, and the step's result
             # is the lanes' replay of this batch; the eager step stands where they are refused.
-            self.backward()
+            self.backward()  # the gradients are set: the lanes' sum, or eager's
+            self._pending = _GRADIENTS_SET
             split = self._lanesets.get(key)
             if split is not None:
-                self._lane = split
                 return split.first, split.out
-            self._pending = _GRADIENTS_SET
         return float(loss.data), out.data
 
     def _replay(self, target, xb, yb) -> tuple[float, Any]:
