@@ -135,12 +135,25 @@ def test_describe_linear_relu_cross_entropy(monkeypatch):
     assert "nothing recorded" in step.describe()
     step(X_DENSE, Y_DENSE)
     text = step.describe()
+    for line in (  # plain SGD: the biases folded into the GEMMs (compile/fusion.py)
+        "h1 = dot([x, 1], [0.weight; 0.bias])  [bias folded into the GEMM]",
+        "h2 = relu(h1)  [into the next layer's [x, 1]]",
+        "dh3 = (e / s - onehot(y)) / 12  [in place in e]",
+        "dh1 = dh2 * (h2 > 0)",
+        "[0.weight; 0.bias] -= lr * [x, 1].T @ dh1 (both at once; one gemm, alpha=-lr, beta=1)",
+    ):
+        assert line in text, text
+    # with momentum, nothing is folded: the forward adds the bias, ReLU overwrites h1
+    dp.seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    step = dp.compile_step(model, nn.CrossEntropyLoss(), opt)
+    step(X_DENSE, Y_DENSE)
+    text = step.describe()
     for line in (
         "h1 = dot(x, 0.weight); h1 += 0.bias",
         "h2 = relu(h1)  [in place in h1's buffer]",
-        "dh3 = (e / s - onehot(y)) / 12  [in place in e]",
-        "dh1 = dh2 * (h2 > 0)",
-        "0.weight -= lr * x.T @ dh1",
+        "d0.weight = dot(x.T, dh1); d0.bias = sum_rows(dh1)",
     ):
         assert line in text, text
 

@@ -129,6 +129,12 @@ class LinearKernel(Kernel):
                       f"    {outs[1]} = None", "else:", f"    {gw}"]  # fmt: skip
         return [*lines, *self._bias_grad(v, g, outs, t)]
 
+    def how(self) -> str:
+        """How the fused update runs, for ``describe()``."""
+        if self.gemm is not None:
+            return "one gemm, alpha=-lr, beta=1"
+        return f"lr scales {'x' if self.scale_x else 'the gradient'} first"
+
     def _bias_grad(self, v, g, outs, t) -> list[str]:
         if len(outs) < 3 or outs[2] is None:
             return []
@@ -154,13 +160,8 @@ class LinearKernel(Kernel):
         parts = []
         if self.gx is not None:
             parts.append(f"d{x} = dot(d{y}, {w}.T)")
-        how = (
-            "one gemm, alpha=-lr, beta=1"
-            if self.gemm is not None
-            else (f"lr scales {'x' if self.scale_x else 'the gradient'} first")
-        )
         parts.append(f"d{w} = dot({x}.T, d{y})" if self.fused_lr is None else
-                     f"{w} -= lr * {x}.T @ d{y} ({how})")  # fmt: skip
+                     f"{w} -= lr * {x}.T @ d{y} ({self.how()})")  # fmt: skip
         if self.gb is not None:
             b = name(self.inputs[2])
             parts.append(f"d{b} = sum_rows(d{y})" if self.fused_lr_b is None else
@@ -180,11 +181,19 @@ class _Activation(Kernel):
         self.y = None if inplace else np.empty_like(like)
         self.gx = np.empty_like(like)
         self.owned = (True,)
+        self.into = None  # a buffer of the next layer's to write the output into (fold.py)
+
+    def write_into(self, buffer) -> None:
+        """Write the output into ``buffer`` (the next linear's ``[x, 1]``: compile/fold.py)."""
+        self.into, self.inplace, self.y = buffer, False, None
 
     def bind(self, t):
-        return {f"{t}_{name}": getattr(self, name, None) for name in ("y", "gx", "mask", "t")}
+        names = ("y", "gx", "mask", "t", "into")
+        return {f"{t}_{name}": getattr(self, name, None) for name in names}
 
     def _target(self, v, t) -> str:
+        if self.into is not None:
+            return f"{t}_into"
         return v(self.inputs[0]) if self.inplace else f"{t}_y"
 
     def _grad_buffer(self, g, may_write, t) -> str:
@@ -192,7 +201,13 @@ class _Activation(Kernel):
 
     def text(self, name):
         x, y = name(self.inputs[0]), name(self.out)
-        where = f"in place in {x}'s buffer" if self.inplace else "buffer"
+        where = (
+            "into the next layer's [x, 1]"
+            if self.into is not None
+            else f"in place in {x}'s buffer"
+            if self.inplace
+            else "buffer"
+        )
         return f"{y} = {self.op}({x})  [{where}]", f"d{x} = d{y} * " + self.rule.format(y=y)
 
 

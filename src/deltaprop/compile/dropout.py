@@ -37,19 +37,25 @@ class DropoutKernel(Kernel):
         # in a lane: ``r`` is the lane's rows of one draw for the whole batch, made before
         # the lanes start (compile/lanes.py), so the lines draw nothing themselves
         self.predrawn = predrawn
+        self.into = None  # a buffer of the next layer's to write the output into (fold.py)
+
+    def write_into(self, buffer) -> None:
+        """Write the output into ``buffer`` (the next linear's ``[x, 1]``: compile/fold.py)."""
+        self.into, self.y = buffer, None
 
     def bind(self, t):
         return {t: self, f"{t}_r": self.r, f"{t}_mask": self.mask,
                 f"{t}_y": self.y, f"{t}_gx": self.gx, f"{t}_dtype": self.draw_dtype,
-                f"{t}_scale": self.scale, f"{t}_p": self.p}  # fmt: skip
+                f"{t}_scale": self.scale, f"{t}_p": self.p, f"{t}_into": self.into}  # fmt: skip
 
     def emit_forward(self, v, t):
+        target = f"{t}_y" if self.into is None else f"{t}_into"
         draw = [] if self.predrawn else [
             f"({t}.generator if {t}.generator is not None else rng()).random("
             f"dtype={t}_dtype, out={t}_r)"]  # fmt: skip
         return [*draw, f"greater_equal({t}_r, {t}_p, {t}_mask)",
                 f"multiply({t}_mask, {t}_scale, {t}_mask)",
-                f"{v(self.out)} = multiply({v(self.inputs[0])}, {t}_mask, {t}_y)"]  # fmt: skip
+                f"{v(self.out)} = multiply({v(self.inputs[0])}, {t}_mask, {target})"]  # fmt: skip
 
     def emit_backward(self, v, g, outs, may_write, t):
         buf = g if may_write else f"{t}_gx"
@@ -57,7 +63,8 @@ class DropoutKernel(Kernel):
 
     def text(self, name):
         x, y = name(self.inputs[0]), name(self.out)
+        where = "buffer" if self.into is None else "into the next layer's [x, 1]"
         return (
-            f"{y} = {x} * mask, mask = (uniform >= {self.p}) / {1 - self.p:g}  [buffer]",
+            f"{y} = {x} * mask, mask = (uniform >= {self.p}) / {1 - self.p:g}  [{where}]",
             f"d{x} = d{y} * mask",
         )

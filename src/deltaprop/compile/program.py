@@ -21,6 +21,7 @@ import numpy as np
 from ..autograd.tensor import Tensor
 from ..ops.pool import MaxPool2d
 from .dense import LinearKernel, ReLUKernel
+from .fusion import fold_biases, fusable, set_fusion
 from .generic import FunctionKernel
 from .kernel import Kernel
 from .norm import BatchNormKernel
@@ -40,6 +41,8 @@ class Program:
         norm_layers: batch-norm layers by the id of their running-mean array.
         fuse_update: whether the optimizer is plain SGD's, so that linear weights may be
             updated inside their backward (decided per step: see ``fused``).
+        fold: fold those layers' biases into their GEMMs (:mod:`~deltaprop.compile.fold`):
+            when the update is fused as the recording is made (no momentum, no decay).
         lane_seed: for one lane of a batch split over threads (:mod:`~deltaprop.compile.lanes`):
             d total loss / d this lane's loss (its share of the batch), which starts the
             backward instead of 1; the gradients then go to :attr:`lane_grads` (one entry
@@ -47,7 +50,17 @@ class Program:
     """
 
     def __init__(
-        self, tape: Tape, x, y, out, loss, params, norm_layers, fuse_update=False, lane_seed=None
+        self,
+        tape: Tape,
+        x,
+        y,
+        out,
+        loss,
+        params,
+        norm_layers,
+        fuse_update=False,
+        lane_seed=None,
+        fold=False,
     ):
         self.names: list[str] = []
         self.vals: list[Any] = []
@@ -112,9 +125,11 @@ class Program:
         self._plan_backward()
         #: (linear kernel, its weight or bias, True for the weight): the parameters whose plain
         #: SGD update may run inside the backward
-        self.fused = self.linear_weights() if fuse_update else []
+        self.fused = fusable(self) if fuse_update else []
         for kernel, _, is_weight in self.fused:
             kernel.set_fusable(is_weight)
+        if fold:
+            fold_biases(self)  # the fused update's linear layers: [x, 1] @ [W; b]
         # (number of optimizer groups, [(kernel, is_weight, the parameter's group)]): found
         # by the step once, and again when the number of groups changes
         self.fusion_groups: tuple | None = None
@@ -125,7 +140,18 @@ class Program:
         return i in self._made
 
     # --- building -------------------------------------------------------------------------
-    def _consumers(self) -> list[int]:
+    def replace_kernel(self, old: Kernel, new: Kernel) -> None:
+        """Put ``new`` where ``old`` stands, in the forward, the backward plan and the fused
+        updates (a pass that rewrites a kernel: compile/fold.py)."""
+        self.kernels = [new if k is old else k for k in self.kernels]
+        self._plan = [(new if k is old else k, w, s) for k, w, s in self._plan]
+        self.fused = [(new if k is old else k, p, w) for k, p, w in self.fused]
+
+    def rebind(self, i: int, array) -> None:
+        """Value i (a parameter) is now ``array`` (its Parameter was rebound to it)."""
+        self.vals[i] = array
+
+    def consumers(self) -> list[int]:
         count = [0] * len(self.vals)
         for k in self.kernels:
             for i in k.inputs:
@@ -139,7 +165,7 @@ class Program:
         ``dy`` times ReLU's mask there, every other element 0, in either order). Only the sign
         of a zero may differ (a window of a 0.0 and negatives gives 0.0 for -0.0). Used where
         the ReLU's output feeds the pooling alone."""
-        count = self._consumers()
+        count = self.consumers()
         made_by = {k.out: n for n, k in enumerate(self.kernels)}
         for j, pool in enumerate(self.kernels):
             if not isinstance(pool, FunctionKernel) or type(pool.fn) is not MaxPool2d:
@@ -158,7 +184,7 @@ class Program:
     def _fuse_activations(self) -> None:
         """An activation whose input is a linear's (or an affine batch norm's) output used
         nowhere else overwrites it."""
-        count = self._consumers()
+        count = self.consumers()
         made_by = {k.out: k for k in self.kernels}
         for k in self.kernels:
             if isinstance(k, INPLACE_ACTIVATIONS):
@@ -218,48 +244,9 @@ class Program:
         """Every gradient of the last forward; each parameter's ``.grad`` points to its own."""
         self.source.backward()
 
-    def linear_weights(self) -> list[tuple[LinearKernel, Any, bool]]:
-        """(linear kernel, its weight or bias Parameter, True for the weight) of every
-        parameter whose plain-SGD update may run inside the backward: used by one
-        kernel only (no sum of gradients to wait for)."""
-        by_index = {i: p for p, i in self._params}
-        out = []
-        for k in self.kernels:
-            if not isinstance(k, LinearKernel):
-                continue
-            w = k.inputs[1]
-            if (
-                w in by_index
-                and self._contributions[w] == 1
-                and k.gw is not None
-                # gemm writes W^T, then Fortran-ordered; NumPy's out= wants C order too
-                and by_index[w].data.flags.c_contiguous
-            ):
-                out.append((k, by_index[w], True))
-            if k.has_b and k.gb is not None:
-                b = k.inputs[2]
-                if b in by_index and self._contributions[b] == 1:
-                    out.append((k, by_index[b], False))
-        return out
-
     def set_fusion(self, groups: list[dict], allowed: bool) -> None:
-        """Per step: the SGD update of each linear weight and bias inside the backward, on
-        only while ``allowed`` (nothing reads gradients) and its group has no momentum and no
-        weight decay (read now: a schedule or an edit may change them)."""
-        if not allowed:
-            for kernel, _, is_weight in self.fused:
-                kernel.set_fused_lr(is_weight, None)
-            return
-        entries = self.fusion_groups
-        if entries is None or entries[0] != len(groups):  # which group holds each one, once
-            where = {id(p): g for g in groups for p in g["params"]}
-            entries = self.fusion_groups = (
-                len(groups),
-                [(k, is_weight, where.get(id(p))) for k, p, is_weight in self.fused],
-            )
-        for kernel, is_weight, g in entries[1]:
-            plain = g is not None and g["momentum"] == 0.0 and g["weight_decay"] == 0.0
-            kernel.set_fused_lr(is_weight, g["lr"] if plain else None)
+        """Per step: which fused updates run (:func:`~deltaprop.compile.fusion.set_fusion`)."""
+        set_fusion(self, groups, allowed)
 
     # --- describe ---------------------------------------------------------------------------
     def describe(self) -> str:

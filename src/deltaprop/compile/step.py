@@ -219,7 +219,14 @@ class CompiledStep:
                 raise Unrecordable(tape.problem)
             if not tape.nodes:
                 raise Unrecordable("the forward applied no op")
-            prog = Program(tape, x, y, out, loss, self._named_params(), norm, self.fuse_update)
+            # the bias folded into the GEMM where the update is fused now (not bit-identical,
+            # as the fused update itself is not); any other replay stays bit for bit eager's
+            fold = self.fuse_update and all(
+                g["momentum"] == 0.0 and g["weight_decay"] == 0.0
+                for g in self.optimizer.param_groups
+            )
+            named = self._named_params()
+            prog = Program(tape, x, y, out, loss, named, norm, self.fuse_update, fold=fold)
         except Unrecordable as exc:
             self.fallback = str(exc)
             self._fast = None
