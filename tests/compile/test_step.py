@@ -220,3 +220,23 @@ def test_the_guard_lets_only_a_batch_the_last_recording_fits_skip_the_checks():
     before = step.recordings
     step(x, y)  # new arrays: recorded again, and the loss is still the eager step's
     assert step.recordings == before + 1
+
+
+@pytest.mark.parametrize("rows", [1, 12])
+@pytest.mark.parametrize("label", [-1, 3])
+def test_labels_out_of_range_are_refused_by_the_replay_as_by_eager(rows, label):
+    """After the recording, a label outside 0..C-1 raises eager's DataError (a -1 once
+    trained on the last class silently), and no parameter changes."""
+    dp.seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    step = dp.compile_step(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1))
+    xb, yb = X_DENSE[:rows], Y_DENSE[:rows].copy()
+    step(xb, yb)
+    step(xb, yb)
+    before = [p.data.copy() for p in model.parameters()]
+    yb[-1] = label
+    with pytest.raises(dp.DataError, match=r"target: expected class labels in 0\.\.2"):
+        step(xb, yb)
+    for p, b in zip(model.parameters(), before, strict=True):
+        np.testing.assert_array_equal(p.data, b)
+    assert step.replays == 2  # the refused batch was a replay, not a new recording

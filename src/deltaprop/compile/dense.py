@@ -212,13 +212,17 @@ class _Activation(Kernel):
 
 
 class ReLUKernel(_Activation):
-    """y = x * (x > 0) (eager's form, so -0.0 stays -0.0); backward dx = dy * mask."""
+    """y = x * (x > 0) (eager's form, so -0.0 stays -0.0); backward dx = dy * mask. The
+    mask holds 1.0 / 0.0: x * 1.0 and x * True are the same number."""
 
     op, rule = "relu", "({y} > 0)"
 
     def __init__(self, inputs, out, needs, like, inplace) -> None:
         super().__init__(inputs, out, needs, like, inplace)
-        self.mask = np.empty_like(like, dtype=bool)
+        # a float mask (1.0 / 0.0): the comparison casts into it once, and both products
+        # then run NumPy's plain float loops (a bool operand is cast in a buffered loop
+        # each time: at 128x256 float32 the three calls took 16.2 µs against 12.6)
+        self.mask = np.empty_like(like)
 
     def emit_forward(self, v, t):
         x = v(self.inputs[0])

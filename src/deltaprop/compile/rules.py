@@ -92,8 +92,9 @@ def _cross_entropy(node, ctx):
     if fn.reduction == "none":
         raise Unrecordable("SoftmaxCrossEntropy with reduction='none' (the loss must be a number)")
     logits = node.inputs[0].data
+    labels = node.inputs[1].data.dtype
     return SoftmaxCrossEntropyKernel(
-        ctx.ins, ctx.out, fn.needs, logits.shape, logits.dtype, fn.reduction
+        ctx.ins, ctx.out, fn.needs, logits.shape, logits.dtype, fn.reduction, labels
     )
 
 

@@ -31,7 +31,7 @@ from ..autograd.tensor import Tensor, as_tensor
 from ..backend import xp_of
 from ..checks import check_fraction, check_real
 from ..errors import ConfigError, ShapeError
-from .loss import _check_labels, _reduce, _reduction, _scaled
+from .loss import check_labels, _reduce, _reduction, _scaled
 
 
 def _log_softmax(z, xp):
@@ -127,7 +127,7 @@ def distillation_loss(
             f"target: expected {student.shape[0]} labels of shape ({student.shape[0]},), got "
             f"shape {target.shape}"
         )
-    _check_labels(target, student.shape[1])
+    check_labels(target, student.shape[1])
     return DistillationLoss.apply(
         student, target, teacher=t, temperature=temperature, alpha=alpha, reduction=reduction
     )

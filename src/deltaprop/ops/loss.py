@@ -212,7 +212,7 @@ def cross_entropy(logits: Tensor, target, reduction: str = "mean", weight=None) 
             raise ShapeError(
                 f"target: expected {n} labels (one per row of logits), got {target.shape[0]}"
             )
-        _check_labels(target, c)
+        check_labels(target, c)
         if weight is None:  # the unweighted op, called exactly as before weights existed
             return SoftmaxCrossEntropy.apply(logits, target, reduction=reduction, sparse=True)
         return weighted_cross_entropy(logits, target, reduction, weight, sparse=True)
@@ -226,7 +226,7 @@ def cross_entropy(logits: Tensor, target, reduction: str = "mean", weight=None) 
     return weighted_cross_entropy(logits, target, reduction, weight, sparse=False)
 
 
-def _check_labels(target: Tensor, c: int) -> None:
+def check_labels(target: Tensor, c: int) -> None:
     """Labels must lie in 0..c-1 (a -1 would silently pick the last class)."""
     if target.dtype.kind not in "iu":
         raise DataError(f"target: expected integer class labels, got dtype {target.dtype}")
@@ -250,7 +250,7 @@ def nll_loss(log_probs: Tensor, target, reduction: str = "mean") -> Tensor:
             f"nll_loss: expected log_probs (N, C) and target (N,), got {log_probs.shape} and "
             f"{target.shape}"
         )
-    _check_labels(target, log_probs.shape[1])
+    check_labels(target, log_probs.shape[1])
     return NLL.apply(log_probs, target, reduction=reduction)
 
 
