@@ -31,7 +31,7 @@ from ..autograd.tensor import Tensor, as_tensor
 from ..backend import xp_of
 from ..checks import check_fraction, check_real
 from ..errors import ConfigError, ShapeError
-from .loss import check_labels, _reduce, _reduction, _scaled
+from .loss import _reduce, _reduction, _scaled, check_labels
 
 
 def _log_softmax(z, xp):
