@@ -193,6 +193,13 @@ def fusable(prog: Any) -> list[tuple[LinearKernel, Any, bool]]:
     return out
 
 
+def plain_groups(groups: list[dict]) -> bool:
+    """Whether every group of an SGD takes the fused update now (no momentum, no decay): the
+    recording then folds the biases (not bit-identical, as the fused update itself is not);
+    any other replay stays bit for bit eager's."""
+    return all(g["momentum"] == 0.0 and g["weight_decay"] == 0.0 for g in groups)
+
+
 def set_fusion(prog: Any, groups: list[dict], allowed: bool) -> None:
     """Per step: the SGD update of each linear weight and bias inside the backward, on only
     while ``allowed`` (nothing reads gradients) and its group has no momentum and no weight
@@ -209,5 +216,5 @@ def set_fusion(prog: Any, groups: list[dict], allowed: bool) -> None:
             [(k, is_weight, where.get(id(p))) for k, p, is_weight in prog.fused],
         )
     for kernel, is_weight, g in entries[1]:
-        plain = g is not None and g["momentum"] == 0.0 and g["weight_decay"] == 0.0
+        plain = g is not None and plain_groups([g])
         kernel.set_fused_lr(is_weight, g["lr"] if plain else None)

@@ -33,12 +33,12 @@ from . import describe as _describe
 from . import lane_record as _record
 from . import lanes as _lanes
 from .batch import as_batch
+from .fusion import plain_groups
 from .program import Program
 from .rules import Unrecordable
 from .trace import Tape, tracing
 
-#: ``_pending`` after a forward whose backward already ran (a step that recorded lanes):
-#: ``backward()`` has nothing left to do.
+#: ``_pending`` after a forward whose backward ran (lanes recorded): nothing left to do
 _GRADIENTS_SET = ("gradients set",)
 
 
@@ -189,7 +189,7 @@ class CompiledStep:
             return
         tape, key, x, y, out, loss = self._pending
         self._pending = None
-        for p in self._all_params():
+        for _, p in self._named_params():
             p.grad = None
         _backward(loss)
         if tape is not None:
@@ -219,12 +219,7 @@ class CompiledStep:
                 raise Unrecordable(tape.problem)
             if not tape.nodes:
                 raise Unrecordable("the forward applied no op")
-            # the bias folded into the GEMM where the update is fused now (not bit-identical,
-            # as the fused update itself is not); any other replay stays bit for bit eager's
-            fold = self.fuse_update and all(
-                g["momentum"] == 0.0 and g["weight_decay"] == 0.0
-                for g in self.optimizer.param_groups
-            )
+            fold = self.fuse_update and plain_groups(self.optimizer.param_groups)
             named = self._named_params()
             prog = Program(tape, x, y, out, loss, named, norm, self.fuse_update, fold=fold)
         except Unrecordable as exc:
@@ -277,9 +272,6 @@ class CompiledStep:
         seen = {id(p) for _, p in named}
         extra = [(f"opt{i}", p) for i, p in enumerate(self.optimizer.params) if id(p) not in seen]
         return named + extra
-
-    def _all_params(self) -> list:
-        return [p for _, p in self._named_params()]
 
     # --- describe (compile/describe.py) ----------------------------------------------------
     def describe(self) -> str:
