@@ -116,6 +116,21 @@ def test_compile_is_refused_with_distributed_or_a_device(kwargs):
     opt = dp.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(dp.ConfigError, match="compile: the compiled step runs one process"):
         dp.Trainer(model, loss=dp.nn.CrossEntropyLoss(), optimizer=opt, compile=True, **kwargs)
+    # the recipe refuses it before any data is read (the CLI names the flags: below)
+    shown = "distributed" if "distributed" in kwargs else "device cuda"
+    with pytest.raises(dp.ConfigError, match=f"compile: .* expected it without {shown}"):
+        dp.Recipe(dataset="iris", compile=True, **kwargs)
+
+
+def test_the_cli_refuses_compile_with_distributed_by_its_flags(tmp_path, capsys):
+    from deltaprop.cli import main
+
+    save = tmp_path / "m.safetensors"
+    argv = ["train", "--dataset", "iris", "--compile", "--distributed", "--save", str(save)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--compile: the compiled step runs one process on the CPU" in err
+    assert "without --distributed" in err and not save.exists()
 
 
 class GradReader(dp.callbacks.Callback):

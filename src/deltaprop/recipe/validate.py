@@ -237,6 +237,13 @@ def validate(values: dict[str, Any], show: Show = str) -> dict[str, Any]:
             f"{show('lanes')}: splits the compiled step over threads; expected 1 without "
             f"{show('compile')}, got {out['lanes']}"
         )
+    if out["compile"] and (out["distributed"] or out["device"] not in (None, "cpu")):
+        # the Trainer refuses it too, but by its argument's name and after the data is read
+        other = show("distributed") if out["distributed"] else f"{show('device')} {out['device']}"
+        raise ConfigError(
+            f"{show('compile')}: the compiled step runs one process on the CPU; expected it "
+            f"without {other}"
+        )
     if out["batchnorm"] and out["layernorm"]:
         raise ConfigError(
             f"{show('batchnorm')} and {show('layernorm')}: expected at most one of them, got both"
