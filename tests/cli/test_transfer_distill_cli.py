@@ -157,8 +157,10 @@ def test_distill_distributed_on_one_rank_gives_the_students_weights(source):
 def test_every_trainer_a_run_builds_takes_the_recipes_trainer_keys():
     from deltaprop.recipe.build import trainer_options
 
-    recipe = dp.Recipe(compile=True, distributed=True, device="cuda", clip_norm=1.0, l2=0.1)
+    recipe = dp.Recipe(compile=True, clip_norm=1.0, l2=0.1)  # compile: one CPU process
     options = trainer_options(recipe, dp.nn.mlp(4, [3], 2), log=None)
-    assert options["compile"] is True and options["distributed"] is True
-    assert options["device"] == "cuda" and options["clip_norm"] == 1.0 and options["l2"] == 0.1
+    assert options["compile"] is True and options["clip_norm"] == 1.0 and options["l2"] == 0.1
+    recipe = dp.Recipe(distributed=True, device="cuda")
+    options = trainer_options(recipe, dp.nn.mlp(4, [3], 2), log=None)
+    assert options["distributed"] is True and options["device"] == "cuda"
     assert trainer_options(dp.Recipe(), dp.nn.mlp(4, [3], 2), log=None)["device"] is None
