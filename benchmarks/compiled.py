@@ -187,10 +187,13 @@ def run_case(case: wl.Case, rounds: int) -> dict:
     for epoch in epochs.values():
         epoch()  # warm-up (and the compiled step's recording)
     times = {m: [] for m in epochs}
-    for _ in range(rounds):
-        for m, epoch in epochs.items():
+    names = list(epochs)
+    for r in range(rounds):
+        # the order turns each round: a method that leaves threads spinning (PyTorch's
+        # OpenMP, OpenBLAS's) or caches cold must not always precede the same next one
+        for m in names[r % len(names) :] + names[: r % len(names)]:
             t0 = time.perf_counter()
-            epoch()
+            epochs[m]()
             times[m].append(time.perf_counter() - t0)
 
     def ratio(a, b):

@@ -79,7 +79,8 @@ def test_nothing_is_folded_without_the_fused_update():
 
 def test_a_wide_input_at_a_large_batch_is_not_copied():
     """The batch is copied into [x, 1] only where that is cheaper than the bias's passes:
-    an input wider than twice the output and over SMALL_INPUT numbers keeps its bias add."""
+    an input wider than COPY_WIDTH times the output and over SMALL_INPUT numbers keeps its
+    bias add."""
     n = fusion.SMALL_INPUT // 40 + 1
     X = RNG.standard_normal((n, 40)).astype(np.float32)
     y = RNG.integers(0, 3, n)

@@ -41,6 +41,12 @@ from .kernel import empty
 #: Kernels that can write their output into a buffer they are given (``into``).
 WRITERS = (ReLUKernel, TanhKernel, SigmoidKernel, DropoutKernel)
 
+#: An input no wider than this many times the output is copied into ``[x, 1]``. The copy
+#: reads and writes N x in numbers; the bias's add and row sum read 2 N x out and write
+#: N x out. At 2 (784 -> 512 at batch 512) the two came out even within the VM's noise
+#: (in-process A/B, 15 rounds), so a copy is made only where it clearly pays.
+COPY_WIDTH = 1
+
 #: Inputs of at most this many numbers are copied into ``[x, 1]`` whatever their width: the
 #: step is then bound by the number of NumPy calls, and the copy is one call against four.
 SMALL_INPUT = 4096
@@ -138,9 +144,9 @@ def fold_biases(prog: Any) -> None:
     update (``prog.fused``) into its GEMMs, replacing its kernel in the program.
 
     The input's buffer: an activation or dropout that feeds only this layer writes into it;
-    any other input is copied in, where that is cheaper than the bias's own passes (input no
-    wider than twice the output: the copy reads N x in numbers, the bias's add and row sum
-    2 N x out) or the step is bound by its calls (a small input)."""
+    any other input is copied in, where that is cheaper than the bias's own passes (an input
+    no wider than ``COPY_WIDTH`` times the output) or the step is bound by its calls (a small
+    input)."""
     fusable = {(id(k), is_w) for k, _, is_w in prog.fused}
     params = {id(k): {} for k, _, _ in prog.fused}
     for k, p, is_w in prog.fused:
@@ -157,7 +163,7 @@ def fold_biases(prog: Any) -> None:
         out_width = k.y.shape[1]
         writer = made_by.get(x_i)
         into = isinstance(writer, WRITERS) and count[x_i] == 1 and x_i != prog.out
-        if not into and not (width <= 2 * out_width or n * width <= SMALL_INPUT):
+        if not into and not (width <= COPY_WIDTH * out_width or n * width <= SMALL_INPUT):
             continue
         folded = FoldedLinearKernel(k, augmented(params[id(k)][True], params[id(k)][False]),
                                     copy_input=not into)  # fmt: skip
