@@ -421,3 +421,16 @@ def test_a_failing_lane_reaches_the_caller_and_the_next_step_runs():
     before = model[0].weight.data.copy()
     step(x, y)  # the exchanges were reset: the lanes meet again
     assert not np.array_equal(before, model[0].weight.data)
+
+
+def test_a_bad_label_in_one_lane_raises_eager_s_error():
+    """The replayed cross-entropy checks its labels in each lane; the caller sees the
+    DataError of the lane that failed, and the lanes run again afterwards."""
+    x, y = _data(64)
+    step, _, _ = _train(_mlp, nn.CrossEntropyLoss(), lambda p: optim.SGD(p, lr=0.1), 2, x, y, 3)
+    assert step._lanesets and all(step._lanesets.values())
+    bad = y.copy()
+    bad[-1] = -1  # in the second lane's rows
+    with pytest.raises(DataError, match=r"target: expected class labels in 0\.\.2"):
+        step(x, bad)
+    assert np.isfinite(step(x, y))
