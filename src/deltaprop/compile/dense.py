@@ -116,18 +116,21 @@ class LinearKernel(Kernel):
             gw = f"{outs[1]} = dot({x}.T, {g}, {t}_gw)"
             if not self.fusable:
                 return [*lines, gw, *self._bias_grad(v, g, outs, t)]
-            if self.gemm is not None:  # W^T is Fortran-ordered (out, in): W <- W - lr g^T x
-                fused = [f"{t}_gemm(-{t}.fused_lr, {g}.T, {x}.T, 1.0, {w}.T, trans_b=1, "
-                         "overwrite_c=1)"]  # fmt: skip
-            elif self.scale_x:
-                fused = [f"multiply({x}, {t}.fused_lr, {t}_scaled)",
-                         f"subtract({w}, dot({t}_scaled.T, {g}, {t}_gw), {w})"]  # fmt: skip
-            else:
-                fused = [f"multiply({g}, {t}.fused_lr, {t}_scaled)",
-                         f"subtract({w}, dot({x}.T, {t}_scaled, {t}_gw), {w})"]  # fmt: skip
+            fused = self.fused_update(x, g, w, f"{t}_gw", t)
             lines += [f"if {t}.fused_lr is not None:", *["    " + f for f in fused],
                       f"    {outs[1]} = None", "else:", f"    {gw}"]  # fmt: skip
         return [*lines, *self._bias_grad(v, g, outs, t)]
+
+    def fused_update(self, x: str, g: str, w: str, scratch: str, t: str) -> list[str]:
+        """Lines of ``w -= lr x^T g`` (``scratch``: a buffer shaped like ``w``)."""
+        if self.gemm is not None:  # W^T is Fortran-ordered (out, in): W <- W - lr g^T x
+            return [f"{t}_gemm(-{t}.fused_lr, {g}.T, {x}.T, 1.0, {w}.T, trans_b=1, "
+                    "overwrite_c=1)"]  # fmt: skip
+        if self.scale_x:
+            return [f"multiply({x}, {t}.fused_lr, {t}_scaled)",
+                    f"subtract({w}, dot({t}_scaled.T, {g}, {scratch}), {w})"]  # fmt: skip
+        return [f"multiply({g}, {t}.fused_lr, {t}_scaled)",
+                f"subtract({w}, dot({x}.T, {t}_scaled, {scratch}), {w})"]  # fmt: skip
 
     def how(self) -> str:
         """How the fused update runs, for ``describe()``."""

@@ -110,16 +110,8 @@ class FoldedLinearKernel(LinearKernel):
     def emit_backward(self, v, g, outs, may_write, t):
         w = v(self.inputs[1])  # W's own rows of [W; b]: dx = g W^T leaves the bias out
         lines = [f"{outs[0]} = dot({g}, {w}.T, {t}_gx)"] if outs[0] is not None else []
-        wa, xa = f"{t}_waug", f"{t}_xaug"
-        if self.gemm is not None:  # [W; b]^T is Fortran-ordered: one call, as in dense.py
-            fused = [f"{t}_gemm(-{t}.fused_lr, {g}.T, {xa}.T, 1.0, {wa}.T, "
-                     "trans_b=1, overwrite_c=1)"]  # fmt: skip
-        elif self.scale_x:
-            fused = [f"multiply({xa}, {t}.fused_lr, {t}_scaled)",
-                     f"subtract({wa}, dot({t}_scaled.T, {g}, {t}_gaug), {wa})"]  # fmt: skip
-        else:
-            fused = [f"multiply({g}, {t}.fused_lr, {t}_scaled)",
-                     f"subtract({wa}, dot({xa}.T, {t}_scaled, {t}_gaug), {wa})"]  # fmt: skip
+        # [W; b] -= lr [x, 1]^T g: dense.py's fused update on the augmented arrays
+        fused = self.fused_update(f"{t}_xaug", g, f"{t}_waug", f"{t}_gaug", t)
         # both updates in the backward only when one lr serves both (one group's, as a rule);
         # otherwise both gradients go to the optimizer, which updates them itself
         return [*lines, f"if {t}.fused_lr is not None and {t}.fused_lr_b == {t}.fused_lr:",
