@@ -151,3 +151,24 @@ def test_gradients_kept_for_a_reader_are_eager_s():
     loss.backward()
     for p, q in zip(m1.parameters(), m2.parameters(), strict=True):
         np.testing.assert_allclose(q.grad.data, p.grad.data, rtol=1e-5, atol=1e-7)
+
+
+def test_a_float64_model_folds_too():
+    """float64 parameters and batch: [W; b] in float64, within 1e-6 of eager (the suite's
+    other fold tests are float32)."""
+    from deltaprop import backend
+
+    old = backend.default_dtype()
+    backend.set_default_dtype(np.float64)
+    try:
+        (m1, o1), (m2, o2) = twins(PRODUCERS["tanh"], sgd)
+    finally:
+        backend.set_default_dtype(old)
+    X = X_DENSE.astype(np.float64)
+    step = dp.compile_step(m2, nn.CrossEntropyLoss(), o2)
+    eager_steps(m1, o1, X, Y_DENSE, 50)
+    for _ in range(50):
+        step(X, Y_DENSE)
+    assert "[bias folded into the GEMM]" in step.describe()
+    assert m2[0].weight.data.base.dtype == np.float64
+    assert_same_state(m1, m2, exact=False)

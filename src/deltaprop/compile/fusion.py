@@ -92,6 +92,7 @@ class FoldedLinearKernel(LinearKernel):
         self.xaug[:, -1] = 1
         self.xin = self.xaug[:, :-1]
         self.gaug = empty((rows, m), self.y.dtype)
+        self.gw = self.gb = None  # the two gradients are views of gaug now
         # lr scales the smaller of [x, 1] and g (the ones column too: lr * 1 * g = lr * g)
         self.scale_x = rows < m
         self._scaled_shape = (n, rows) if self.scale_x else (n, m)
@@ -151,7 +152,10 @@ def fold_biases(prog: Any) -> None:
         if (id(k), True) not in fusable or (id(k), False) not in fusable:
             continue
         x_i = k.inputs[0]
-        n, width = prog.vals[x_i].shape
+        x, w, b = (prog.vals[i] for i in k.inputs)
+        if not x.dtype == w.dtype == b.dtype:  # eager would promote: one array cannot
+            continue
+        n, width = x.shape
         out_width = k.y.shape[1]
         writer = made_by.get(x_i)
         into = isinstance(writer, WRITERS) and count[x_i] == 1 and x_i != prog.out
