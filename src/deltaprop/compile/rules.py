@@ -182,4 +182,8 @@ def kernel_for(node, ctx: Context) -> Kernel:
     rule = RULES.get(type(node.fn))
     if rule is None:
         raise Unrecordable(f"{node.op} (no recording rule for this op)")
+    floats = {t.data.dtype for t in node.inputs if t.data.dtype.kind == "f"}
+    if len(floats) > 1:  # eager promotes; the kernels' buffers hold one dtype each
+        names = " and ".join(sorted(d.name for d in floats))
+        raise Unrecordable(f"{node.op}: inputs of different dtypes ({names})")
     return rule(node, ctx)
