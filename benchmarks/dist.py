@@ -4,6 +4,7 @@ on a compute-bound MLP (issue 15's goal: >= 1.7x the rows per second on 2 ranks)
     python benchmarks/dist.py                       # 1 and 2 ranks, 4 epochs (first dropped)
     python benchmarks/dist.py --ranks 1,2,4 --epochs 6 --hidden 1024,1024 --batch 256
     python benchmarks/dist.py --reduce shm          # only the shared-memory sum
+    python benchmarks/dist.py --compile             # every run through the compiled step
 
 Each rank count is a separate ``mpiexec -n N`` run of this script (``--worker``) from the
 venv's bin, with ``OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=MKL_NUM_THREADS=1``: the same global
@@ -49,7 +50,8 @@ def worker(args: argparse.Namespace) -> None:
     if solo:
         X, y = X[: args.rows // args.solo], y[: args.rows // args.solo]
     world = False if solo else parallel.World(reduce=args.reduce)
-    trainer = dp.Trainer(model, "cross_entropy", "sgd", lr=0.01, distributed=world)
+    trainer = dp.Trainer(model, "cross_entropy", "sgd", lr=0.01, distributed=world,
+                         compile=args.compile)  # fmt: skip
     batch = args.batch // args.solo if solo else args.batch
     history = trainer.fit(X, y, epochs=args.epochs, batch_size=batch, verbose=False)
     sum_ms = None if solo else sum_alone(world, list(model.parameters()))
@@ -85,7 +87,7 @@ def _worker_cmd(args: argparse.Namespace, reduce: str = "mpi") -> list[str]:
     return [sys.executable, __file__, "--worker", "--epochs", str(args.epochs),
             "--rows", str(args.rows), "--batch", str(args.batch),
             "--features", str(args.features), "--hidden", args.hidden,
-            "--reduce", reduce]  # fmt: skip
+            "--reduce", reduce, *(["--compile"] if args.compile else [])]  # fmt: skip
 
 
 def launch(n: int, reduce: str, args: argparse.Namespace) -> dict:
@@ -131,6 +133,7 @@ def main() -> None:
     ap.add_argument("--hidden", default="1024,1024")
     ap.add_argument("--reduce", default="mpi,shm", help="the gradient sums to run: mpi, shm")
     ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--compile", action="store_true", help="every run with compile=True")
     ap.add_argument("--solo", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -139,7 +142,7 @@ def main() -> None:
     cores = os.cpu_count() or 1
     print(f"MLP {args.features}-{args.hidden.replace(',', '-')}-10, {args.rows} rows, global "
           f"batch {args.batch}, one BLAS thread per rank, {cores} cores; median epoch of "
-          f"epochs 2..{args.epochs}")  # fmt: skip
+          f"epochs 2..{args.epochs}{'; compiled step' if args.compile else ''}")  # fmt: skip
     if max(ranks) > cores:
         print(f"note: {max(ranks)} ranks on {cores} cores: the figures below mean nothing")
     base = None

@@ -111,6 +111,13 @@ def check_choice(
     return lookup(table, value, name, aliases=aliases, listed=listed)
 
 
+def check_type(value: Any, kind: type | tuple[type, ...], name: str, expected: str) -> Any:
+    """``value`` if it is a ``kind``; else ConfigError naming ``name`` and ``expected``."""
+    if not isinstance(value, kind):
+        raise ConfigError(f"{name}: expected {expected}, got {type(value).__name__}")
+    return value
+
+
 def check_optional(check, value: Any, name: str, **options: Any) -> Any:
     """None stays None; anything else goes through ``check(value, name, **options)``."""
     return None if value is None else check(value, name, **options)

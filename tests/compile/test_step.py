@@ -240,3 +240,20 @@ def test_labels_out_of_range_are_refused_by_the_replay_as_by_eager(rows, label):
     for p, b in zip(model.parameters(), before, strict=True):
         np.testing.assert_array_equal(p.data, b)
     assert step.replays == 2  # the refused batch was a replay, not a new recording
+
+
+def test_a_model_of_two_dtypes_trains_eagerly_after_one_warning():
+    """A float64 layer after float32 ones: eager promotes, the replay's buffers hold one dtype
+    each (it used to fail in the backward of its first replay), so the step trains eagerly."""
+    (m1, o1), (m2, o2) = pair("relu", "momentum")
+    for m in (m1, m2):
+        for p in m[2].parameters():
+            p.data = p.data.astype(np.float64)
+    step = dp.compile_step(m2, nn.CrossEntropyLoss(), o2)
+    with pytest.warns(DeltapropWarning, match="Linear: a float32 input gives a float64 output"):
+        step(X_DENSE, Y_DENSE)
+    for _ in range(4):
+        step(X_DENSE, Y_DENSE)
+    eager_steps(m1, o1, X_DENSE, Y_DENSE, 5)
+    assert step.fallback is not None and step.replays == 0
+    assert_same_state(m1, m2, exact=True)

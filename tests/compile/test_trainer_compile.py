@@ -110,27 +110,33 @@ def test_recipe_key_and_cli_flag(tmp_path):
     assert dp.Recipe(compile=True).compile is True
 
 
-@pytest.mark.parametrize("kwargs", [{"distributed": True}, {"device": "cuda"}])
-def test_compile_is_refused_with_distributed_or_a_device(kwargs):
+def test_compile_is_refused_with_a_device_and_lanes_with_distributed():
     model = dp.nn.Sequential(dp.nn.Linear(3, 2))
     opt = dp.optim.SGD(model.parameters(), lr=0.1)
-    with pytest.raises(dp.ConfigError, match="compile: the compiled step runs one process"):
-        dp.Trainer(model, loss=dp.nn.CrossEntropyLoss(), optimizer=opt, compile=True, **kwargs)
-    # the recipe refuses it before any data is read (the CLI names the flags: below)
-    shown = "distributed" if "distributed" in kwargs else "device cuda"
-    with pytest.raises(dp.ConfigError, match=f"compile: .* expected it without {shown}"):
-        dp.Recipe(dataset="iris", compile=True, **kwargs)
+    with pytest.raises(dp.ConfigError, match="compile: the compiled step runs on the CPU"):
+        dp.Trainer(model, loss=dp.nn.CrossEntropyLoss(), optimizer=opt, compile=True,
+                   device="cuda")  # fmt: skip
+    with pytest.raises(dp.ConfigError, match="lanes: a data-parallel rank's compiled step"):
+        dp.Trainer(model, loss=dp.nn.CrossEntropyLoss(), optimizer=opt, compile=True,
+                   lanes=2, distributed=True)  # fmt: skip
+    # the recipe refuses both before any data is read (the CLI names the flags: below)
+    with pytest.raises(dp.ConfigError, match="compile: .* expected it without device cuda"):
+        dp.Recipe(dataset="iris", compile=True, device="cuda")
+    with pytest.raises(dp.ConfigError, match="lanes: a data-parallel rank's compiled step"):
+        dp.Recipe(dataset="iris", compile=True, lanes=2, distributed=True)
+    assert dp.Recipe(dataset="iris", compile=True, distributed=True).compile is True
 
 
-def test_the_cli_refuses_compile_with_distributed_by_its_flags(tmp_path, capsys):
+def test_the_cli_refuses_lanes_with_distributed_by_its_flags(tmp_path, capsys):
     from deltaprop.cli import main
 
     save = tmp_path / "m.safetensors"
-    argv = ["train", "--dataset", "iris", "--compile", "--distributed", "--save", str(save)]
+    argv = ["train", "--dataset", "iris", "--compile", "--lanes", "2", "--distributed",
+            "--save", str(save)]  # fmt: skip
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "--compile: the compiled step runs one process on the CPU" in err
-    assert "without --distributed" in err and not save.exists()
+    assert "--lanes: a data-parallel rank's compiled step runs one lane" in err
+    assert "with --distributed" in err and not save.exists()
 
 
 class GradReader(dp.callbacks.Callback):

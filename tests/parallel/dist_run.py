@@ -2,7 +2,7 @@
 
     python dist_run.py OUT --epochs 5 [--checkpoint F] [--resume F] [--kill-rank R --at E
                        --signal KILL|STOP] [--timeout S] [--reduce auto|mpi|shm] [--mixed]
-                       [--regularize]
+                       [--regularize] [--compile]
 
 Every rank trains the same small MLP on the same data (rows and labels from a fixed seed) with
 ``Trainer(..., distributed=World(timeout))``; rank 0 writes the final weights to OUT (.npy).
@@ -10,7 +10,8 @@ With ``--kill-rank``, that rank sends itself SIGKILL (or SIGSTOP: a hung rank) a
 epoch ``--at`` (0-based), before that epoch's checkpoint. ``--reduce`` picks how the
 gradients are summed (rank 0 prints ``summed by mpi|shm``); ``--mixed`` makes the last layer
 float64 (a bucket of two dtypes); ``--regularize`` adds what changes the summed gradients in
-place (l1 and l2 penalties, clipping by norm and by value).
+place (l1 and l2 penalties, clipping by norm and by value); ``--compile`` trains through the
+compiled step (its replays write the gradients into the rank's slot of the sum).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def main() -> None:
     ap.add_argument("--mixed", action="store_true", help="the last layer in float64")
     ap.add_argument("--regularize", action="store_true", help="penalties and clipping")
     ap.add_argument("--single", action="store_true", help="no MPI: the reference run")
+    ap.add_argument("--compile", action="store_true", help="Trainer(compile=True)")
     args = ap.parse_args()
     dp.seed(0)
     X, y = data()
@@ -75,12 +77,17 @@ def main() -> None:
             p.data = p.data.astype(np.float64)
     extra = dict(l1=1e-3, l2=1e-2, clip_norm=0.5, clip_value=0.05) if args.regularize else {}
     trainer = dp.Trainer(net, loss="cross_entropy", optimizer="momentum", lr=0.05,
-                         callbacks=callbacks, distributed=world, **extra)  # fmt: skip
+                         callbacks=callbacks, distributed=world, compile=args.compile,
+                         **extra)  # fmt: skip
     trainer.fit(X, y, epochs=args.epochs, batch_size=args.batch_size, verbose=True,
                 checkpoint=args.checkpoint, resume_from=args.resume)  # fmt: skip
     if parallel.is_root():
         if world:
             print("summed by", world.summed_by)
+        if world and args.compile:  # gradients the last step's replay wrote into the sum
+            print(
+                "in place", trainer._dist.bucket.in_place, "replays", trainer._dist.compiled.replays
+            )
         np.save(args.out, np.concatenate([p.numpy().ravel() for p in net.parameters()]))
 
 

@@ -57,6 +57,35 @@ def test_ranks_give_the_weights_of_one_process_on_both_sums(mpirun, reference, t
     assert _rel(weights["shm"], weights["mpi"]) < 1e-6
 
 
+@pytest.mark.parametrize("n", [2, 3])
+def test_compiled_ranks_give_the_weights_of_one_process(mpirun, reference, tmp_path, n):
+    """Trainer(compile=True, distributed=...): each rank's replays write its gradients, times
+    its share of the batch, into its slot of the sum (no pack); the weights are eager's one
+    process's (its recording step, and 3 ranks' last batch of 4/3/3 rows, record again)."""
+    weights = {}
+    for reduce in REDUCES:
+        out = tmp_path / f"{reduce}.npy"
+        code, text, _ = mpirun(n, [SCRIPT, str(out), "--reduce", reduce, "--compile"], 180)
+        assert code == 0, text
+        assert f"summed by {reduce}" in text and text.count("epoch 5/5") == 1, text
+        assert "in place 6 replays" in text, text  # 3 linear layers' weights and biases
+        weights[reduce] = np.load(out)
+        assert _rel(weights[reduce], reference) < 1e-5
+    assert _rel(weights["shm"], weights["mpi"]) < 1e-6
+
+
+def test_compiled_ranks_with_penalties_and_clipping(mpirun, tmp_path_factory, tmp_path):
+    """Penalties and clipping change the summed gradients in place: each rank works on its
+    own copy, as without compile, and the weights are eager's one process's."""
+    args = ["--regularize"]
+    reference = _single(tmp_path_factory, *args)
+    out = tmp_path / "w.npy"
+    code, text, _ = mpirun(2, [SCRIPT, str(out), *args, "--compile", "--reduce", "shm"])
+    assert code == 0, text
+    assert "in place 6 replays" in text, text
+    assert _rel(np.load(out), reference) < 1e-5
+
+
 def test_auto_sums_through_shared_memory_a_bucket_of_two_dtypes_with_penalties_and_clipping(
     mpirun, tmp_path_factory, tmp_path
 ):

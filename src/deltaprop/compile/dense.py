@@ -184,10 +184,10 @@ class _Activation(Kernel):
         self.y = None if inplace else np.empty_like(like)
         self.gx = np.empty_like(like)
         self.owned = (True,)
-        self.into = None  # a buffer of the next layer's to write the output into (fold.py)
+        self.into = None  # the next layer's [x, 1], to write the output into (fusion.py)
 
     def write_into(self, buffer) -> None:
-        """Write the output into ``buffer`` (the next linear's ``[x, 1]``: compile/fold.py)."""
+        """Write the output into ``buffer`` (the next linear's ``[x, 1]``: compile/fusion.py)."""
         self.into, self.inplace, self.y = buffer, False, None
 
     def bind(self, t):

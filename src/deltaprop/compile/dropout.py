@@ -37,10 +37,10 @@ class DropoutKernel(Kernel):
         # in a lane: ``r`` is the lane's rows of one draw for the whole batch, made before
         # the lanes start (compile/lanes.py), so the lines draw nothing themselves
         self.predrawn = predrawn
-        self.into = None  # a buffer of the next layer's to write the output into (fold.py)
+        self.into = None  # the next layer's [x, 1], to write the output into (fusion.py)
 
     def write_into(self, buffer) -> None:
-        """Write the output into ``buffer`` (the next linear's ``[x, 1]``: compile/fold.py)."""
+        """Write the output into ``buffer`` (the next linear's ``[x, 1]``: compile/fusion.py)."""
         self.into, self.y = buffer, None
 
     def bind(self, t):

@@ -39,7 +39,18 @@ from typing import Any
 
 import numpy as np
 
+from ..nn.normalization import BatchNorm1d
 from .kernel import Kernel, empty
+
+
+def norm_layers(model: Any) -> dict[int, Any]:
+    """The model's batch-norm layers by the id of their running mean's array (how the rules
+    find the layer of a recorded batch-norm op)."""
+    return {
+        id(m.running_mean.data): m
+        for m in model.modules()
+        if isinstance(m, BatchNorm1d) and m.running_mean is not None
+    }
 
 
 class BatchNormKernel(Kernel):

@@ -41,8 +41,12 @@ class Program:
         norm_layers: batch-norm layers by the id of their running-mean array.
         fuse_update: whether the optimizer is plain SGD's, so that linear weights may be
             updated inside their backward (decided per step: see ``fused``).
-        fold: fold those layers' biases into their GEMMs (:mod:`~deltaprop.compile.fold`):
+        fold: fold those layers' biases into their GEMMs (:mod:`~deltaprop.compile.fusion`):
             when the update is fused as the recording is made (no momentum, no decay).
+        grads_into: ``{id(parameter): array}``, where each of those parameters' gradient is
+            written (a data-parallel step's slot of the gradient sum: linear layers' GEMMs
+            write there themselves, other gradients are copied); the backward then starts
+            from :attr:`seed`, which the caller sets per step (the rank's share of the batch).
         lane_seed: for one lane of a batch split over threads (:mod:`~deltaprop.compile.lanes`):
             d total loss / d this lane's loss (its share of the batch), which starts the
             backward instead of 1; the gradients then go to :attr:`lane_grads` (one entry
@@ -61,6 +65,7 @@ class Program:
         fuse_update=False,
         lane_seed=None,
         fold=False,
+        grads_into=None,
     ):
         self.names: list[str] = []
         self.vals: list[Any] = []
@@ -119,10 +124,15 @@ class Program:
         self._pool_before_relu()
         self.lane = lane_seed is not None
         self._seed = np.full((), 1.0 if lane_seed is None else lane_seed, dtype=loss.data.dtype)
+        #: d total loss / d this loss, set by the caller per step where it is not always 1
+        self.seed = self._seed
+        self.seed_varies = self.lane or grads_into is not None
         fuse_update = fuse_update and not self.lane  # lanes would update one weight at once
         self._made = {k.out for k in self.kernels}
         self._fuse_activations()
         self._plan_backward()
+        if grads_into:
+            self._route_gradients(grads_into)
         #: (linear kernel, its weight or bias, True for the weight): the parameters whose plain
         #: SGD update may run inside the backward
         self.fused = fusable(self) if fuse_update else []
@@ -142,7 +152,7 @@ class Program:
     # --- building -------------------------------------------------------------------------
     def replace_kernel(self, old: Kernel, new: Kernel) -> None:
         """Put ``new`` where ``old`` stands, in the forward, the backward plan and the fused
-        updates (a pass that rewrites a kernel: compile/fold.py)."""
+        updates (a pass that rewrites a kernel: compile/fusion.py)."""
         self.kernels = [new if k is old else k for k in self.kernels]
         self._plan = [(new if k is old else k, w, s) for k, w, s in self._plan]
         self.fused = [(new if k is old else k, p, w) for k, p, w in self.fused]
@@ -225,6 +235,26 @@ class Program:
             own = None if self._exclusive[i] else np.empty_like(p.data)
             self._grad_out.append((p, i, own, Tensor._wrap(own)))
         self.lane_grads: list[Any] = [None] * len(self._params)
+
+    def _route_gradients(self, into: dict[int, Any]) -> None:
+        """Each listed parameter's gradient in its array: a linear layer whose weight (bias)
+        gradient is its own buffer writes it there from its GEMM (row sum); any other is
+        copied there at the end of the backward."""
+        linear = {}
+        for k in self.kernels:
+            if type(k) is LinearKernel:
+                linear[k.inputs[1]] = (k, "gw")
+                if k.has_b:
+                    linear[k.inputs[2]] = (k, "gb")
+        for n, (p, i, _, _) in enumerate(self._grad_out):
+            dest = into.get(id(p))
+            if dest is None or dest.dtype != p.data.dtype:  # (a wider bucket: cast by a copy)
+                continue
+            k, slot = linear.get(i, (None, None))
+            if k is not None and self._exclusive[i] and getattr(k, slot) is not None:
+                setattr(k, slot, dest)
+            else:
+                self._grad_out[n] = (p, i, dest, Tensor._wrap(dest))
 
     # --- replay -----------------------------------------------------------------------------
     def valid(self) -> bool:

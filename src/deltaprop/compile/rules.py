@@ -182,4 +182,9 @@ def kernel_for(node, ctx: Context) -> Kernel:
     rule = RULES.get(type(node.fn))
     if rule is None:
         raise Unrecordable(f"{node.op} (no recording rule for this op)")
+    before, after = node.inputs[0].data.dtype, node.output.data.dtype
+    if before.kind == after.kind == "f" and before != after and node.inputs[0].requires_grad:
+        # eager promotes (a float64 layer after float32 ones), and the gradients widen on the
+        # way back; a kernel's buffers hold one dtype each (the batch itself needs none)
+        raise Unrecordable(f"{node.op}: a {before.name} input gives a {after.name} output")
     return rule(node, ctx)

@@ -24,16 +24,16 @@ import numpy as np
 from .. import report
 from ..autograd.engine import backward as _backward
 from ..autograd.tensor import Tensor
-from ..checks import check_int
+from ..checks import check_int, check_type
 from ..errors import ConfigError
 from ..nn.module import Module, tree_version
-from ..nn.normalization import BatchNorm1d
 from ..optim import SGD, Optimizer
 from . import describe as _describe
 from . import lane_record as _record
 from . import lanes as _lanes
 from .batch import as_batch
 from .fusion import plain_groups
+from .norm import norm_layers
 from .program import Program
 from .rules import Unrecordable
 from .trace import Tape, tracing
@@ -61,6 +61,9 @@ class CompiledStep:
         lanes: split each batch of at least ``2 * lanes.MIN_ROWS`` rows over this many
             threads, one recording per shard (:mod:`deltaprop.compile.lanes`); 1 (default):
             one thread, bit-identical to eager.
+        grads_into: ``{id(parameter): array}``: replays write those gradients there, scaled
+            by :meth:`set_seed`'s value (a data-parallel rank's slot of the sum; no fused
+            update then, one lane).
 
     Attributes:
         fallback: why this step trains eagerly (None while it records and replays).
@@ -76,15 +79,12 @@ class CompiledStep:
         loss_call: Callable | None = None,
         fusion_allowed: Callable[[], bool] | None = None,
         lanes: int = 1,
+        grads_into: dict | None = None,
     ) -> None:
-        if not isinstance(model, Module):
-            raise ConfigError(f"model: expected a deltaprop Module, got {type(model).__name__}")
+        check_type(model, Module, "model", "a deltaprop Module")
         if not callable(loss_fn):
             raise ConfigError(f"loss_fn: expected a loss Module or function, got {loss_fn!r}")
-        if not isinstance(optimizer, Optimizer):
-            raise ConfigError(
-                f"optimizer: expected a deltaprop Optimizer, got {type(optimizer).__name__}"
-            )
+        check_type(optimizer, Optimizer, "optimizer", "a deltaprop Optimizer")
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.lanes = check_int(lanes, "lanes", minimum=1)
         self._lanesets: dict[tuple, _lanes.LaneSet | None] = {}  # None: this key runs as one
@@ -92,7 +92,8 @@ class CompiledStep:
         self._lane_refusals: set[str] = set()  # warned once each
         self._before: tuple | None = None  # lanes.snapshot before a recording forward
         self._loss_call = loss_call or (lambda out, yb: loss_fn(out, Tensor._wrap(yb)))
-        self.fuse_update = bool(fuse_update) and type(optimizer) is SGD
+        self._grads_into = grads_into
+        self.fuse_update = bool(fuse_update) and type(optimizer) is SGD and not grads_into
         self._fusion_allowed = fusion_allowed
         self.fallback: str | None = None
         self.recordings = self.replays = 0
@@ -193,7 +194,7 @@ class CompiledStep:
             p.grad = None
         _backward(loss)
         if tape is not None:
-            norm = self._norm_layers()
+            norm = norm_layers(self.model)
             self._record(tape, key, x, y, out, loss, norm)
             if self.fallback is None and self._before is not None:
                 before, self._before = self._before, None
@@ -206,6 +207,12 @@ class CompiledStep:
         the backward have no gradient, so it skips them)."""
         self._pending = None
         self.optimizer.step()
+
+    def set_seed(self, value: float) -> None:
+        """d total loss / d this step's loss, for a replay's backward with ``grads_into``
+        (a step that records runs eager's backward from 1)."""
+        if self._pending is None and self._current is not None:
+            self._current.seed[...] = value
 
     def abandon(self) -> None:
         """Drop the forward just run (its loss was refused): no backward, no step."""
@@ -221,7 +228,8 @@ class CompiledStep:
                 raise Unrecordable("the forward applied no op")
             fold = self.fuse_update and plain_groups(self.optimizer.param_groups)
             named = self._named_params()
-            prog = Program(tape, x, y, out, loss, named, norm, self.fuse_update, fold=fold)
+            prog = Program(tape, x, y, out, loss, named, norm, self.fuse_update, fold=fold,
+                           grads_into=self._grads_into)  # fmt: skip
         except Unrecordable as exc:
             self.fallback = str(exc)
             self._fast = None
@@ -235,14 +243,6 @@ class CompiledStep:
             return
         self._programs[key] = self._current = prog
         self._set_fusion()  # so that describe() shows the plan before the first replay
-
-    def _norm_layers(self) -> dict[int, Any]:
-        """The model's batch-norm layers by the id of their running mean's array."""
-        return {
-            id(m.running_mean.data): m
-            for m in self.model.modules()
-            if isinstance(m, BatchNorm1d) and m.running_mean is not None
-        }
 
     def _set_fusion(self) -> None:
         """Per step, before a replay's backward: see :meth:`Program.set_fusion`."""
@@ -275,9 +275,8 @@ class CompiledStep:
 
     # --- describe (compile/describe.py) ----------------------------------------------------
     def describe(self) -> str:
-        """The recorded kernels of every recording so far, with their shapes: forward, then
-        backward, then the update (a teaching view of one step of backprop); and how each
-        batch shape is split over lanes."""
+        """Every recording's kernels with their shapes: forward, backward, then the update (a
+        teaching view of one step of backprop); and how each batch shape is split over lanes."""
         return _describe.describe(self)
 
     def source(self) -> str:

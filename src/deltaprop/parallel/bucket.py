@@ -73,11 +73,16 @@ class GradBucket:
         return array[array.shape[0] - self.n_scalars :]
 
     def pack(self, scale: float) -> None:
-        """Copy every gradient, times ``scale``, into the buffer (zeros where there is none)."""
+        """Copy every gradient, times ``scale``, into the buffer (zeros where there is none).
+        A gradient that already is its view (a compiled step wrote it there, scaled) stays;
+        ``in_place`` counts those of the last pack."""
+        self.in_place = 0
         for p, view in zip(self.params, self.views):
             g = p.grad
             if g is None:
                 view.fill(0)
+            elif g.data is view:
+                self.in_place += 1
             elif self._host:
                 np.multiply(g.data, scale, out=view, casting="unsafe")
             else:  # the explicit copy off the device (MPI is not CUDA-aware)

@@ -237,12 +237,16 @@ def validate(values: dict[str, Any], show: Show = str) -> dict[str, Any]:
             f"{show('lanes')}: splits the compiled step over threads; expected 1 without "
             f"{show('compile')}, got {out['lanes']}"
         )
-    if out["compile"] and (out["distributed"] or out["device"] not in (None, "cpu")):
-        # the Trainer refuses it too, but by its argument's name and after the data is read
-        other = show("distributed") if out["distributed"] else f"{show('device')} {out['device']}"
+    # the Trainer refuses these too, but by its arguments' names and after the data is read
+    if out["compile"] and out["device"] not in (None, "cpu"):
         raise ConfigError(
-            f"{show('compile')}: the compiled step runs one process on the CPU; expected it "
-            f"without {other}"
+            f"{show('compile')}: the compiled step runs on the CPU; expected it without "
+            f"{show('device')} {out['device']}"
+        )
+    if out["distributed"] and out["lanes"] > 1:
+        raise ConfigError(
+            f"{show('lanes')}: a data-parallel rank's compiled step runs one lane; expected 1 "
+            f"with {show('distributed')}, got {out['lanes']}"
         )
     if out["batchnorm"] and out["layernorm"]:
         raise ConfigError(

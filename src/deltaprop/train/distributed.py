@@ -34,6 +34,7 @@ import numpy as np
 from .. import backend, report
 from ..autograd.engine import backward as _backward
 from ..autograd.tensor import Tensor
+from ..compile.step import CompiledStep
 from ..errors import ConfigError
 from ..nn.losses import CrossEntropyLoss
 from ..nn.normalization import BatchNorm1d
@@ -91,6 +92,16 @@ class Distributed:
         dtype, n = layout(params, 2)  # + the loss and the metric's sum
         self.sum = gradient_sum(w, n, dtype)
         self.bucket = GradBucket(params, 2, buffer=self.sum.buffer)
+        # compile: this fit's own compiled step, whose replays write each gradient into its
+        # view of this rank's slot of the sum, already scaled by the rank's share: no pack
+        self.compiled = None
+        if trainer.compile:
+            slots = {id(p): v for p, v in zip(self.bucket.params, self.bucket.views)}
+            loss = trainer.loss  # (the loss Module: the fast call bypasses the recording)
+            self.compiled = CompiledStep(
+                trainer.model, loss, trainer.optimizer, fuse_update=False, grads_into=slots,
+                loss_call=lambda out, y: loss(out, Tensor._wrap(y)),
+            )  # fmt: skip
         state = w.broadcast_object(trainer.model.state_dict(), "the broadcast of the weights")
         if not w.is_root:
             trainer.model.load_state_dict(state)
@@ -161,14 +172,25 @@ class Distributed:
         stat: Any = None
         if hi > lo:
             xs, ys = xb[lo:hi], yb[lo:hi]
-            out = t.model(Tensor._wrap(xs))
-            loss = t._train_loss(out, ys)
+            compiled = self.compiled
+            if compiled is None:
+                out = t.model(Tensor._wrap(xs))
+                loss = t._train_loss(out, ys)
+                value, out = float(loss.data), out.data
+            else:
+                value, out = compiled.forward(xs, ys)
             share = self._share(ys, yb, hi - lo, n)
-            local = float(loss.data) * share
+            local = value * share
             if t._train_stat is not None:
-                stat = t._train_stat(out.data, ys)
-            if math.isfinite(local):  # a NaN loss is seen by all ranks after the sum
+                stat = t._train_stat(out, ys)
+            if not math.isfinite(local):  # a NaN loss is seen by all ranks after the sum
+                if compiled is not None:
+                    compiled.abandon()
+            elif compiled is None:
                 _backward(loss)
+            else:
+                compiled.set_seed(share)
+                compiled.backward()
             bucket.pack(share)
         else:  # the last batch of an epoch may leave a rank without rows
             local = 0.0

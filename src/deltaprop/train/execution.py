@@ -17,8 +17,9 @@ from . import distributed as _distributed
 def set_up(trainer: Any, compile: Any, distributed: Any, device: Any, lanes: Any = 1) -> None:
     """Sets ``trainer.compile``, ``_compiled`` and ``_dist`` and moves the model to ``device``
     (the constructor's last step: the model, loss, optimizer, clipping, penalties and
-    callbacks are set). ConfigError: a bad value, or ``compile`` with ``distributed`` or a
-    device other than cpu."""
+    callbacks are set). ConfigError: a bad value, ``compile`` with a device other than cpu,
+    or lanes with ``distributed`` (a data-parallel fit makes its compiled step itself:
+    train/distributed.py)."""
     trainer.compile = check_bool(compile, "compile")
     trainer.lanes = check_int(lanes, "lanes", minimum=1)
     if trainer.lanes > 1 and not trainer.compile:
@@ -26,14 +27,17 @@ def set_up(trainer: Any, compile: Any, distributed: Any, device: Any, lanes: Any
             f"lanes: splits the compiled step over threads; expected 1 without compile=True, "
             f"got {trainer.lanes}"
         )
-    if trainer.compile and (distributed is not False or device not in (None, "cpu")):
-        # A recording replays the host step: no allreduce between backward and update,
-        # and no kernels for a device's arrays.
+    if trainer.compile and device not in (None, "cpu"):
+        # a recording replays NumPy calls: no kernels for a device's arrays
         raise ConfigError(
-            "compile: the compiled step runs one process on the CPU; not with "
-            "distributed or a device other than cpu"
+            f"compile: the compiled step runs on the CPU; expected no device, got {device!r}"
         )
-    if trainer.compile and trainer.optimizer is not None:
+    if trainer.compile and distributed is not False and trainer.lanes > 1:
+        raise ConfigError(
+            f"lanes: a data-parallel rank's compiled step runs one lane; got {trainer.lanes}"
+        )
+    one_process = distributed is None or distributed is False
+    if trainer.compile and trainer.optimizer is not None and one_process:
         t = trainer
 
         def nothing_reads_gradients() -> bool:
