@@ -365,3 +365,37 @@ def test_the_room_of_a_missing_folder_is_unknown():
     assert gradsum.shm_free_bytes("/no/such/folder") is None
     free = gradsum.shm_free_bytes()
     assert free is None or free > 0
+
+
+def test_a_compiled_step_writes_its_gradients_into_the_bucket_scaled_by_the_seed():
+    """CompiledStep(grads_into=the bucket's views): replays write every linear gradient into
+    its view, times set_seed's value, so pack copies nothing; the step that records runs
+    eager's backward (gradients from 1), which pack scales and copies as before."""
+    from deltaprop.compile import CompiledStep
+
+    dp.seed(0)
+    model = dp.nn.Sequential(dp.nn.Linear(6, 8), dp.nn.Tanh(), dp.nn.Linear(8, 3))
+    opt = dp.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    params = list(model.parameters())
+    bucket = parallel.GradBucket(params, 2)
+    loss = dp.nn.CrossEntropyLoss()
+    step = CompiledStep(model, loss, opt, fuse_update=False,
+                        grads_into={id(p): v for p, v in zip(params, bucket.views)},
+                        loss_call=lambda out, y: loss(out, dp.Tensor._wrap(y)))  # fmt: skip
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((10, 6)).astype(np.float32), rng.integers(0, 3, 10)
+    for i in range(3):
+        step.forward(x, y)
+        step.set_seed(0.25)
+        step.backward()
+        bucket.pack(0.25)
+        assert bucket.in_place == (0 if i == 0 else 4)  # recorded eagerly, then replayed
+        for p in params:  # eager's gradients of the same weights, times the share
+            p.grad = None
+        out = loss(model(dp.Tensor(x)), dp.Tensor(y))
+        out.backward()
+        expected = [p.grad.data * np.float32(0.25) for p in params]
+        for view, e in zip(bucket.views, expected, strict=True):
+            np.testing.assert_allclose(view, e, rtol=1e-5, atol=1e-7)
+        bucket.unpack()
+        opt.step()

@@ -59,6 +59,7 @@ class GradBucket:
         self.scalars = self.scalars_of(buffer)
         self._host = all(backend.xp_of(p.data) is np for p in self.params)
         self._summed: tuple[np.ndarray, list[np.ndarray]] = (buffer, self.views)
+        self.in_place = 0  # gradients the last pack found already written in their view
 
     def _views_of(self, array: np.ndarray) -> list[np.ndarray]:
         views, offset = [], 0
