@@ -105,7 +105,7 @@ def test_two_batch_shapes_share_one_weight_array():
     (m1, o1), (m2, o2) = twins(PRODUCERS["relu"], sgd)
     step = dp.compile_step(m2, nn.CrossEntropyLoss(), o2)
     for _ in range(10):
-        for xb, yb, lo in ((X[:12], y[:12], 0), (X[12:], y[12:], 12)):
+        for xb, yb in ((X[:12], y[:12]), (X[12:], y[12:])):
             eager_steps(m1, o1, xb, yb, 1)
             step(xb, yb)
     assert step.recordings == 2 and step.replays == 18
@@ -143,6 +143,7 @@ def test_gradients_kept_for_a_reader_are_eager_s():
     step = dp.compile.CompiledStep(m2, nn.CrossEntropyLoss(), o2, fusion_allowed=lambda: allowed[0])
     step(X_DENSE, Y_DENSE)
     eager_steps(m1, o1, X_DENSE, Y_DENSE, 1)
+    assert "[bias folded into the GEMM]" in step.describe()
     allowed[0] = False
     step.forward(X_DENSE, Y_DENSE)
     step.backward()

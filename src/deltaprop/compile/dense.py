@@ -204,13 +204,11 @@ class _Activation(Kernel):
 
     def text(self, name):
         x, y = name(self.inputs[0]), name(self.out)
-        where = (
-            "into the next layer's [x, 1]"
-            if self.into is not None
-            else f"in place in {x}'s buffer"
-            if self.inplace
-            else "buffer"
-        )
+        where = "buffer"
+        if self.into is not None:
+            where = "into the next layer's [x, 1]"
+        elif self.inplace:
+            where = f"in place in {x}'s buffer"
         return f"{y} = {self.op}({x})  [{where}]", f"d{x} = d{y} * " + self.rule.format(y=y)
 
 

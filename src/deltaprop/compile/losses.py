@@ -32,7 +32,8 @@ class SoftmaxCrossEntropyKernel(Kernel):
         self, inputs, out, needs, logits_shape, dtype, reduction: str, label_dtype=np.int64
     ) -> None:
         self.inputs, self.out, self.needs = list(inputs), out, tuple(needs)
-        self._label_dtype = np.dtype(label_dtype)
+        # the labels' unsigned view: a negative label is a huge one (the check, below)
+        self._unsigned = f"u{np.dtype(label_dtype).itemsize}"
         n, c = logits_shape
         self.n, self.reduction = n, reduction
         self.m = empty((n, 1), dtype)
@@ -62,9 +63,8 @@ class SoftmaxCrossEntropyKernel(Kernel):
         if self.n == 1:
             check = [f"label = {labels}[0]", f"if not 0 <= label < {c}:",
                      f"    {t}.bad_labels({labels})"]  # fmt: skip
-        else:  # a negative label is a huge unsigned one
-            unsigned = f"u{np.dtype(self._label_dtype).itemsize}"
-            check = [f"if max_reduce({labels}.view('{unsigned}')) >= {c}:",
+        else:
+            check = [f"if max_reduce({labels}.view('{self._unsigned}')) >= {c}:",
                      f"    {t}.bad_labels({labels})",
                      f"add({t}_row_starts, {labels}, {t}_flat)"]  # fmt: skip
         lines = [*check, f"max_reduce({logits}, 1, None, {t}_m, True)",

@@ -123,9 +123,8 @@ class Program:
         self.names[self.loss] = "loss"
         self._pool_before_relu()
         self.lane = lane_seed is not None
-        self._seed = np.full((), 1.0 if lane_seed is None else lane_seed, dtype=loss.data.dtype)
-        #: d total loss / d this loss, set by the caller per step where it is not always 1
-        self.seed = self._seed
+        #: d total loss / d this loss: 1, a lane's share, or set by the caller per step
+        self.seed = np.full((), 1.0 if lane_seed is None else lane_seed, dtype=loss.data.dtype)
         self.seed_varies = self.lane or grads_into is not None
         fuse_update = fuse_update and not self.lane  # lanes would update one weight at once
         self._made = {k.out for k in self.kernels}

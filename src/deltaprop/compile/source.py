@@ -51,10 +51,10 @@ class Source:
 
     def __init__(self, prog: Any) -> None:
         self.prog = prog
-        self.ns: dict[str, Any] = {**BUILTINS, "vals": prog.vals, "seed": prog._seed}
+        self.ns: dict[str, Any] = {**BUILTINS, "vals": prog.vals, "seed": prog.seed}
         # a lane's seed is its share of the batch, not 1: its own name, so that no kernel
         # takes the shortcuts it has for a seed of 1
-        self.ns["lane_seed"], self.ns["G"] = prog._seed, prog.lane_grads
+        self.ns["lane_seed"], self.ns["G"] = prog.seed, prog.lane_grads
         self.seed = "lane_seed" if prog.seed_varies else "seed"
         for i in range(len(prog.vals)):
             if i not in (prog.x, prog.y) and not prog.made_by_op(i):

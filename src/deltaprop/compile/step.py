@@ -32,7 +32,7 @@ from . import describe as _describe
 from . import lane_record as _record
 from . import lanes as _lanes
 from .batch import as_batch
-from .fusion import plain_groups
+from .fusion import plain
 from .norm import norm_layers
 from .program import Program
 from .rules import Unrecordable
@@ -226,7 +226,7 @@ class CompiledStep:
                 raise Unrecordable(tape.problem)
             if not tape.nodes:
                 raise Unrecordable("the forward applied no op")
-            fold = self.fuse_update and plain_groups(self.optimizer.param_groups)
+            fold = self.fuse_update and all(plain(g) for g in self.optimizer.param_groups)
             named = self._named_params()
             prog = Program(tape, x, y, out, loss, named, norm, self.fuse_update, fold=fold,
                            grads_into=self._grads_into)  # fmt: skip

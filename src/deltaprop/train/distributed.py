@@ -76,6 +76,7 @@ class Distributed:
         self.world = world
         self.bucket: GradBucket | None = None
         self.sum: Any = None  # the gradient sum of this fit (parallel.gradsum)
+        self.compiled: CompiledStep | None = None  # with compile=True: made per fit
 
     def check_batch(self, batch_size: int, n_rows: int) -> None:
         """Every global batch gives each rank a row (checked before anything changes)."""
@@ -94,14 +95,11 @@ class Distributed:
         self.bucket = GradBucket(params, 2, buffer=self.sum.buffer)
         # compile: this fit's own compiled step, whose replays write each gradient into its
         # view of this rank's slot of the sum, already scaled by the rank's share: no pack
-        self.compiled = None
         if trainer.compile:
             slots = {id(p): v for p, v in zip(self.bucket.params, self.bucket.views)}
-            loss = trainer.loss  # (the loss Module: the fast call bypasses the recording)
-            self.compiled = CompiledStep(
-                trainer.model, loss, trainer.optimizer, fuse_update=False, grads_into=slots,
-                loss_call=lambda out, y: loss(out, Tensor._wrap(y)),
-            )  # fmt: skip
+            # (the loss Module itself: the Trainer's fast call would bypass the recording)
+            self.compiled = CompiledStep(trainer.model, trainer.loss, trainer.optimizer,
+                                         fuse_update=False, grads_into=slots)  # fmt: skip
         state = w.broadcast_object(trainer.model.state_dict(), "the broadcast of the weights")
         if not w.is_root:
             trainer.model.load_state_dict(state)

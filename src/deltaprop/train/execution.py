@@ -32,11 +32,11 @@ def set_up(trainer: Any, compile: Any, distributed: Any, device: Any, lanes: Any
         raise ConfigError(
             f"compile: the compiled step runs on the CPU; expected no device, got {device!r}"
         )
-    if trainer.compile and distributed is not False and trainer.lanes > 1:
+    one_process = distributed is None or distributed is False
+    if trainer.compile and not one_process and trainer.lanes > 1:
         raise ConfigError(
             f"lanes: a data-parallel rank's compiled step runs one lane; got {trainer.lanes}"
         )
-    one_process = distributed is None or distributed is False
     if trainer.compile and trainer.optimizer is not None and one_process:
         t = trainer
 
