@@ -32,6 +32,7 @@ from ..data.preprocess import IMPUTE
 from ..errors import ConfigError
 from ..names import normalize
 from .architecture import check_architecture
+from .execution import execution_rules
 from .fields import FIELD_SPECS
 from .scarce import SCARCE_CHECKS, semi_rules
 from .transfer import parse_freeze
@@ -232,22 +233,7 @@ def validate(values: dict[str, Any], show: Show = str) -> dict[str, Any]:
             f"got {values['warmup']!r}"
         )
     _layer_rules(out, values, show)
-    if out["lanes"] > 1 and not out["compile"]:
-        raise ConfigError(
-            f"{show('lanes')}: splits the compiled step over threads; expected 1 without "
-            f"{show('compile')}, got {out['lanes']}"
-        )
-    # the Trainer refuses these too, but by its arguments' names and after the data is read
-    if out["compile"] and out["device"] not in (None, "cpu"):
-        raise ConfigError(
-            f"{show('compile')}: the compiled step runs on the CPU; expected it without "
-            f"{show('device')} {out['device']}"
-        )
-    if out["distributed"] and out["lanes"] > 1:
-        raise ConfigError(
-            f"{show('lanes')}: a data-parallel rank's compiled step runs one lane; expected 1 "
-            f"with {show('distributed')}, got {out['lanes']}"
-        )
+    execution_rules(out, show)
     if out["batchnorm"] and out["layernorm"]:
         raise ConfigError(
             f"{show('batchnorm')} and {show('layernorm')}: expected at most one of them, got both"
