@@ -181,3 +181,16 @@ def test_metrics_out_holds_the_test_report(capsys, tmp_path):
     assert np.sum(report["confusion_matrix"]) == 30
     assert set(report["per_class"]["setosa"]) == {"precision", "recall", "f1", "support"}
     assert 0.0 <= report["roc_auc"] <= 1.0
+
+
+@pytest.mark.parametrize("env_rank, where", [(None, ""), ("0", ""), ("3", "rank 3: ")])
+def test_an_error_names_the_rank_under_an_mpi_launcher(capsys, monkeypatch, env_rank, where):
+    # mpiexec shows every rank's stderr: rank 3's line must not read as rank 0's twice
+    for key in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+        monkeypatch.delenv(key, raising=False)
+    if env_rank is not None:
+        monkeypatch.setenv("PMI_RANK", env_rank)
+    assert parallel.rank() == int(env_rank or 0)
+    code, out, err = run(capsys, "train", "--dataset", "xor", *FAST)
+    assert code == 2 and out == ""
+    assert err.startswith(f"deltaprop: {where}error: --test-size: ") and err.count("\n") == 1

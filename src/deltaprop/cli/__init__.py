@@ -18,7 +18,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .. import __version__, report
+from .. import __version__, parallel, report
 from ..errors import DeltapropError
 from ..recipe import TRAIN_OPTIONS, flag
 from . import diagnose, distill, export, memo_demo, predict, synth, train, tune, visualize
@@ -52,18 +52,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.func(args)
         sys.stdout.flush()  # a closed pipe fails here, caught below, not at exit
     except DeltapropError as exc:
-        print(f"deltaprop: error: {exc}", file=sys.stderr)
+        _error(f"error: {exc}")
         return 2
     except KeyboardInterrupt:
-        print("deltaprop: interrupted", file=sys.stderr)
+        _error("interrupted")
         return 130
     except BrokenPipeError:  # the reader (head, less) has gone: nothing to tell anyone
         _silence_stdout()
         return 141  # 128 + SIGPIPE, what a shell shows for a tool the signal ended
     except OSError as exc:  # a file error no command named an option for: still one line
-        print(f"deltaprop: error: {exc}", file=sys.stderr)
+        _error(f"error: {exc}")
         return 2
     return 0
+
+
+def _error(text: str) -> None:
+    """``deltaprop: TEXT`` on stderr in one write. Under ``mpiexec`` every rank that fails
+    says so, and the launcher shows every rank's stderr: ranks other than 0 name themselves
+    (``deltaprop: rank 1: error: ...``), so the lines of two ranks read as two reports, not as
+    one printed twice. None is silenced: an error one rank alone met (a file missing on its
+    host) would otherwise end with only the others' timeouts, its cause shown nowhere."""
+    rank = parallel.rank()
+    where = f"rank {rank}: " if rank else ""
+    sys.stderr.write(f"deltaprop: {where}{text}\n")  # one write: two ranks' lines never mix
+    sys.stderr.flush()
 
 
 def _silence_stdout() -> None:
