@@ -178,4 +178,6 @@ def test_cli_train_distributed_prints_and_writes_once(mpirun, tmp_path):
     said = "error: --batch-size: the global batch of 1 row(s) is smaller than the number of ranks"
     lines = [line for line in text.splitlines() if "deltaprop:" in line]
     assert sorted(line.split(said)[0] for line in lines) == [
-        "deltaprop: ", "deltaprop: rank 1: "], text
+        "deltaprop: ",
+        "deltaprop: rank 1: ",
+    ], text
