@@ -294,3 +294,25 @@ def test_a_batchnorm2d_momentum_edited_mid_run_is_followed_by_the_replay():
                 eager_steps(model, opt, X_IMAGE, Y_IMAGE, 1)
         runs.append(model)
     assert_same_state(runs[0], runs[1], exact=True)  # running statistics included
+
+
+def test_a_wide_layer_s_input_gradient_by_transpose_replays_eager_s():
+    """At 16 rows a 256-wide layer's dx runs as (W g^T)^T (ops.linalg.dx_by_transpose), in
+    eager and replayed alike: the replay stays eager's, bit for bit."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((16, 20)).astype(np.float32)
+    y = rng.integers(0, 3, 16)
+    models = []
+    for _ in range(2):
+        dp.seed(0)
+        model = nn.Sequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                              nn.Linear(256, 3))  # fmt: skip
+        models.append((model, OPTIMIZERS["momentum"](model.parameters())))
+    (m1, o1), (m2, o2) = models
+    loss_fn = nn.CrossEntropyLoss()
+    step = dp.compile_step(m2, loss_fn, o2)
+    for _ in range(30):
+        lockstep(m1, o1, step, loss_fn, X, y)
+    assert_same_state(m1, m2, exact=True)
+    text = step.describe()
+    assert text.count("[faster for 16 rows]") == 1, text  # the 256x256 layer only

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ops.linalg import dx_by_transpose
 from .kernel import Kernel, empty
 
 
@@ -68,6 +69,9 @@ class LinearKernel(Kernel):
         n, (k, m) = x_shape[0], w_shape
         self.y = empty((n, m), dtype)
         self.gx = empty((n, k), dtype) if needs[0] else None
+        # dx as (W g^T)^T where that is faster (ops.linalg.dx_by_transpose): its (k, n) buffer
+        by_t = needs[0] and dx_by_transpose(n, k, m, np.dtype(dtype))
+        self.gxt = empty((k, n), dtype) if by_t else None
         self.gw = empty((k, m), dtype) if needs[1] else None
         self.has_b = len(inputs) > 2
         self.gb = empty((m,), dtype) if self.has_b and needs[2] else None
@@ -98,7 +102,8 @@ class LinearKernel(Kernel):
     def bind(self, t):
         scaled = empty(self._scaled_shape, self._dtype) if self.fusable else None
         return {f"{t}_y": self.y, f"{t}_gx": self.gx, f"{t}_gw": self.gw, f"{t}_gb": self.gb,
-                t: self, f"{t}_gemm": self.gemm, f"{t}_scaled": scaled}  # fmt: skip
+                t: self, f"{t}_gemm": self.gemm, f"{t}_scaled": scaled,
+                f"{t}_gxt": self.gxt}  # fmt: skip
 
     def emit_forward(self, v, t):
         x, w, y = v(self.inputs[0]), v(self.inputs[1]), v(self.out)
@@ -109,9 +114,7 @@ class LinearKernel(Kernel):
 
     def emit_backward(self, v, g, outs, may_write, t):
         x, w = v(self.inputs[0]), v(self.inputs[1])
-        lines = []
-        if outs[0] is not None:
-            lines.append(f"{outs[0]} = dot({g}, {w}.T, {t}_gx)")
+        lines = self.dx_lines(g, w, outs[0], t)
         if outs[1] is not None:
             gw = f"{outs[1]} = dot({x}.T, {g}, {t}_gw)"
             if not self.fusable:
@@ -120,6 +123,20 @@ class LinearKernel(Kernel):
             lines += [f"if {t}.fused_lr is not None:", *["    " + f for f in fused],
                       f"    {outs[1]} = None", "else:", f"    {gw}"]  # fmt: skip
         return [*lines, *self._bias_grad(v, g, outs, t)]
+
+    def dx_lines(self, g: str, w: str, out: str | None, t: str) -> list[str]:
+        """Lines of ``out = g W^T`` into the gx buffer (none when x needs no gradient)."""
+        if out is None:
+            return []
+        if self.gxt is None:
+            return [f"{out} = dot({g}, {w}.T, {t}_gx)"]
+        return [f"copyto({t}_gx, dot({w}, {g}.T, {t}_gxt).T)", f"{out} = {t}_gx"]
+
+    def dx_text(self, x: str, y: str, w: str) -> str:
+        """The dx line of ``describe()``."""
+        if self.gxt is None:
+            return f"d{x} = dot(d{y}, {w}.T)"
+        return f"d{x} = dot({w}, d{y}.T).T  [faster for {self.gxt.shape[1]} rows]"
 
     def fused_update(self, x: str, g: str, w: str, scratch: str, t: str) -> list[str]:
         """Lines of ``w -= lr x^T g`` (``scratch``: a buffer shaped like ``w``)."""
@@ -162,7 +179,7 @@ class LinearKernel(Kernel):
         fwd = f"{y} = dot({x}, {w}){bias}  [{_shape(self.y)} buffer]"
         parts = []
         if self.gx is not None:
-            parts.append(f"d{x} = dot(d{y}, {w}.T)")
+            parts.append(self.dx_text(x, y, w))
         parts.append(f"d{w} = dot({x}.T, d{y})" if self.fused_lr is None else
                      f"{w} -= lr * {x}.T @ d{y} ({self.how()})")  # fmt: skip
         if self.gb is not None:

@@ -110,7 +110,7 @@ class FoldedLinearKernel(LinearKernel):
 
     def emit_backward(self, v, g, outs, may_write, t):
         w = v(self.inputs[1])  # W's own rows of [W; b]: dx = g W^T leaves the bias out
-        lines = [f"{outs[0]} = dot({g}, {w}.T, {t}_gx)"] if outs[0] is not None else []
+        lines = self.dx_lines(g, w, outs[0], t)
         # [W; b] -= lr [x, 1]^T g: dense.py's fused update on the augmented arrays
         fused = self.fused_update(f"{t}_xaug", g, f"{t}_waug", f"{t}_gaug", t)
         # both updates in the backward only when one lr serves both (one group's, as a rule);
@@ -124,7 +124,7 @@ class FoldedLinearKernel(LinearKernel):
         x, w, b, y = (name(i) for i in (*self.inputs, self.out))
         copy = f"[{x}, 1] <- {x}; " if self.copy_input else ""
         fwd = f"{copy}{y} = dot([{x}, 1], [{w}; {b}])  [bias folded into the GEMM]"
-        parts = [f"d{x} = dot(d{y}, {w}.T)"] if self.gx is not None else []
+        parts = [self.dx_text(x, y, w)] if self.gx is not None else []
         if self.fused_lr is not None and self.fused_lr_b == self.fused_lr:
             parts.append(f"[{w}; {b}] -= lr * [{x}, 1].T @ d{y} (both at once; {self.how()})")
         else:

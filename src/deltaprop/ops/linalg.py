@@ -43,6 +43,23 @@ class MatMul(Function):
         return ga, gb
 
 
+def dx_by_transpose(n: int, k: int, m: int, dtype) -> bool:
+    """Whether ``dx = g @ W.T`` (g (n, m), W (k, m)) is faster as ``(W @ g.T).T``, copied
+    into rows: a float32 batch of 8 or more rows, at most an eighth of the layer's narrower
+    side, which is 256 or wider.
+
+    The two are the same sums (bit for bit in float32; in float64 the BLAS may order them
+    differently, so float64, the gradient checks' dtype, never switches). OpenBLAS (NumPy's
+    wheels, one thread) runs the second form's kernel much faster for a short g: the product
+    and the copy take 0.4-0.8x the time of the first at 8-64 rows on layers 256-1024 wide,
+    and 0.86x at 128 rows of a 1024x1024 layer (a rank's shard in benchmarks/dist.py); past
+    an eighth of the width, or on a narrower layer, it is no faster (1.0-2.2x). Measured with
+    timeit on the 2-core VM of BENCHMARKS.md. Every dense layer's backward (eager and
+    compiled) asks this one rule, so the two stay bit-identical.
+    """
+    return dtype == np.float32 and n >= 8 and 8 * n <= min(k, m) and min(k, m) >= 256
+
+
 class Linear(Function):
     """y = x @ W + b with x (..., in), W (in, out), b (out,).
 
@@ -68,7 +85,12 @@ class Linear(Function):
         g2 = gy if gy.ndim == 2 else gy.reshape(-1, gy.shape[-1])
         gx = gw = gb = None
         if needs[0]:
-            gx = gy.dot(w.T) if gy.ndim == 2 else gy @ w.T
+            if gy.ndim != 2:
+                gx = gy @ w.T
+            elif type(gy) is np.ndarray and dx_by_transpose(gy.shape[0], *w.shape, gy.dtype):
+                gx = np.ascontiguousarray(w.dot(gy.T).T)
+            else:
+                gx = gy.dot(w.T)
         if x is not None:
             x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
             gw = x2.T.dot(g2)
