@@ -5,6 +5,7 @@ on a compute-bound MLP (issue 15's goal: >= 1.7x the rows per second on 2 ranks)
     python benchmarks/dist.py --ranks 1,2,4 --epochs 6 --hidden 1024,1024 --batch 256
     python benchmarks/dist.py --reduce shm          # only the shared-memory sum
     python benchmarks/dist.py --compile             # every run through the compiled step
+    python benchmarks/dist.py --repeat 5            # 5 rounds in turn: the median speed-up
 
 Each rank count is a separate ``mpiexec -n N`` run of this script (``--worker``) from the
 venv's bin, with ``OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=MKL_NUM_THREADS=1``: the same global
@@ -16,6 +17,10 @@ no waiting for a late rank: the median of 50, after training). Several ranks run
 gradient sum of ``--reduce`` (default both: "mpi", one Allreduce; "shm", through a
 shared-memory window; see :mod:`deltaprop.parallel.gradsum`). Needs ``deltaprop[dist]``; on a
 machine with fewer cores than ranks the figure means nothing (the script says so).
+
+``--repeat R`` runs the whole sequence R times in turn and ends with each speed-up's median
+and range over the rounds, each against its own round's 1 rank: on a VM whose speed drifts
+by 5-10% between runs, one pair of runs decides nothing about a goal 0.05x away.
 """
 
 from __future__ import annotations
@@ -135,6 +140,8 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--compile", action="store_true", help="every run with compile=True")
     ap.add_argument("--solo", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="rounds of every run in turn; the median speed-up over them")  # fmt: skip
     args = ap.parse_args()
     if args.worker:
         return worker(args)
@@ -145,19 +152,35 @@ def main() -> None:
           f"epochs 2..{args.epochs}{'; compiled step' if args.compile else ''}")  # fmt: skip
     if max(ranks) > cores:
         print(f"note: {max(ranks)} ranks on {cores} cores: the figures below mean nothing")
-    base = None
     print(f"{'ranks':>5}  {'sum':>4}  {'epoch s':>8}  {'rows/s':>9}  {'speed-up':>8}  "
           f"{'no-comm limit':>13}  {'sum ms':>6}  final loss")  # fmt: skip
-    for n in ranks:
-        bound = args.rows / limit(n, args) / base if n > 1 and base else 1.0
-        for reduce in args.reduce.split(",") if n > 1 else ["mpi"]:
-            result = launch(n, reduce, args)
-            seconds = statistics.median(result["epoch_seconds"][1:] or result["epoch_seconds"])
-            rate = args.rows / seconds
-            base = base or rate
-            print(f"{n:>5}  {result['summed_by']:>4}  {seconds:>8.3f}  {rate:>9.0f}  "
-                  f"{rate / base:>7.2f}x  {bound:>12.2f}x  {result['sum_ms']:>6.2f}  "
-                  f"{result['loss']:.6f}")  # fmt: skip
+    speedups: dict[tuple[int, str], list[float]] = {}
+    for r in range(args.repeat):
+        if args.repeat > 1:
+            print(f"round {r + 1} of {args.repeat}")
+        base = None
+        for n in ranks:
+            bound = args.rows / limit(n, args) / base if n > 1 and base else 1.0
+            if n > 1:
+                speedups.setdefault((n, "no-comm"), []).append(bound)
+            for reduce in args.reduce.split(",") if n > 1 else ["mpi"]:
+                result = launch(n, reduce, args)
+                epochs = result["epoch_seconds"]
+                seconds = statistics.median(epochs[1:] or epochs)
+                rate = args.rows / seconds
+                base = base or rate
+                speedups.setdefault((n, result["summed_by"]), []).append(rate / base)
+                print(f"{n:>5}  {result['summed_by']:>4}  {seconds:>8.3f}  {rate:>9.0f}  "
+                      f"{rate / base:>7.2f}x  {bound:>12.2f}x  {result['sum_ms']:>6.2f}  "
+                      f"{result['loss']:.6f}")  # fmt: skip
+    if args.repeat > 1:
+        print(f"over {args.repeat} rounds (each against its own round's 1 rank):")
+        for (n, how), values in speedups.items():
+            if n > 1:
+                print(
+                    f"  {n} ranks {how:>7}: median {statistics.median(values):.2f}x, "
+                    f"{min(values):.2f}-{max(values):.2f}x"
+                )
 
 
 if __name__ == "__main__":
