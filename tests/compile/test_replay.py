@@ -113,6 +113,23 @@ def lockstep(m1, o1, step, loss_fn, xb, yb) -> None:
     assert step(xb, yb) == float(loss.data)
 
 
+def twins_in_lockstep(make, make_opt, loss_fn, X, y, steps: int):
+    """Two copies of ``make()`` (the same seed), one eager, one compiled, ``steps`` steps in
+    lockstep on (X, y): the same loss every step and the same state bit for bit at the end.
+    Returns the compiled step."""
+    models = []
+    for _ in range(2):
+        dp.seed(0)
+        model = make()
+        models.append((model, make_opt(model.parameters())))
+    (m1, o1), (m2, o2) = models
+    step = dp.compile_step(m2, loss_fn, o2)
+    for _ in range(steps):
+        lockstep(m1, o1, step, loss_fn, X, y)
+    assert_same_state(m1, m2, exact=True)
+    return step
+
+
 def assert_same_state(a, b, exact: bool):
     for (name, u), (_, v) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         u, v = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
@@ -178,17 +195,8 @@ def test_sgd_fusion_updates_weights_inside_the_gemm(monkeypatch):
 def test_mse_and_float_targets():
     X = X_DENSE
     y = (X[:, :2] * 2.0).astype(np.float32)
-    models = []
-    for _ in range(2):
-        dp.seed(0)
-        model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 2))
-        models.append((model, optim.Adam(model.parameters(), lr=1e-2)))
-    (m1, o1), (m2, o2) = models
-    loss_fn = nn.MSELoss()
-    step = dp.compile_step(m2, loss_fn, o2)
-    for _ in range(50):
-        lockstep(m1, o1, step, loss_fn, X, y)
-    assert_same_state(m1, m2, exact=True)
+    model = lambda: nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 2))  # noqa: E731
+    twins_in_lockstep(model, lambda p: optim.Adam(p, lr=1e-2), nn.MSELoss(), X, y, 50)
 
 
 def test_gradients_are_the_eager_gradients():
@@ -302,17 +310,8 @@ def test_a_wide_layer_s_input_gradient_by_transpose_replays_eager_s():
     rng = np.random.default_rng(5)
     X = rng.standard_normal((16, 20)).astype(np.float32)
     y = rng.integers(0, 3, 16)
-    models = []
-    for _ in range(2):
-        dp.seed(0)
-        model = nn.Sequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-                              nn.Linear(256, 3))  # fmt: skip
-        models.append((model, OPTIMIZERS["momentum"](model.parameters())))
-    (m1, o1), (m2, o2) = models
-    loss_fn = nn.CrossEntropyLoss()
-    step = dp.compile_step(m2, loss_fn, o2)
-    for _ in range(30):
-        lockstep(m1, o1, step, loss_fn, X, y)
-    assert_same_state(m1, m2, exact=True)
+    model = lambda: nn.Sequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 256),  # noqa: E731
+                                  nn.ReLU(), nn.Linear(256, 3))  # fmt: skip
+    step = twins_in_lockstep(model, OPTIMIZERS["momentum"], nn.CrossEntropyLoss(), X, y, 30)
     text = step.describe()
     assert text.count("[faster for 16 rows]") == 1, text  # the 256x256 layer only
