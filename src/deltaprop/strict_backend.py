@@ -71,6 +71,8 @@ def _unwrap(value: Any, where: str) -> Any:
         raise _refuse(f"{where} got a NumPy array of shape {value.shape}")
     if isinstance(value, (list, tuple)):
         return type(value)(_unwrap(v, where) for v in value)
+    if isinstance(value, dict):  # keyword arguments: out=, where=
+        return {k: _unwrap(v, where) for k, v in value.items()}
     return value
 
 
@@ -221,8 +223,11 @@ class _Namespace(types.SimpleNamespace):
         if name in _TRANSFER:
 
             def transfer(obj, *args, **kwargs):
-                inner = obj._a if isinstance(obj, StrictArray) else obj
-                return StrictArray(attr(inner, *args, **kwargs))
+                if isinstance(obj, StrictArray):
+                    return StrictArray(attr(obj._a, *args, **kwargs))
+                # host data: a copy on the device, as cupy.asarray makes one; a view would let
+                # the device array change the host buffer it came from (a shared window's)
+                return StrictArray(np.array(attr(obj, *args, **kwargs), copy=True))
 
             return transfer
         if isinstance(attr, np.ufunc):

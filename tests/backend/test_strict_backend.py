@@ -40,6 +40,27 @@ def test_numpy_functions_dispatch_and_stay_on_the_device(library_rules):
     assert isinstance(xp.zeros((2,)), StrictArray) and not strict_backend.VIOLATIONS
 
 
+def test_keyword_arrays_are_the_device_s_too(library_rules):
+    # out= as CuPy takes it (clip_grad_value clamps in place so): a device array works, and a
+    # NumPy one is refused, as a positional one is
+    a = backend.to_device(np.array([-3.0, 0.5, 3.0]), "strict")
+    xp = backend.xp_of(a)
+    assert xp.clip(a, -1.0, 1.0, out=a) is not None
+    np.testing.assert_array_equal(backend.to_numpy(a), [-1.0, 0.5, 1.0])
+    with pytest.raises(TypeError, match="clip got a NumPy array"):
+        xp.clip(a, -1.0, 1.0, out=np.empty(3))
+
+
+def test_host_data_moved_to_the_device_is_a_copy(library_rules):
+    # as cupy.asarray copies host memory to the GPU: changing the device array leaves the host
+    # buffer alone (a rank's gradients come from a shared window so)
+    host = np.arange(4.0)
+    for name in ("asarray", "array", "ascontiguousarray", "asanyarray"):
+        a = getattr(strict_backend.xp, name)(host)
+        a *= 2
+        np.testing.assert_array_equal(host, np.arange(4.0))
+
+
 def test_devices_and_models_move(library_rules):
     assert dp.device("strict") == "strict" and repr(dp.device("cpu")) == "device('cpu')"
     net = nn.Sequential(nn.Linear(3, 2))

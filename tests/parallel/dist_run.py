@@ -2,7 +2,7 @@
 
     python dist_run.py OUT --epochs 5 [--checkpoint F] [--resume F] [--kill-rank R --at E
                        --signal KILL|STOP] [--timeout S] [--reduce auto|mpi|shm] [--mixed]
-                       [--regularize] [--compile]
+                       [--regularize] [--compile] [--strict]
 
 Every rank trains the same small MLP on the same data (rows and labels from a fixed seed) with
 ``Trainer(..., distributed=World(timeout))``; rank 0 writes the final weights to OUT (.npy).
@@ -11,7 +11,9 @@ epoch ``--at`` (0-based), before that epoch's checkpoint. ``--reduce`` picks how
 gradients are summed (rank 0 prints ``summed by mpi|shm``); ``--mixed`` makes the last layer
 float64 (a bucket of two dtypes); ``--regularize`` adds what changes the summed gradients in
 place (l1 and l2 penalties, clipping by norm and by value); ``--compile`` trains through the
-compiled step (its replays write the gradients into the rank's slot of the sum).
+compiled step (its replays write the gradients into the rank's slot of the sum); ``--strict``
+trains on the strict device (CuPy's refusals on NumPy: the gradients reach the host bucket and
+come back by explicit copies only), and a refusal anywhere ends the rank with exit code 3.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import signal
 import numpy as np
 
 import deltaprop as dp
-from deltaprop import nn, parallel
+from deltaprop import nn, parallel, strict_backend
 from deltaprop.callbacks import Callback
 
 
@@ -64,6 +66,7 @@ def main() -> None:
     ap.add_argument("--regularize", action="store_true", help="penalties and clipping")
     ap.add_argument("--single", action="store_true", help="no MPI: the reference run")
     ap.add_argument("--compile", action="store_true", help="Trainer(compile=True)")
+    ap.add_argument("--strict", action="store_true", help="on the strict device")
     args = ap.parse_args()
     dp.seed(0)
     X, y = data()
@@ -78,7 +81,7 @@ def main() -> None:
     extra = dict(l1=1e-3, l2=1e-2, clip_norm=0.5, clip_value=0.05) if args.regularize else {}
     trainer = dp.Trainer(net, loss="cross_entropy", optimizer="momentum", lr=0.05,
                          callbacks=callbacks, distributed=world, compile=args.compile,
-                         **extra)  # fmt: skip
+                         device="strict" if args.strict else None, **extra)  # fmt: skip
     trainer.fit(X, y, epochs=args.epochs, batch_size=args.batch_size, verbose=True,
                 checkpoint=args.checkpoint, resume_from=args.resume)  # fmt: skip
     if parallel.is_root():
@@ -89,6 +92,9 @@ def main() -> None:
                 "in place", trainer._dist.bucket.in_place, "replays", trainer._dist.compiled.replays
             )
         np.save(args.out, np.concatenate([p.numpy().ravel() for p in net.parameters()]))
+    if strict_backend.VIOLATIONS:  # a refusal the library caught and went on from
+        print("strict device refused:", strict_backend.VIOLATIONS[0], flush=True)
+        raise SystemExit(3)
 
 
 if __name__ == "__main__":

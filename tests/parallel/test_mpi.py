@@ -86,6 +86,21 @@ def test_compiled_ranks_with_penalties_and_clipping(mpirun, tmp_path_factory, tm
     assert _rel(np.load(out), reference) < 1e-5
 
 
+@pytest.mark.parametrize("reduce", REDUCES)
+def test_ranks_on_a_device_give_the_weights_of_one_process(mpirun, tmp_path_factory, tmp_path,
+                                                           reduce):  # fmt: skip
+    """Two ranks on the strict device (CuPy's refusals, on the host): the gradients reach the
+    host bucket and come back by explicit copies, with penalties and clipping (each rank's
+    own copy of the sum); the weights are one process's on the CPU, nothing refused."""
+    args = ["--regularize"]
+    reference = _single(tmp_path_factory, *args)
+    out = tmp_path / "w.npy"
+    code, text, _ = mpirun(2, [SCRIPT, str(out), *args, "--strict", "--reduce", reduce], 180)
+    assert code == 0, text
+    assert f"summed by {reduce}" in text and text.count("epoch 5/5") == 1, text
+    assert _rel(np.load(out), reference) < 1e-5
+
+
 def test_auto_sums_through_shared_memory_a_bucket_of_two_dtypes_with_penalties_and_clipping(
     mpirun, tmp_path_factory, tmp_path
 ):

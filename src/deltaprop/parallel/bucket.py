@@ -61,6 +61,12 @@ class GradBucket:
         self._summed: tuple[np.ndarray, list[np.ndarray]] = (buffer, self.views)
         self.in_place = 0  # gradients the last pack found already written in their view
 
+    @property
+    def on_host(self) -> bool:
+        """Whether the parameters are NumPy arrays (else the device's: the gradients are
+        copied to and from the buffer, never views of it)."""
+        return self._host
+
     def _views_of(self, array: np.ndarray) -> list[np.ndarray]:
         views, offset = [], 0
         for p in self.params:

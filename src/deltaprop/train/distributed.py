@@ -130,7 +130,7 @@ class Distributed:
         rank may be gone."""
         if self.sum is None:
             return
-        if self.sum.kind == "shm":
+        if self.sum.kind == "shm" and self.bucket.on_host:  # a device's grads are copies
             for p in self.bucket.params:
                 if p.grad is not None and np.shares_memory(p.grad.data, self.sum.result):
                     p.grad = Tensor._wrap(p.grad.data.copy())
