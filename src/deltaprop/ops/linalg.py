@@ -52,7 +52,7 @@ def dx_by_transpose(n: int, k: int, m: int, dtype) -> bool:
     differently, so float64, the gradient checks' dtype, never switches). OpenBLAS (NumPy's
     wheels, one thread) runs the second form's kernel much faster for a short g: the product
     and the copy take 0.4-0.8x the time of the first at 8-64 rows on layers 256-1024 wide,
-    and 0.86x at 128 rows of a 1024x1024 layer (a rank's shard in benchmarks/dist.py); past
+    and 0.86-0.91x at 128 rows of a 1024x1024 layer (a rank's shard in benchmarks/dist.py); past
     an eighth of the width, or on a narrower layer, it is no faster (1.0-2.2x). Measured with
     timeit on the 2-core VM of BENCHMARKS.md. Every dense layer's backward (eager and
     compiled) asks this one rule, so the two stay bit-identical.
