@@ -31,8 +31,8 @@ from ..data.checks import TASKS
 from ..data.preprocess import IMPUTE
 from ..errors import ConfigError
 from ..names import normalize
+from ..train.execution import execution_rules
 from .architecture import check_architecture
-from .execution import execution_rules
 from .fields import FIELD_SPECS
 from .scarce import SCARCE_CHECKS, semi_rules
 from .transfer import parse_freeze

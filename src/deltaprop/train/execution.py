@@ -5,6 +5,7 @@ ranks (``distributed``: :mod:`deltaprop.train.distributed`), or with the arrays 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..autograd.tensor import Tensor
@@ -12,6 +13,29 @@ from ..checks import check_bool, check_int
 from ..compile import CompiledStep
 from ..errors import ConfigError
 from . import distributed as _distributed
+
+
+def execution_rules(values: dict[str, Any], show: Callable[[str], str]) -> None:
+    """ConfigError for ``lanes`` > 1 without ``compile`` or with ``distributed``, and
+    ``compile`` on a device other than the CPU. ``values`` holds the four keys; ``show``
+    names them as the caller's user typed them (``--lanes`` for the command line, which
+    refuses them by this one rule before any data is read)."""
+    if values["lanes"] > 1 and not values["compile"]:
+        raise ConfigError(
+            f"{show('lanes')}: splits the compiled step over threads; expected 1 without "
+            f"{show('compile')}, got {values['lanes']}"
+        )
+    if values["compile"] and values["device"] not in (None, "cpu"):
+        # a recording replays NumPy calls: no kernels for a device's arrays
+        raise ConfigError(
+            f"{show('compile')}: the compiled step runs on the CPU; expected it without "
+            f"{show('device')} {values['device']}"
+        )
+    if values["distributed"] and values["lanes"] > 1:
+        raise ConfigError(
+            f"{show('lanes')}: a data-parallel rank's compiled step runs one lane; expected 1 "
+            f"with {show('distributed')}, got {values['lanes']}"
+        )
 
 
 def set_up(trainer: Any, compile: Any, distributed: Any, device: Any, lanes: Any = 1) -> None:
@@ -22,21 +46,10 @@ def set_up(trainer: Any, compile: Any, distributed: Any, device: Any, lanes: Any
     train/distributed.py)."""
     trainer.compile = check_bool(compile, "compile")
     trainer.lanes = check_int(lanes, "lanes", minimum=1)
-    if trainer.lanes > 1 and not trainer.compile:
-        raise ConfigError(
-            f"lanes: splits the compiled step over threads; expected 1 without compile=True, "
-            f"got {trainer.lanes}"
-        )
-    if trainer.compile and device not in (None, "cpu"):
-        # a recording replays NumPy calls: no kernels for a device's arrays
-        raise ConfigError(
-            f"compile: the compiled step runs on the CPU; expected no device, got {device!r}"
-        )
     one_process = distributed is None or distributed is False
-    if trainer.compile and not one_process and trainer.lanes > 1:
-        raise ConfigError(
-            f"lanes: a data-parallel rank's compiled step runs one lane; got {trainer.lanes}"
-        )
+    keys = {"lanes": trainer.lanes, "compile": trainer.compile, "device": device,
+            "distributed": not one_process}  # fmt: skip
+    execution_rules(keys, str)
     if trainer.compile and trainer.optimizer is not None and one_process:
         t = trainer
 
