@@ -43,6 +43,10 @@ class MatMul(Function):
         return ga, gb
 
 
+#: Fewer rows than this never switch (:func:`dx_by_transpose`).
+DX_MIN_ROWS = 8
+
+
 def dx_by_transpose(n: int, k: int, m: int, dtype) -> bool:
     """Whether ``dx = g @ W.T`` (g (n, m), W (k, m)) is faster as ``(W @ g.T).T``, copied
     into rows: a float32 batch of 8 or more rows, at most an eighth of the layer's narrower
@@ -57,7 +61,8 @@ def dx_by_transpose(n: int, k: int, m: int, dtype) -> bool:
     timeit on the 2-core VM of BENCHMARKS.md. Every dense layer's backward (eager and
     compiled) asks this one rule, so the two stay bit-identical.
     """
-    return dtype == np.float32 and n >= 8 and 8 * n <= min(k, m) and min(k, m) >= 256
+    # rows first: the cheapest test, and the one that settles batch size 1's hot path
+    return n >= DX_MIN_ROWS and 8 * n <= min(k, m) and min(k, m) >= 256 and dtype == np.float32
 
 
 class Linear(Function):
@@ -87,7 +92,11 @@ class Linear(Function):
         if needs[0]:
             if gy.ndim != 2:
                 gx = gy @ w.T
-            elif type(gy) is np.ndarray and dx_by_transpose(gy.shape[0], *w.shape, gy.dtype):
+            elif (
+                gy.shape[0] >= DX_MIN_ROWS  # (batch size 1 pays this test alone)
+                and type(gy) is np.ndarray
+                and dx_by_transpose(gy.shape[0], *w.shape, gy.dtype)
+            ):
                 gx = np.ascontiguousarray(w.dot(gy.T).T)
             else:
                 gx = gy.dot(w.T)
