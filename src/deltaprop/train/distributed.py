@@ -25,7 +25,7 @@ the number of ranks, and rank 0 warns.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -111,6 +111,18 @@ class Distributed:
                 f"distributed: BatchNorm1d normalizes over each rank's shard of the batch "
                 f"(1/{w.size} of it), so results depend on the number of ranks"
             )
+
+    def run(self, loop: Any, step_function: Callable, verbose: bool) -> Any:
+        """``loop`` (the fit's EpochLoop) on this rank: rank 0's weights everywhere
+        (:meth:`begin`), the sharded :meth:`step` wrapped as the Trainer wraps its own
+        (``step_function``); rank 0 alone prints and writes the checkpoint. The History."""
+        self.begin()
+        loop.step = step_function(self.step)
+        loop.verbose = verbose and self.world.is_root
+        if not self.world.is_root:
+            loop.writer = None
+        with self.running():
+            return loop.run()
 
     @contextmanager
     def running(self) -> Iterator[None]:

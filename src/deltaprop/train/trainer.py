@@ -22,8 +22,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..checks import check_optional, check_real
-from ..errors import ConfigError, TrainingError
+from ..checks import check_optional, check_real, check_type
+from ..errors import TrainingError
 from ..nn.module import Module
 from ..optim import Optimizer
 from . import augmenting, execution, inputs, penalty
@@ -123,8 +123,7 @@ class Trainer(TrainStep, Inference):
         distributed: Any = False,
         device: Any = None,
     ) -> None:
-        if not isinstance(model, Module):
-            raise ConfigError(f"model: expected a deltaprop Module, got {type(model).__name__}")
+        check_type(model, Module, "model", "a deltaprop Module")
         loss, task, reduction = inputs.check_loss(loss, task)
         optimizer = inputs.make_optimizer(optimizer, lr, model)
         resolved = resolve_metrics(_DEFAULT_METRICS[task] if metrics is None else metrics, task)
@@ -272,14 +271,7 @@ class Trainer(TrainStep, Inference):
         self._train_loss, self._train_stat = augmenting.train_calls(self, augment)
         if self._dist is None:
             return loop.run()
-        # data-parallel: rank 0's weights everywhere, the sharded step; rank 0 alone writes
-        self._dist.begin()
-        loop.step = self._step_function(self._dist.step)
-        loop.verbose = verbose and self._dist.world.is_root
-        if not self._dist.world.is_root:
-            loop.writer = None
-        with self._dist.running():
-            return loop.run()
+        return self._dist.run(loop, self._step_function, verbose)  # data-parallel
 
     # --- helpers -----------------------------------------------------------------------------
     def _prepare(self, X, y, x_name, y_name):
