@@ -2,7 +2,7 @@
 
     python dist_run.py OUT --epochs 5 [--checkpoint F] [--resume F] [--kill-rank R --at E
                        --signal KILL|STOP] [--timeout S] [--reduce auto|mpi|shm] [--mixed]
-                       [--regularize] [--compile] [--strict]
+                       [--regularize] [--compile] [--strict] [--threads]
 
 Every rank trains the same small MLP on the same data (rows and labels from a fixed seed) with
 ``Trainer(..., distributed=World(timeout))``; rank 0 writes the final weights to OUT (.npy).
@@ -11,7 +11,8 @@ epoch ``--at`` (0-based), before that epoch's checkpoint. ``--reduce`` picks how
 gradients are summed (rank 0 prints ``summed by mpi|shm``); ``--mixed`` makes the last layer
 float64 (a bucket of two dtypes); ``--regularize`` adds what changes the summed gradients in
 place (l1 and l2 penalties, clipping by norm and by value); ``--compile`` trains through the
-compiled step (its replays write the gradients into the rank's slot of the sum); ``--strict``
+compiled step (its replays write the gradients into the rank's slot of the sum); ``--threads``
+prints each rank's BLAS threads before, during and after ``fit``; ``--strict``
 trains on the strict device (CuPy's refusals on NumPy: the gradients reach the host bucket and
 come back by explicit copies only), and a refusal anywhere ends the rank with exit code 3.
 """
@@ -50,6 +51,22 @@ class Die(Callback):
             os.kill(os.getpid(), self.sig)
 
 
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return sorted({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+
+
+class BlasThreads(Callback):
+    """Records the BLAS threads before fit (at its first hook) and during an epoch."""
+
+    before: list[int] = []
+    seen: list[int] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        BlasThreads.seen = _blas_threads()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
@@ -67,12 +84,16 @@ def main() -> None:
     ap.add_argument("--single", action="store_true", help="no MPI: the reference run")
     ap.add_argument("--compile", action="store_true", help="Trainer(compile=True)")
     ap.add_argument("--strict", action="store_true", help="on the strict device")
+    ap.add_argument("--threads", action="store_true", help="print the BLAS threads in fit")
     args = ap.parse_args()
+    BlasThreads.before = _blas_threads()
     dp.seed(0)
     X, y = data()
     # always listed (rank -1: never fires): a checkpoint resumes only with the same callbacks
     rank = -1 if args.kill_rank is None else args.kill_rank
     callbacks = [Die(rank, args.at, getattr(signal, "SIG" + args.signal))]
+    if args.threads:
+        callbacks.append(BlasThreads())
     world = False if args.single else parallel.World(timeout=args.timeout, reduce=args.reduce)
     net = model()
     if args.mixed:
@@ -84,6 +105,10 @@ def main() -> None:
                          device="strict" if args.strict else None, **extra)  # fmt: skip
     trainer.fit(X, y, epochs=args.epochs, batch_size=args.batch_size, verbose=True,
                 checkpoint=args.checkpoint, resume_from=args.resume)  # fmt: skip
+    if args.threads:
+        print(f"rank {parallel.rank()}: cores {len(os.sched_getaffinity(0))}, blas threads "
+              f"before {BlasThreads.before}, in fit {BlasThreads.seen}, after "
+              f"{_blas_threads()}", flush=True)  # fmt: skip
     if parallel.is_root():
         if world:
             print("summed by", world.summed_by)

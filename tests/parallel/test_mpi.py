@@ -7,6 +7,7 @@ killed)."""
 
 from __future__ import annotations
 
+import re
 import sys
 
 import numpy as np
@@ -98,6 +99,22 @@ def test_ranks_on_a_device_give_the_weights_of_one_process(mpirun, tmp_path_fact
     code, text, _ = mpirun(2, [SCRIPT, str(out), *args, "--strict", "--reduce", reduce], 180)
     assert code == 0, text
     assert f"summed by {reduce}" in text and text.count("epoch 5/5") == 1, text
+    assert _rel(np.load(out), reference) < 1e-5
+
+
+def test_ranks_share_the_cores_out_among_their_blas_threads(mpirun, reference, tmp_path):
+    """Run as a user would, with no OMP_NUM_THREADS: during fit each of 2 ranks on this host
+    keeps cores // 2 BLAS threads (not a thread per core each, spinning against the other
+    rank's), and gets its own number back afterwards; the weights are one process's."""
+    out = tmp_path / "w.npy"
+    code, text, _ = mpirun(2, [SCRIPT, str(out), "--threads"], 180, blas_threads=False)
+    assert code == 0, text
+    # (a regular expression: the launcher may put two ranks' lines on one)
+    found = re.findall(r"rank (\d): cores (\d+), blas threads before (\[[\d, ]*\]), "
+                       r"in fit (\[[\d, ]*\]), after (\[[\d, ]*\])", text)  # fmt: skip
+    assert sorted(rank for rank, *_ in found) == ["0", "1"], text
+    for _, cores, before, during, after in found:
+        assert during == f"[{max(1, int(cores) // 2)}]" and after == before, text
     assert _rel(np.load(out), reference) < 1e-5
 
 

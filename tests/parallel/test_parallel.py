@@ -399,3 +399,14 @@ def test_a_compiled_step_writes_its_gradients_into_the_bucket_scaled_by_the_seed
             np.testing.assert_allclose(view, e, rtol=1e-5, atol=1e-7)
         bucket.unpack()
         opt.step()
+
+
+def test_blas_threads_share_the_host_s_cores_unless_the_user_set_them():
+    from deltaprop.train.distributed import THREAD_VARS, blas_threads
+
+    assert blas_threads(2, 2, {}) == 1
+    assert blas_threads(16, 4, {}) == 4
+    assert blas_threads(2, 4, {}) == 1  # oversubscribed: one each, never none
+    assert blas_threads(16, 1, {}) is None  # alone on the host: the library's own choice
+    for key in THREAD_VARS:
+        assert blas_threads(16, 4, {key: "2"}) is None

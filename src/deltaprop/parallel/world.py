@@ -175,6 +175,16 @@ class World:
         self._ready(what)
         self._wait(comm.Ibarrier(), what)
 
+    def ranks_on_host(self) -> int:
+        """How many ranks of the world run on this rank's host (a collective)."""
+        if self.size == 1:
+            return 1
+        self.barrier("the count of the ranks on each host")
+        node = self.comm.Split_type(self._mpi.COMM_TYPE_SHARED, key=self.rank)
+        count = int(node.Get_size())
+        node.Free()
+        return count
+
     def any(self, flag: bool, what: str) -> bool:
         """True on every rank when ``flag`` is True on any rank."""
         votes = self.allreduce_(np.array([1 if flag else 0], dtype=np.int64), what)

@@ -25,11 +25,13 @@ the number of ranks, and rank 0 warns.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .. import backend, report
 from ..autograd.engine import backward as _backward
@@ -51,6 +53,31 @@ _WHAT = {"mpi": "the gradient allreduce", "shm": "the gradient sum (shared memor
 ROOT_ONLY = (ModelCheckpoint, CSVLogger, ProgressBar, TensorBoard, MLflowLogger)
 _HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
           "on_batch_begin", "on_batch_end")  # fmt: skip
+
+
+#: The variables that set a BLAS library's threads: where the user set one, it stands.
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def blas_threads(cores: int, ranks_here: int, env: Mapping[str, str]) -> int | None:
+    """BLAS threads per rank for a fit: the host's ``cores`` shared out among its
+    ``ranks_here`` ranks (at least one each); None (leave the library as it is) with one rank
+    on the host, or where ``env`` sets one of :data:`THREAD_VARS`.
+
+    Without it every rank's BLAS starts a thread per core: 2 ranks on 2 cores ran 4 threads
+    that spin while they wait, and a 2-rank fit of a 512-512 MLP took 18.3 s against 2.0 s
+    with one thread each (``mpiexec -n 2 deltaprop train ... --hidden 512,512 --distributed``,
+    40 epochs of 9 steps; torchrun sets ``OMP_NUM_THREADS=1`` for the same reason)."""
+    if ranks_here <= 1 or any(key in env for key in THREAD_VARS):
+        return None
+    return max(1, cores // ranks_here)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may run on
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
 
 
 def resolve(distributed: Any) -> World | None:
@@ -115,13 +142,15 @@ class Distributed:
     def run(self, loop: Any, step_function: Callable, verbose: bool) -> Any:
         """``loop`` (the fit's EpochLoop) on this rank: rank 0's weights everywhere
         (:meth:`begin`), the sharded :meth:`step` wrapped as the Trainer wraps its own
-        (``step_function``); rank 0 alone prints and writes the checkpoint. The History."""
+        (``step_function``), the host's cores shared out among its ranks' BLAS threads
+        (:func:`blas_threads`); rank 0 alone prints and writes the checkpoint. The History."""
         self.begin()
         loop.step = step_function(self.step)
         loop.verbose = verbose and self.world.is_root
         if not self.world.is_root:
             loop.writer = None
-        with self.running():
+        limit = blas_threads(_cores(), self.world.ranks_on_host(), os.environ)
+        with self.running(), threadpool_limits(limits=limit, user_api="blas"):
             return loop.run()
 
     @contextmanager
