@@ -194,3 +194,20 @@ def test_an_error_names_the_rank_under_an_mpi_launcher(capsys, monkeypatch, env_
     code, out, err = run(capsys, "train", "--dataset", "xor", *FAST)
     assert code == 2 and out == ""
     assert err.startswith(f"deltaprop: {where}error: --test-size: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("size, rank, warned", [(None, None, False), ("2", "0", True),
+                                                ("2", "1", False), ("1", "0", False)])  # fmt: skip
+def test_ranks_launched_without_distributed_are_told(capsys, monkeypatch, size, rank, warned):
+    # mpiexec -n 2 deltaprop train (no --distributed): two whole runs side by side; rank 0 says
+    for key in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_RANK",
+                "PMIX_RANK"):  # fmt: skip
+        monkeypatch.delenv(key, raising=False)
+    if size is not None:
+        monkeypatch.setenv("PMI_SIZE", size)
+        monkeypatch.setenv("PMI_RANK", rank)
+    assert parallel.launched_size() == int(size or 1)
+    code, out, err = run(capsys, "train", "--dataset", "iris", *FAST)
+    assert code == 0 and "test_accuracy" in out
+    said = "2 processes were launched together (mpiexec) but --distributed is not set"
+    assert (said in err) is warned, err

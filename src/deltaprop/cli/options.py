@@ -116,6 +116,14 @@ def run_recipe(args: argparse.Namespace, runner: Callable[..., RunResult]) -> Ru
     # Warnings come from rank 0 alone: the others would repeat them (the data's split, made
     # before training starts, warns on every rank)
     quiet = args.quiet or (recipe.distributed and not parallel.is_root())
+    launched = parallel.launched_size()
+    if launched > 1 and not recipe.distributed and parallel.is_root() and not args.quiet:
+        report.warn(
+            f"{launched} processes were launched together (mpiexec) but "
+            f"{flag('distributed')} is not set: each trains the whole model on its own, "
+            f"prints and writes its files; add {flag('distributed')} to train one model on "
+            "all of them"
+        )
     # Overflow on the way to a NaN loss is reported by the Trainer in one line, with the epoch
     # and step; NumPy's own warnings would only repeat it as noise.
     with (

@@ -271,6 +271,16 @@ def is_root() -> bool:
     return rank() == 0
 
 
+def launched_size() -> int:
+    """How many processes an MPI launcher started together, from its variables (MPICH's PMI,
+    Open MPI); 1 outside one. No MPI call: a run without ``distributed`` can ask it."""
+    for key in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE"):
+        value = os.environ.get(key)
+        if value is not None and value.isdigit():
+            return int(value)
+    return 1
+
+
 def _env_rank() -> int:
     # Before MPI starts: the launchers' variables (MPICH's PMI, Open MPI, Slurm), so that a
     # script can ask "am I rank 0?" without starting MPI.
